@@ -1,0 +1,124 @@
+"""Keyword, Symbol, Tagged: frozen, hashable values the reader produces.
+
+A :class:`Keyword` is a ``str`` whose text is the EDN text, colon included,
+so a plain string works wherever a keyword is expected:
+
+>>> k = Keyword("job/status")
+>>> k, k.namespace, k.name, k == ":job/status"
+(Keyword(':job/status'), 'job', 'status', True)
+>>> {k: 1}[":job/status"]
+1
+>>> Symbol("?e"), Symbol("clojure.string/blank?").name
+(Symbol('?e'), 'blank?')
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Keyword(str):
+    """An EDN keyword. ``Keyword("a/b") == Keyword(":a/b") == ":a/b"``."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> "Keyword":
+        if type(text) is Keyword:
+            return text  # type: ignore[return-value]
+        if not text.startswith(":"):
+            text = ":" + text
+        return str.__new__(cls, text)
+
+    @property
+    def namespace(self) -> str | None:
+        body = str.__getitem__(self, slice(1, None))
+        i = body.find("/")
+        return body[:i] if i > 0 else None
+
+    @property
+    def name(self) -> str:
+        body = str.__getitem__(self, slice(1, None))
+        i = body.find("/")
+        return body[i + 1:] if i > 0 else body
+
+    def __repr__(self) -> str:
+        return f"Keyword({str.__repr__(self)})"
+
+    def __reduce__(self) -> Any:
+        return (Keyword, (str(self),))
+
+
+class Symbol(str):
+    """An EDN symbol such as ``?e``, ``$``, ``...`` or ``clojure.string/blank?``."""
+
+    __slots__ = ()
+
+    def __new__(cls, text: str) -> "Symbol":
+        if type(text) is Symbol:
+            return text  # type: ignore[return-value]
+        return str.__new__(cls, text)
+
+    @property
+    def namespace(self) -> str | None:
+        i = self.find("/")
+        return str(self)[:i] if i > 0 else None
+
+    @property
+    def name(self) -> str:
+        i = self.find("/")
+        return str(self)[i + 1:] if i > 0 else str(self)
+
+    def __repr__(self) -> str:
+        return f"Symbol({str.__repr__(self)})"
+
+    def __reduce__(self) -> Any:
+        return (Symbol, (str(self),))
+
+
+class Char(str):
+    """An EDN character literal (``\\a``, ``\\newline``): a one-character str."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"Char({str.__repr__(self)})"
+
+
+class Tagged:
+    """A tagged literal the reader was told to keep as data (``#my/tag value``)."""
+
+    __slots__ = ("tag", "value")
+
+    def __init__(self, tag: str, value: Any) -> None:
+        object.__setattr__(self, "tag", tag)
+        object.__setattr__(self, "value", value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("Tagged is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Tagged) and (self.tag, self.value) == (other.tag, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.tag, self.value))
+
+    def __repr__(self) -> str:
+        return f"Tagged({self.tag!r}, {self.value!r})"
+
+
+class BigInt(int):
+    """An integer written with the ``N`` suffix (``1N``): EDN's arbitrary precision."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"BigInt({int(self)})"
+
+
+def kw(text: str) -> Keyword:
+    """Shorthand for :class:`Keyword`.
+
+    >>> kw(":db/id")
+    Keyword(':db/id')
+    """
+    return Keyword(text)
