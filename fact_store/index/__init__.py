@@ -1,0 +1,1 @@
+"""Indexes: persistent sorted covering indexes (current) and the history index."""

@@ -1,0 +1,126 @@
+"""Keeps this process's indexes caught up with the log.
+
+A peer turns log records (expanded datoms, never transaction-function calls:
+replay runs no user code) into Db values: record by record for a short tail,
+in bulk when opening a store, and from an index snapshot when one exists.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Iterable
+
+from fact_store.datom import TX0, USER0, Datom, t_to_tx
+from fact_store.db import Db
+from fact_store.edn.values import Keyword
+from fact_store.errors import StorageError
+from fact_store.index.snapshot import decode_snapshot, encode_snapshot
+from fact_store.schema import DB_IDENT, SCHEMA_ATTRS, Schema, attr_from_entity
+from fact_store.tx.apply import TxReport, _schema_after
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+
+
+def _us(instant: _dt.datetime) -> int:
+    return (instant - _EPOCH) // _dt.timedelta(microseconds=1)
+
+
+def _from_us(us: int) -> _dt.datetime:
+    return _EPOCH + _dt.timedelta(microseconds=us)
+
+
+def apply_record(db: Db, t: int, instant: _dt.datetime,
+                 datoms: list[tuple[int, int, Any, int, bool]]) -> TxReport:
+    """The TxReport of applying log record ``t`` to ``db`` (whose basis must be t - 1)."""
+    if t != db.basis_t + 1:
+        raise StorageError(f"log record t={t} does not follow basis t={db.basis_t}", t=t)
+    adds: list[tuple[int, int, Any]] = []
+    retracts: list[tuple[int, int, Any, int]] = []
+    search = db.search
+    next_eid = db.next_eid
+    for e, a, v, _tx, added in datoms:
+        if added:
+            adds.append((e, a, v))
+            if USER0 <= e < TX0 and e >= next_eid:
+                next_eid = e + 1
+        else:
+            rows = search(e, a, v)
+            if rows:
+                retracts.append((e, a, v, rows[0][3]))
+    schema = db.schema
+    es = {e for e, a, _ in adds if a in SCHEMA_ATTRS}
+    es.update(e for e, a, _, _ in retracts if a in SCHEMA_ATTRS)
+    if es:
+        schema = _schema_after(db, schema, es, adds, retracts)
+    after = db._apply(t, adds, retracts, schema, next_eid, max(instant, db.last_instant))
+    return TxReport(db, after, [Datom(*d) for d in datoms], {})
+
+
+def schema_from_datoms(current: Iterable[tuple[int, int, Any, int]]) -> Schema:
+    """Rebuild the Schema from the current datoms of a db."""
+    boot = Schema.bootstrap()
+    props: dict[int, dict[int, Any]] = {}
+    idents: dict[Keyword, int] = {}
+    for e, a, v, _tx in current:
+        if a in SCHEMA_ATTRS or a == 8:
+            props.setdefault(e, {})[a] = v
+        if a == DB_IDENT:
+            idents[Keyword(v)] = e
+    interim = boot.with_changes([], idents)
+    ident_of = interim.ident_of
+    attrs = []
+    for e, p in props.items():
+        attr = attr_from_entity(e, p, ident_of, interim)
+        if attr is not None:
+            attrs.append(attr)
+    return interim.with_changes(attrs, {})
+
+
+def replay(records: Iterable[tuple[int, _dt.datetime, list[tuple[int, int, Any, int, bool]]]],
+           base: Db | None = None) -> Db:
+    """Fold log records into a Db in bulk (O(n log n)); ``base`` is a snapshot or empty db."""
+    db = base or Db.empty()
+    current: dict[tuple[int, int, Any], int] = {(r[0], r[1], r[2]): r[3] for r in db._eavt}
+    history: list[tuple[int, int, Any, int, bool]] = list(db._heavt)
+    t = db.basis_t
+    last_instant = db.last_instant
+    any_record = False
+    for rt, instant, datoms in records:
+        if rt != t + 1:
+            raise StorageError(f"log record t={rt} does not follow t={t}", t=rt)
+        any_record = True
+        t = rt
+        last_instant = max(last_instant, instant)
+        for e, a, v, tx, added in datoms:
+            if added:
+                current[(e, a, v)] = tx
+            else:
+                current.pop((e, a, v), None)
+            history.append((e, a, v, tx, added))
+    if not any_record:
+        return db
+    cur = [(e, a, v, tx) for (e, a, v), tx in current.items()]
+    schema = schema_from_datoms(cur)
+    no_hist = {a.id for a in schema.attrs() if a.no_history}
+    if no_hist:
+        history = [h for h in history if h[1] not in no_hist]
+    return Db.from_datoms(schema, cur, basis_t=t, last_instant=last_instant, history=history)
+
+
+def snapshot_bytes(db: Db) -> bytes:
+    """Encode ``db``'s indexes as snapshot bytes."""
+    return encode_snapshot(db.basis_t, db.next_eid, _us(db.last_instant), list(db._eavt),
+                           list(db._heavt))
+
+
+def db_from_snapshot(payload: bytes) -> Db:
+    """A Db from snapshot bytes. :raises StorageError: malformed bytes."""
+    d = decode_snapshot(payload)
+    cur = list(d["current"])
+    schema = schema_from_datoms(cur)
+    return Db.from_datoms(schema, cur, basis_t=d["t"], next_eid=d["next_eid"],
+                          last_instant=_from_us(d["instant_us"]), history=list(d["history"]))
+
+
+__all__ = ["apply_record", "replay", "snapshot_bytes", "db_from_snapshot", "schema_from_datoms",
+           "t_to_tx"]

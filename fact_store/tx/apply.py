@@ -1,0 +1,338 @@
+"""Stage 3: cardinality, uniqueness and type checks; datoms; TxReport.
+
+Takes stage-2 output (ints only) and db-before and produces db-after, or
+raises one :class:`~fact_store.errors.TransactionError` listing every
+violation. Datomic's rules, checked here:
+
+- a datom already present is redundant and dropped; retracting an absent datom is a no-op;
+- asserting and retracting one datom in one transaction is a conflict, and so
+  are two values for one cardinality-one attribute of one entity;
+- asserting a new value of a cardinality-one attribute retracts the old one;
+- a ``:db.unique`` value held by another entity is a conflict;
+- ``:db/cas`` compares against db-before;
+- ``:db/retractEntity`` retracts the entity's datoms, the refs to it, and its
+  components, recursively;
+- composite tuples (``:db/tupleAttrs``) follow their parts;
+- schema datoms rebuild the schema, refusing changes Datomic refuses.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from typing import Any
+
+from fact_store.datom import Datom, t_to_tx
+from fact_store.edn.values import Keyword
+from fact_store.errors import (CardinalityConflict, CasFailed, DatomsConflict, InvalidTxData,
+                               LimitExceeded, SchemaError, TransactionError, UniqueConflict)
+from fact_store.schema import (DB_IDENT, DB_TX_INSTANT, SCHEMA_ATTRS, Attr, TupleValue,
+                               attr_from_entity, check_change)
+from fact_store.tx.expand import ADD, expand
+from fact_store.tx.resolve import resolve
+
+#: Default maximum number of datoms in one transaction (RELIABILITY V3).
+MAX_TX_DATOMS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class TxReport:
+    """What a transaction did: ``db_before``, ``db_after``, ``tx_data`` (the datoms) and ``tempids``."""
+
+    db_before: Any
+    db_after: Any
+    tx_data: list[Datom]
+    tempids: dict[Any, int]
+
+    @property
+    def t(self) -> int:
+        return self.db_after.basis_t
+
+    @property
+    def tx(self) -> int:
+        return t_to_tx(self.db_after.basis_t)
+
+
+def _raise(errors: list[TransactionError]) -> None:
+    first = errors[0]
+    if len(errors) == 1:
+        raise first
+    msg = f"{len(errors)} problems in this transaction:\n" + "\n".join(f"- {e}" for e in errors)
+    err = type(first)(msg, violations=errors, **first.data)
+    raise err
+
+
+def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
+             max_datoms: int | None = MAX_TX_DATOMS) -> TxReport:
+    """Run ``tx_data`` against ``db``; return the TxReport. ``db`` is never changed.
+
+    :raises TransactionError: (a subclass) listing every violation; nothing is applied.
+    """
+    if db.is_filtered:
+        raise InvalidTxData("cannot transact against a filtered db (as_of, since or history)")
+    t = db.basis_t + 1
+    tx = t_to_tx(t)
+    ex = expand(db, tx_data)
+    rs = resolve(db, ex, tx)
+    errors = rs.errors
+    search = db.search
+    schema = db.schema
+
+    adds: dict[tuple[int, int, Any], Any] = {}       # (e, a, v) -> form
+    retracts: dict[tuple[int, int, Any], int] = {}   # (e, a, v) -> tx of the datom retracted
+    explicit_rm: set[tuple[int, int, Any]] = set()
+    card_one: dict[tuple[int, int], Any] = {}        # (e, a) -> value asserted in this tx
+    touched_one: list[tuple[int, Attr, Any]] = []
+
+    def retract_existing(e: int, a: int, v: Any, explicit: bool) -> None:
+        rows = search(e, a, v)
+        if rows:
+            retracts[(e, a, v)] = rows[0][3]
+        if explicit:
+            explicit_rm.add((e, a, v))
+
+    # :db/retractEntity, with component cascade and refs to the entity
+    if rs.retract_entities:
+        seen: set[int] = set()
+        stack = [e for e, _ in rs.retract_entities]
+        component_ids = schema.component_ids
+        while stack:
+            e = stack.pop()
+            if e in seen:
+                continue
+            seen.add(e)
+            for r in search(e):
+                retracts[(r[0], r[1], r[2])] = r[3]
+                explicit_rm.add((r[0], r[1], r[2]))
+                if r[1] in component_ids:
+                    stack.append(r[2])
+            for r in search(None, None, e):
+                if r[1] in schema.ref_ids:
+                    retracts[(r[0], r[1], r[2])] = r[3]
+                    explicit_rm.add((r[0], r[1], r[2]))
+    for e, attr, _form in rs.retract_all:
+        for r in search(e, attr.id):
+            retracts[(r[0], r[1], r[2])] = r[3]
+            explicit_rm.add((r[0], r[1], r[2]))
+
+    # :db/cas against db-before
+    cas_seen: set[tuple[int, int]] = set()
+    cas_ops = []
+    for e, attr, old, new, form in rs.cas:
+        if (e, attr.id) in cas_seen:
+            errors.append(DatomsConflict(
+                f"two :db/cas on {attr.ident} of entity {e} in one transaction (refused: each must "
+                "see db-before)", entity=e, attribute=attr.ident))
+            continue
+        cas_seen.add((e, attr.id))
+        rows = search(e, attr.id)
+        cur = rows[0][2] if rows else None
+        if cur != old or (cur is not None and type(cur) is not type(old)):
+            errors.append(CasFailed(
+                f":db/cas failed on {attr.ident} of entity {e}: expected {old!r}, found {cur!r}",
+                entity=e, attribute=attr.ident, expected=old, found=cur))
+            continue
+        cas_ops.append((ADD, e, attr, new, form))
+
+    ops = rs.ops + cas_ops if cas_ops else rs.ops
+    if max_datoms is not None and len(ops) > max_datoms:
+        raise LimitExceeded(f"transaction has {len(ops)} datoms, more than the limit of "
+                            f"{max_datoms}", limit=max_datoms, count=len(ops))
+
+    for op, e, attr, v, form in ops:
+        a = attr.id
+        key = (e, a, v)
+        if op == ADD:
+            if key in adds:
+                continue
+            if not attr.many:
+                prev = card_one.get((e, a))
+                if prev is not None and (prev != v or type(prev) is not type(v)):
+                    errors.append(CardinalityConflict(
+                        f"two values for cardinality-one {attr.ident} of entity {e} in one "
+                        f"transaction: {prev!r} and {v!r}", entity=e, attribute=attr.ident,
+                        values=[prev, v]))
+                    continue
+                card_one[(e, a)] = v
+                touched_one.append((e, attr, v))
+            adds[key] = form
+        else:
+            retract_existing(e, a, v, True)
+    for key in explicit_rm:
+        if key in adds:
+            e, a, v = key
+            errors.append(DatomsConflict(
+                f"datom [{e} {schema.attr(a).ident} {v!r}] is both asserted and retracted in one "
+                "transaction", entity=e, attribute=schema.attr(a).ident, value=v))
+
+    # redundancy, implicit retraction of cardinality-one values
+    new_adds: list[tuple[int, int, Any]] = []
+    for key in adds:
+        e, a, v = key
+        attr = schema.attr(a)
+        if attr.many:
+            if search(e, a, v):
+                continue
+            new_adds.append(key)
+        else:
+            rows = search(e, a)
+            present = False
+            for r in rows:
+                if r[2] == v and type(r[2]) is type(v):
+                    present = True
+                else:
+                    retracts[(e, a, r[2])] = r[3]
+            if not present:
+                new_adds.append(key)
+
+    # uniqueness
+    unique_seen: dict[tuple[int, Any], int] = {}
+    for e, a, v in new_adds:
+        attr = schema.attr(a)
+        if attr.unique is None:
+            continue
+        other = unique_seen.get((a, v))
+        if other is not None and other != e:
+            errors.append(UniqueConflict(
+                f"{attr.ident} value {v!r} asserted for two entities ({other} and {e}) in one "
+                "transaction", attribute=attr.ident, value=v, entities=[other, e]))
+            continue
+        unique_seen[(a, v)] = e
+        for r in search(None, a, v):
+            if r[0] != e and (r[0], a, v) not in retracts:
+                errors.append(UniqueConflict(
+                    f"{attr.ident} value {v!r} is already held by entity {r[0]}"
+                    f" (asserted for {e})", attribute=attr.ident, value=v, existing=r[0], entity=e))
+
+    # composite tuples follow their parts
+    composites = schema.composites
+    if composites:
+        changed_keys = [k for k in new_adds if k[1] in composites]
+        changed_keys += [k for k in retracts if k[1] in composites]
+        done: set[tuple[int, int]] = set()
+        for e, a, _v in changed_keys:
+            for comp in composites[a]:
+                if (e, comp.id) in done:
+                    continue
+                done.add((e, comp.id))
+                parts = []
+                for part in comp.tuple_attrs or ():
+                    val = card_one.get((e, part))
+                    if val is None:
+                        rows = [r for r in search(e, part) if (e, part, r[2]) not in retracts]
+                        val = rows[0][2] if rows else None
+                    parts.append(val)
+                cur_rows = search(e, comp.id)
+                cur = cur_rows[0] if cur_rows else None
+                newv = None if all(p is None for p in parts) else TupleValue(parts)
+                if cur is not None and (newv is None or tuple(cur[2]) != tuple(newv)):
+                    retracts[(e, comp.id, cur[2])] = cur[3]
+                if newv is not None and (cur is None or tuple(cur[2]) != tuple(newv)):
+                    if comp.unique is not None:
+                        for r in search(None, comp.id, newv):
+                            if r[0] != e:
+                                errors.append(UniqueConflict(
+                                    f"{comp.ident} value {list(newv)!r} is already held by entity "
+                                    f"{r[0]}", attribute=comp.ident, value=newv, existing=r[0]))
+                    new_adds.append((e, comp.id, newv))
+
+    # the transaction entity
+    instant = instant or _dt.datetime.now(_dt.timezone.utc)
+    user_instant = card_one.get((tx, DB_TX_INSTANT))
+    if user_instant is not None:
+        instant = user_instant
+        if instant < db.last_instant:
+            errors.append(InvalidTxData(
+                f":db/txInstant {instant.isoformat()} is older than the previous transaction's "
+                f"{db.last_instant.isoformat()}", instant=instant))
+    else:
+        if instant < db.last_instant:
+            instant = db.last_instant
+        new_adds.append((tx, DB_TX_INSTANT, instant))
+
+    if errors:
+        _raise(errors)
+
+    # schema changes
+    retract_list = [(e, a, v, otx) for (e, a, v), otx in retracts.items()]
+    new_schema = schema
+    schema_es = {e for e, a, _ in new_adds if a in SCHEMA_ATTRS}
+    schema_es.update(e for e, a, _, _ in retract_list if a in SCHEMA_ATTRS)
+    if schema_es:
+        new_schema = _schema_after(db, schema, schema_es, new_adds, retract_list)
+    next_eid = max(rs.next_eid, db.next_eid)
+    db_after = db._apply(t, new_adds, retract_list, new_schema, next_eid, instant)
+    if schema_es:
+        _check_schema_data(db, schema, new_schema, db_after, schema_es)
+    tx_datoms = [Datom(e, a, v, tx, True) for e, a, v in new_adds]
+    tx_datoms.extend(Datom(e, a, v, tx, False) for e, a, v, _ in retract_list)
+    return TxReport(db, db_after, tx_datoms, rs.tempids)
+
+
+def _schema_after(db: Any, schema: Any, es: set[int], adds: list[tuple[int, int, Any]],
+                  retracts: list[tuple[int, int, Any, int]]) -> Any:
+    ident_of = dict(schema.ident_of)
+    props: dict[int, dict[int, Any]] = {}
+    for e in es:
+        p: dict[int, Any] = {}
+        for r in db.search(e):
+            if r[1] in SCHEMA_ATTRS or r[1] == 8:
+                p[r[1]] = r[2]
+        props[e] = p
+    for e, a, v, _ in retracts:
+        if e in props and props[e].get(a) == v:
+            del props[e][a]
+    for e, a, v in adds:
+        if e in props:
+            props[e][a] = v
+    removed: list[Keyword] = []
+    new_idents: dict[Keyword, int] = {}
+    for e in es:
+        old_ident = schema.ident_of.get(e)
+        ident = props[e].get(DB_IDENT)
+        if old_ident is not None and old_ident != ident:
+            removed.append(old_ident)
+            ident_of.pop(e, None)
+        if ident is not None:
+            owner = schema.idents.get(ident)
+            if owner is not None and owner != e:
+                raise SchemaError(f"ident {ident} already names entity {owner}", ident=ident)
+            new_idents[Keyword(ident)] = e
+            ident_of[e] = Keyword(ident)
+    interim = schema.with_changes([], new_idents, removed)
+    attrs: list[Attr] = []
+    for e in es:
+        old = schema.attr(e)
+        new = attr_from_entity(e, props[e], ident_of, interim)
+        if old is not None:
+            if new is None:
+                raise SchemaError(f"cannot retract the definition of installed attribute {old.ident}",
+                                  attribute=old.ident)
+            check_change(old, new)
+        if new is not None:
+            if e < 1 << 20 and old is not None and new != old and old.id < 20:
+                raise SchemaError(f"cannot alter bootstrap attribute {old.ident}", attribute=old.ident)
+            attrs.append(new)
+    return schema.with_changes(attrs, new_idents, removed)
+
+
+def _check_schema_data(db: Any, old_schema: Any, new_schema: Any, db_after: Any, es: set[int]) -> None:
+    """Data checks for changes Datomic allows only when the data already fits."""
+    for e in es:
+        old, new = old_schema.attr(e), new_schema.attr(e)
+        if old is None or new is None:
+            continue
+        if new.unique is not None and old.unique is None:
+            prev = None
+            for r in db_after._avet.prefix((e,)):
+                if prev is not None and prev[1] == r[1] and prev[2] != r[2]:
+                    raise SchemaError(f"cannot make {new.ident} unique: value {r[1]!r} is held by "
+                                      f"entities {prev[2]} and {r[2]}", attribute=new.ident)
+                prev = r
+        if old.many and not new.many:
+            prev = None
+            for r in db_after._aevt.prefix((e,)):
+                if prev is not None and prev[1] == r[1]:
+                    raise SchemaError(f"cannot make {new.ident} cardinality one: entity {r[1]} has "
+                                      "several values", attribute=new.ident)
+                prev = r

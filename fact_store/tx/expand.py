@@ -1,0 +1,362 @@
+"""Stage 1: tx-data (maps, nested maps, reverse refs, tx fns) -> ops with tempids and lookup refs.
+
+>>> from fact_store.db import Db
+>>> ops = expand(Db.empty(), [{":db/id": "x", ":db/doc": "hi"}]).ops
+>>> [(o.op, o.e, o.attr.ident, o.v) for o in ops]
+[(0, TempId('x'), Keyword(':db/doc'), 'hi')]
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from fact_store.edn.values import Keyword, Symbol
+from fact_store.errors import (FactStoreError, InvalidTxData, LimitExceeded, TransactionError,
+                               TxFunctionError, UnknownAttribute, UnknownEntity, UnknownTxFunction)
+from fact_store.schema import Attr, TUPLE, TupleValue, coerce
+from fact_store.tx import functions
+
+ADD, RETRACT = 0, 1
+MAX_FN_DEPTH = 32
+
+_auto_ids = itertools.count(1)
+
+
+class TempId:
+    """A tempid: a string or a negative int naming a new or upserted entity."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: Any) -> None:
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TempId) and other.name == self.name and type(other.name) is type(self.name)
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"TempId({self.name!r})"
+
+
+class AutoTempId(TempId):
+    """The tempid of an entity map without :db/id (not reported in tempids)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return self is other
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+class LookupRef:
+    """``[attr value]`` naming the entity whose unique ``attr`` holds ``value``."""
+
+    __slots__ = ("attr", "value", "form")
+
+    def __init__(self, attr: Attr, value: Any, form: Any) -> None:
+        self.attr, self.value, self.form = attr, value, form
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, LookupRef) and (self.attr.id, self.value) == (other.attr.id, other.value)
+
+    def __hash__(self) -> int:
+        return hash((self.attr.id, self.value))
+
+    def __repr__(self) -> str:
+        return f"LookupRef({self.attr.ident}, {self.value!r})"
+
+
+TX_TEMPID = TempId("datomic.tx")
+Ent = int | TempId | LookupRef
+
+
+@dataclass(slots=True)
+class Op:
+    op: int          # ADD or RETRACT
+    e: Any           # int | TempId | LookupRef
+    attr: Attr
+    v: Any           # coerced value; for refs int | TempId | LookupRef
+    form: Any = None  # the tx-data form it came from (for messages)
+
+
+@dataclass(slots=True)
+class Expanded:
+    ops: list[Op] = field(default_factory=list)
+    cas: list[tuple[Any, Attr, Any, Any, Any]] = field(default_factory=list)  # (e, attr, old, new, form)
+    retract_entities: list[tuple[Any, Any]] = field(default_factory=list)      # (e, form)
+    retract_all: list[tuple[Any, Attr, Any]] = field(default_factory=list)     # [:db/retract e a]
+    errors: list[TransactionError] = field(default_factory=list)
+
+
+_ADD_NAMES = {":db/add", "db/add"}
+_RETRACT_NAMES = {":db/retract", "db/retract"}
+_CAS_NAMES = {":db/cas", "db/cas", ":db.fn/cas", "db.fn/cas"}
+_RETRACT_ENTITY_NAMES = {":db/retractEntity", "db/retractEntity", ":db.fn/retractEntity",
+                         "db.fn/retractEntity"}
+_ID_KEYS = (":db/id", "db/id")
+
+
+def _is_lookup_form(x: Any) -> bool:
+    return (isinstance(x, (tuple, list)) and len(x) == 2 and not isinstance(x, TupleValue)
+            and isinstance(x[0], str) and not isinstance(x[0], Symbol))
+
+
+class _Expander:
+    __slots__ = ("db", "schema", "out", "depth")
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.schema = db.schema
+        self.out = Expanded()
+        self.depth = 0
+
+    def err(self, e: TransactionError) -> None:
+        self.out.errors.append(e)
+
+    # -- entity and value positions ------------------------------------------------
+
+    def entity(self, x: Any, form: Any) -> Any:
+        """Normalize an entity position: int, TempId, LookupRef; None after an error."""
+        t = type(x)
+        if t is int:
+            if x <= 0:
+                return TempId(x) if x < 0 else self._bad_entity(x, form)
+            return x
+        if t is str:
+            if x.startswith(":"):
+                return self._ident(x, form)
+            return TX_TEMPID if x == "datomic.tx" else TempId(x)
+        if t is Keyword:
+            return self._ident(x, form)
+        if _is_lookup_form(x):
+            return self._lookup(x, form)
+        if isinstance(x, TempId):
+            return x
+        if isinstance(x, int) and not isinstance(x, bool):
+            return self.entity(int(x), form)
+        if isinstance(x, str):
+            return self.entity(str(x), form)
+        if hasattr(x, "eid") and isinstance(getattr(x, "eid"), int):  # an Entity
+            return x.eid
+        return self._bad_entity(x, form)
+
+    def _bad_entity(self, x: Any, form: Any) -> None:
+        self.err(InvalidTxData(f"{x!r} is not an entity id, tempid, ident or lookup ref (in {form!r})",
+                               entity=x, form=form))
+        return None
+
+    def _ident(self, x: str, form: Any) -> Any:
+        eid = self.schema.entid(x)
+        if eid is None:
+            self.err(UnknownEntity(f"no entity has the ident {x} (in {form!r})", ident=x, form=form))
+        return eid
+
+    def _lookup(self, x: Any, form: Any) -> Any:
+        attr = self.schema.attr(x[0])
+        if attr is None:
+            self.err(UnknownAttribute(f"lookup ref {list(x)!r} names unknown attribute {x[0]}",
+                                      attribute=x[0], form=form))
+            return None
+        if attr.unique is None:
+            self.err(InvalidTxData(f"lookup ref {list(x)!r}: {attr.ident} is not :db/unique",
+                                   attribute=attr.ident, form=form))
+            return None
+        v = x[1]
+        if attr.is_ref:
+            v = self.entity(v, form)
+            if v is None:
+                return None
+        else:
+            try:
+                v = coerce(attr, v)
+            except TransactionError as exc:
+                self.err(exc)
+                return None
+        return LookupRef(attr, v, x)
+
+    def value(self, attr: Attr, x: Any, form: Any) -> Any:
+        """Normalize a value: coerced scalar, or an entity position for refs."""
+        if attr.is_ref:
+            if isinstance(x, dict):
+                return self.nested(attr, x, form)
+            return self.entity(x, form)
+        try:
+            return coerce(attr, x)
+        except TransactionError as exc:
+            self.err(exc)
+            return None
+        except LimitExceeded:
+            raise
+
+    def nested(self, attr: Attr, m: dict[Any, Any], form: Any) -> Any:
+        if not attr.component and not any(
+                (a := self.schema.attr(k)) is not None and a.unique for k in m if k not in _ID_KEYS):
+            self.err(InvalidTxData(
+                f"nested entity map under {attr.ident} must be a component or have a unique "
+                f"attribute: {m!r}", attribute=attr.ident, form=form))
+            return None
+        return self.entity_map(m)
+
+    # -- forms ---------------------------------------------------------------------
+
+    def attribute(self, a: Any, form: Any) -> Attr | None:
+        attr = self.schema.attr(a)
+        if attr is None:
+            if isinstance(a, (str, int)) and not isinstance(a, bool):
+                self.err(UnknownAttribute(f"unknown attribute {a}: install it before use (in {form!r})",
+                                          attribute=a, form=form))
+            else:
+                self.err(InvalidTxData(f"{a!r} is not an attribute (in {form!r})", attribute=a, form=form))
+        return attr
+
+    def entity_map(self, m: dict[Any, Any]) -> Any:
+        eid_form = None
+        for k in _ID_KEYS:
+            if k in m:
+                eid_form = m[k]
+        e = AutoTempId(next(_auto_ids)) if eid_form is None else self.entity(eid_form, m)
+        ops = self.out.ops
+        schema = self.schema
+        for k, val in m.items():
+            if k in _ID_KEYS:
+                continue
+            attr = schema.attr(k)
+            if attr is None:
+                if isinstance(k, str) and "/_" in k:
+                    self.reverse(e, k, val, m)
+                    continue
+                self.attribute(k, m)
+                continue
+            if attr.many and self._is_collection(attr, val):
+                vals = val
+            else:
+                vals = (val,)
+            for x in vals:
+                v = self.value(attr, x, m)
+                if v is not None and e is not None:
+                    ops.append(Op(ADD, e, attr, v, m))
+        return e
+
+    def _is_collection(self, attr: Attr, val: Any) -> bool:
+        if isinstance(val, (set, frozenset)):
+            return True
+        if isinstance(val, (list, tuple)) and not isinstance(val, TupleValue):
+            if attr.value_type == TUPLE:
+                return all(isinstance(x, (list, tuple)) for x in val)
+            if attr.is_ref and _is_lookup_form(val) and self.schema.attr(val[0]) is not None:
+                return False
+            return True
+        return False
+
+    def reverse(self, e: Any, k: str, val: Any, form: Any) -> None:
+        body = k[1:] if k.startswith(":") else k
+        ns, _, name = body.rpartition("/")
+        attr = self.schema.attr(f":{ns}/{name[1:]}")
+        if attr is None or not attr.is_ref:
+            self.err(UnknownAttribute(f"reverse attribute {k} does not name a ref attribute",
+                                      attribute=k, form=form))
+            return
+        vals = val if isinstance(val, (list, set, frozenset)) or (
+            isinstance(val, tuple) and not _is_lookup_form(val)) else (val,)
+        for x in vals:
+            src = self.entity_map(x) if isinstance(x, dict) else self.entity(x, form)
+            if src is not None and e is not None:
+                self.out.ops.append(Op(ADD, src, attr, e, form))
+
+    def form(self, f: Any) -> None:
+        if isinstance(f, dict):
+            self.entity_map(f)
+            return
+        if not isinstance(f, (list, tuple)) or not f:
+            self.err(InvalidTxData(f"tx-data item must be a list form or an entity map, got {f!r}",
+                                   form=f))
+            return
+        op = f[0]
+        if not isinstance(op, str):
+            self.err(InvalidTxData(f"list form must start with an operation keyword, got {f!r}", form=f))
+            return
+        if op in _ADD_NAMES or op in _RETRACT_NAMES:
+            is_add = op in _ADD_NAMES
+            if len(f) != 4 and not (not is_add and len(f) == 3):
+                self.err(InvalidTxData(f"{op} takes an entity, an attribute and a value: {f!r}", form=f))
+                return
+            e = self.entity(f[1], f)
+            attr = self.attribute(f[2], f)
+            if attr is None or e is None:
+                return
+            if attr.tuple_attrs is not None and is_add:
+                self.err(InvalidTxData(f"{attr.ident} is a composite tuple: it is maintained by the "
+                                       "store and cannot be asserted", attribute=attr.ident, form=f))
+                return
+            if len(f) == 3:
+                self.out.retract_all.append((e, attr, f))
+                return
+            v = self.value(attr, f[3], f)
+            if v is not None:
+                self.out.ops.append(Op(ADD if is_add else RETRACT, e, attr, v, f))
+            return
+        if op in _CAS_NAMES:
+            if len(f) != 5:
+                self.err(InvalidTxData(f"{op} takes an entity, an attribute, the old and the new value: "
+                                       f"{f!r}", form=f))
+                return
+            e = self.entity(f[1], f)
+            attr = self.attribute(f[2], f)
+            if attr is None or e is None:
+                return
+            if attr.many:
+                self.err(InvalidTxData(f":db/cas works on cardinality-one attributes only; {attr.ident} "
+                                       "is cardinality many", attribute=attr.ident, form=f))
+                return
+            old = None if f[3] is None else self.value(attr, f[3], f)
+            new = self.value(attr, f[4], f)
+            if new is not None:
+                self.out.cas.append((e, attr, old, new, f))
+            return
+        if op in _RETRACT_ENTITY_NAMES:
+            if len(f) != 2:
+                self.err(InvalidTxData(f"{op} takes one entity: {f!r}", form=f))
+                return
+            e = self.entity(f[1], f)
+            if e is not None:
+                self.out.retract_entities.append((e, f))
+            return
+        fn = functions.lookup(op)
+        if fn is None:
+            self.err(UnknownTxFunction(f"unknown transaction function {op}: register it with "
+                                       "register_tx_fn", function=op, form=f))
+            return
+        if self.depth >= MAX_FN_DEPTH:
+            raise LimitExceeded(f"transaction functions nested deeper than {MAX_FN_DEPTH}", form=f)
+        try:
+            more = fn(self.db, *f[1:])
+        except FactStoreError:
+            raise
+        except Exception as exc:  # a user's function failed: report it as data
+            raise TxFunctionError(f"transaction function {op} raised {type(exc).__name__}: {exc}",
+                                  function=op, form=f) from exc
+        if more is None:
+            return
+        self.depth += 1
+        try:
+            for g in more:
+                self.form(g)
+        finally:
+            self.depth -= 1
+
+
+def expand(db: Any, tx_data: Any) -> Expanded:
+    """Stage 1 of a transaction. Errors are collected in ``Expanded.errors``."""
+    if isinstance(tx_data, (str, bytes, dict)) or not hasattr(tx_data, "__iter__"):
+        raise InvalidTxData(f"tx-data must be a list of forms, got {type(tx_data).__name__}",
+                            tx_data=tx_data)
+    ex = _Expander(db)
+    for f in tx_data:
+        ex.form(f)
+    return ex.out
