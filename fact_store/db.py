@@ -108,7 +108,7 @@ class Db:
         vaet = [(v, a, e, tx) for e, a, v, tx in eavt if a in ref_ids]
         vaet.sort()
         if history is None:
-            no_hist = {a.id for a in schema.attrs() if a.no_history}
+            no_hist = schema.no_history_ids
             heavt = [(e, a, v, tx, True) for e, a, v, tx in eavt if a not in no_hist]
         else:
             heavt = sorted(history)
@@ -132,7 +132,7 @@ class Db:
         """
         tx = t_to_tx(t)
         ref_ids = schema.ref_ids
-        no_hist = {a.id for a in schema.attrs() if a.no_history} if len(adds) + len(retracts) else set()
+        no_hist = schema.no_history_ids
         eavt_add = [(e, a, v, tx) for e, a, v in adds]
         eavt_rm = [(e, a, v, otx) for e, a, v, otx in retracts]
         h_add = [(e, a, v, tx, True) for e, a, v in adds if a not in no_hist]

@@ -111,7 +111,7 @@ class Schema:
     """
 
     __slots__ = ("_by_id", "_by_ident", "idents", "ident_of", "version", "composites",
-                 "ref_ids", "component_ids")
+                 "ref_ids", "component_ids", "no_history_ids")
 
     def __init__(self, attrs: Iterable[Attr], idents: Mapping[Keyword, int]) -> None:
         self._by_id: dict[int, Attr] = {a.id: a for a in attrs}
@@ -130,6 +130,7 @@ class Schema:
         self.composites = {k: tuple(v) for k, v in comp.items()}
         self.ref_ids = frozenset(a.id for a in self._by_id.values() if a.is_ref)
         self.component_ids = frozenset(a.id for a in self._by_id.values() if a.component)
+        self.no_history_ids = frozenset(a.id for a in self._by_id.values() if a.no_history)
 
     @classmethod
     def bootstrap(cls) -> "Schema":

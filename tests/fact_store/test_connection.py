@@ -1,0 +1,102 @@
+"""Connection behaviour on every store: transact, db, sync, listen, log, checkpoint, reopen."""
+
+import threading
+
+import pytest
+
+import fact_store as fs
+
+SCHEMA = [
+    {":db/ident": ":c/name", ":db/valueType": ":db.type/string", ":db/cardinality": ":db.cardinality/one",
+     ":db/unique": ":db.unique/identity"},
+    {":db/ident": ":c/n", ":db/valueType": ":db.type/long", ":db/cardinality": ":db.cardinality/one"},
+    {":db/ident": ":c/tags", ":db/valueType": ":db.type/keyword", ":db/cardinality": ":db.cardinality/many"},
+]
+
+
+def test_transact_and_read_back(conn):
+    conn.transact(SCHEMA)
+    rep = conn.transact([{":db/id": "a", ":c/name": "A", ":c/n": 1, ":c/tags": [":x", ":y"]}])
+    db = conn.db()
+    assert db is rep.db_after
+    e = rep.tempids["a"]
+    assert db.entity(e)[":c/tags"] == {fs.Keyword(":x"), fs.Keyword(":y")}
+    assert [d.v for d in db.datoms(":avet", ":c/name", "A")] == ["A"]
+
+
+def test_failed_transaction_leaves_no_trace(conn):
+    conn.transact(SCHEMA)
+    t = conn.db().basis_t
+    with pytest.raises(fs.TransactionError):
+        conn.transact([{":c/name": "B", ":c/n": "not a number"}])
+    assert conn.sync().basis_t == t
+    assert [x.t for x in conn.log().tx_range()] == list(range(1, t + 1))
+
+
+def test_listen_sees_each_report(conn):
+    conn.transact(SCHEMA)
+    seen = []
+    got = threading.Event()
+
+    def cb(rep):
+        seen.append(rep.db_after.basis_t)
+        got.set()
+
+    key = conn.listen(cb)
+    conn.transact([{":c/name": "L"}])
+    assert got.wait(5)
+    assert seen[-1] == conn.db().basis_t
+    conn.unlisten(key)
+
+
+def test_log_tx_range(conn):
+    conn.transact(SCHEMA)
+    conn.transact([{":c/name": "A"}])
+    conn.transact([{":c/name": "B"}])
+    txs = list(conn.log().tx_range(2, 4))
+    assert [x.t for x in txs] == [2, 3]
+    assert txs[0].tx == fs.t_to_tx(2)
+    assert any(d.v == "A" for d in txs[0].data)
+
+
+def test_reopen_equals_replay_and_snapshot(store_uri):
+    c = fs.connect(store_uri)
+    c.transact(SCHEMA)
+    for i in range(20):
+        c.transact([{":c/name": f"n{i}", ":c/n": i}])
+    c.checkpoint()
+    for i in range(5):
+        c.transact([{":c/name": f"n{i}", ":c/n": i + 100}])
+    before = list(c.db()._eavt), list(c.db()._heavt), c.db().basis_t
+    c.close()
+    if store_uri.startswith("mem:"):
+        return
+    c2 = fs.connect(store_uri)
+    after = list(c2.db()._eavt), list(c2.db()._heavt), c2.db().basis_t
+    c2.close()
+    assert after == before
+
+
+def test_as_of_and_history_through_connection(conn):
+    conn.transact(SCHEMA)
+    r1 = conn.transact([{":c/name": "A", ":c/n": 1}])
+    conn.transact([{":c/name": "A", ":c/n": 2}])
+    db = conn.db()
+    e = db.entid([":c/name", "A"])
+    assert db.as_of(r1.db_after.basis_t).entity(e)[":c/n"] == 1
+    assert db.entity(e)[":c/n"] == 2
+    assert sorted((d.v, d.added) for d in db.history().datoms(":eavt", e, ":c/n")) == [
+        (1, False), (1, True), (2, True)]
+
+
+def test_closed_connection_refuses(store_uri):
+    c = fs.connect(store_uri)
+    c.close()
+    with pytest.raises(fs.ConnectionClosed):
+        c.db()
+
+
+def test_same_uri_gives_same_connection(store_uri):
+    c = fs.connect(store_uri)
+    assert fs.connect(store_uri) is c
+    c.close()
