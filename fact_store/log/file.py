@@ -132,6 +132,7 @@ import time
 import uuid
 import zlib
 from array import array
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Iterator, NamedTuple
@@ -426,6 +427,17 @@ def _read_snapshot(ops: FileOps, path: str, header: LogHeader, log_fd: int, log_
         ops.close(fd)
 
 
+@contextmanager
+def _io(what: str) -> Iterator[None]:
+    """Turn an ``OSError`` into a StorageError (DiskFullError for ENOSPC) naming ``what``."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno == errno.ENOSPC:
+            raise DiskFullError(f"{what}: no space left on the device") from exc
+        raise StorageError(f"{what}: {exc.strerror or exc}", errno=exc.errno) from exc
+
+
 # --- per-process shared state -----------------------------------------------------
 
 class _Shared:
@@ -540,7 +552,11 @@ class _Shared:
         return False
 
 
+#: (st_dev, st_ino of the store directory, id(FileOps)) -> this process's state.
+#: The real FileOps is one object, so every handle on a store shares one entry
+#: however its path was spelled (symlinks included).
 _registry: dict[tuple[int, int, int], _Shared] = {}
+_DEFAULT_OPS = FileOps()
 _registry_lock = threading.Lock()
 
 
@@ -585,11 +601,12 @@ class FileStore(LogStore):
         self.uri = uri if uri is not None else f"file:{self.path}"
         self.durability = DURABILITY_ALIASES[durability]
         self.lock_timeout = lock_timeout
-        self._ops = fileops if fileops is not None else FileOps()
+        self._ops = fileops if fileops is not None else _DEFAULT_OPS
         self._max_tx_create = max_tx_bytes
         self._network_fs = network_fs
         self._closed = False
-        self._sh = self._attach()
+        with _io(f"cannot open the store {self.path}"):
+            self._sh = self._attach()
 
     # Opening -------------------------------------------------------------------------
     def _attach(self) -> _Shared:
@@ -729,7 +746,8 @@ class FileStore(LogStore):
         sh = self._sh
         if sh.pid != os.getpid() or sh.closed:
             # A fork: this process needs its own descriptors (see _after_fork_in_child).
-            self._sh = sh = self._attach()
+            with _io(f"cannot re-open the store {self.path}"):
+                self._sh = sh = self._attach()
         return sh
 
     def _flock(self, fd: int, timeout: float | None) -> None:
@@ -773,6 +791,10 @@ class FileStore(LogStore):
     def head(self) -> int:
         """Newest verified t. O(1) when the file has not grown; else O(new bytes)."""
         sh = self._shared()
+        with _io(f"cannot read {sh.log_path}"):
+            return self._head(sh)
+
+    def _head(self, sh: _Shared) -> int:
         self._check_identity(sh)
         with sh.state_lock:
             size = self._size(sh)
@@ -841,6 +863,10 @@ class FileStore(LogStore):
         offset of record t is known (it is, up to head, after ``head()`` or a snapshot);
         else the log is scanned from the nearest known point."""
         sh = self._shared()
+        with _io(f"cannot read {sh.log_path}"):
+            yield from self._read_after(sh, t)
+
+    def _read_after(self, sh: _Shared, t: int) -> Iterator[RawRecord]:
         self._check_identity(sh)
         with sh.state_lock:
             start_t, start = sh.known_at_or_below(max(t, 0))
@@ -887,14 +913,16 @@ class FileStore(LogStore):
                               f"than {timeout} s", timeout=timeout)
         try:
             left = None if timeout is None else max(timeout - (time.monotonic() - start), 0)
-            self._flock(sh.lock_fd, left)
+            with _io(f"cannot lock {sh.lock_path}"):
+                self._flock(sh.lock_fd, left)
         except BaseException:
             sh.writer_lock.release()
             raise
         sh.owner = me
         sh.pending = 0
         try:
-            return self._catch_up_for_write(sh)
+            with _io(f"cannot catch up with {sh.log_path}"):
+                return self._catch_up_for_write(sh)
         except BaseException:
             sh.owner = None
             try:
@@ -909,7 +937,8 @@ class FileStore(LogStore):
         target, sh.pending = sh.pending, 0
         sh.owner = None
         try:
-            self._ops.flock(sh.lock_fd, fcntl.LOCK_UN)
+            with _io(f"cannot unlock {sh.lock_path}"):
+                self._ops.flock(sh.lock_fd, fcntl.LOCK_UN)
         finally:
             sh.writer_lock.release()
         crashpoint("after-unlock-before-ack")
@@ -1059,7 +1088,13 @@ class FileStore(LogStore):
 
     # group commit ---------------------------------------------------------------------------
     def _read_marks(self, sh: _Shared) -> tuple[int, int, int]:
-        data = self._ops.read(sh.lock_fd, MARKS.size, 0)
+        """(durable end, written end, log inode) from the lock file; zeros if unreadable
+        (which only costs an extra fsync)."""
+        try:
+            data = self._ops.read(sh.lock_fd, MARKS.size, 0)
+        except OSError as exc:
+            log.warning("cannot read the group-commit marks in %s: %s", sh.lock_path, exc)
+            return 0, 0, 0
         if len(data) < MARKS.size:
             return 0, 0, 0
         durable, written, ino = MARKS.unpack(data)
@@ -1098,7 +1133,8 @@ class FileStore(LogStore):
                 raise TransactionOutcomeUnknown(
                     f"store {self.path} failed before the record ending at {target} was "
                     f"fsynced ({sh.failed}); it may or may not survive")
-            ops.flock(sh.log_fd, fcntl.LOCK_EX)  # processes queue here
+            with _io(f"cannot lock {sh.log_path} for group commit"):
+                ops.flock(sh.log_fd, fcntl.LOCK_EX)  # processes queue here
             try:
                 durable, written, ino = self._read_marks(sh)
                 if ino == sh.log_ident[1] and durable >= target:
@@ -1115,7 +1151,8 @@ class FileStore(LogStore):
                 sh.durable_end = cover
                 self._write_mark(sh, 0, cover)
             finally:
-                ops.flock(sh.log_fd, fcntl.LOCK_UN)
+                with _io(f"cannot unlock {sh.log_path}"):
+                    ops.flock(sh.log_fd, fcntl.LOCK_UN)
 
     # Snapshots ------------------------------------------------------------------------------
     def save_snapshot(self, t: int, payload: bytes) -> None:
@@ -1131,7 +1168,8 @@ class FileStore(LogStore):
         anchor = None
         if t >= 1:
             for r in self.read_after(t - 1):
-                head = ops.read(sh.log_fd, FRAME_SIZE, r.offset)
+                with _io(f"cannot read {sh.log_path}"):
+                    head = ops.read(sh.log_fd, FRAME_SIZE, r.offset)
                 anchor = (r.offset, FRAME.unpack(head)[5])
                 break
         if anchor is None:
@@ -1197,7 +1235,8 @@ class FileStore(LogStore):
             raise StorageError(f"cannot list {sh.dir}: {exc.strerror}") from exc
         snaps = sorted(((t, n) for n in names if (t := _snapshot_t(n)) is not None),
                        reverse=True)
-        size = self._size(sh)
+        with _io(f"cannot stat {sh.log_path}"):
+            size = self._size(sh)
         for t_name, n in snaps:
             try:
                 t, payload, anchor_end = _read_snapshot(ops, os.path.join(sh.dir, n),

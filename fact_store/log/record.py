@@ -85,8 +85,8 @@ _Q = struct.Struct(">q")
 _NATIVE = (float, bool, str, bytes, type(None))
 _VALUE_TYPES = frozenset({int, float, bool, str, bytes, type(None), Keyword, Symbol, BigInt,
                           datetime, uuid.UUID, Decimal, tuple})
-_DECODE_ERRORS = (ValueError, TypeError, OverflowError, ArithmeticError, RecursionError,
-                  IndexError)
+_DECODE_ERRORS = (LogCorrupted, ValueError, TypeError, OverflowError, ArithmeticError,
+                  RecursionError, IndexError)
 
 
 # --- values -----------------------------------------------------------------
@@ -234,7 +234,8 @@ def pack(obj: Any) -> bytes:
 
     Runtime complexity: O(n) in the size of ``obj``.
 
-    :raises StorageError: a value has no storable type, or a dict key is not a str.
+    :raises StorageError: a value has no storable type, a dict key is not a str,
+        or containers nest deeper than msgpack's limit (511).
     """
     try:
         return _packb(_prepare(obj))
