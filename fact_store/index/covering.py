@@ -1,15 +1,17 @@
 """One sorted covering index: an immutable, persistent sorted list of tuples; seek/slice, _check().
 
-:class:`PSortedList` is the building block of every index. It has the shape of
-sortedcontainers' ``SortedList`` (a list of sorted chunks plus a list of each
-chunk's maximum, searched with C ``bisect``) but is *persistent*: an update
-returns a new list that shares every untouched chunk with the old one, and
-never mutates a chunk another version can see. So a ``Db`` holding one is an
-immutable value, O(1) to take, safe to read while other threads transact.
+:class:`PSortedList` is the building block of every index: a three-level
+B+-tree of plain Python lists searched with C ``bisect`` (the shape of
+sortedcontainers' ``SortedList``, one level deeper). It is *persistent*: an
+update returns a new list that shares every untouched node with the old one
+and never mutates a node another version can see. So a ``Db`` holding one is
+an immutable value, O(1) to take, safe to read while other threads transact.
 
-Cost of :meth:`PSortedList.update` with k changes: O(n / LOAD + k * LOAD)
-(one copy of the chunk directory, one copy of each touched chunk); reads are
-O(log n + matches), all in C except the loop over touched chunks.
+Levels: the root holds branches and their maxima; a branch is a pair
+``[leaves, leaf_maxes]``; a leaf is a sorted list of at most ``2 * LOAD``
+items. An update of k items copies the root, and each touched branch and leaf
+once: O(n / (LOAD * BRANCH) + k * (LOAD + BRANCH)). Reads are
+O(log n + matches), the slicing in C.
 
 >>> s = PSortedList.from_sorted([(1, "a"), (2, "b"), (3, "c")])
 >>> s2 = s.update(adds=[(2, "x")], removes=[(1, "a")])
@@ -21,12 +23,14 @@ O(log n + matches), all in C except the loop over touched chunks.
 
 from __future__ import annotations
 
-from bisect import bisect_left, bisect_right, insort
+from bisect import bisect_left, insort
 from typing import Any, Iterable, Iterator, Sequence
 
-#: Chunk size. Tests shrink it (as sortedcontainers' stress tests shrink the
-#: load factor) so splits and merges really happen.
-LOAD = 512
+#: Leaf size (items). Tests shrink it, as sortedcontainers' stress tests shrink
+#: the load factor, so splits and merges really happen.
+LOAD = 128
+#: Branch size (leaves).
+BRANCH = 64
 
 
 class _Max:
@@ -90,27 +94,33 @@ MIN: Any = _Min()
 class PSortedList:
     """An immutable sorted list of tuples with cheap persistent updates."""
 
-    __slots__ = ("_lists", "_maxes", "_len", "_load")
+    __slots__ = ("_branches", "_bmaxes", "_len", "_load", "_bload")
 
-    def __init__(self, lists: list[list[Any]] | None = None, maxes: list[Any] | None = None,
-                 length: int = 0, load: int | None = None) -> None:
-        self._lists: list[list[Any]] = lists if lists is not None else []
-        self._maxes: list[Any] = maxes if maxes is not None else []
+    def __init__(self, branches: list[list[Any]] | None = None, bmaxes: list[Any] | None = None,
+                 length: int = 0, load: int | None = None, bload: int | None = None) -> None:
+        self._branches: list[list[Any]] = branches if branches is not None else []
+        self._bmaxes: list[Any] = bmaxes if bmaxes is not None else []
         self._len = length
         self._load = load or LOAD
+        self._bload = bload or (BRANCH if load is None else max(4, load))
 
     @classmethod
     def from_sorted(cls, items: Sequence[Any], load: int | None = None) -> "PSortedList":
         """Build from items already sorted and free of duplicates. O(n).
 
-        >>> len(PSortedList.from_sorted([(i,) for i in range(1000)], load=64)._lists)
-        16
+        >>> len(PSortedList.from_sorted([(i,) for i in range(1000)], load=8))
+        1000
         """
         load = load or LOAD
+        bload = BRANCH if load == LOAD else max(4, load)
         if not isinstance(items, list):
             items = list(items)
-        lists = [items[i:i + load] for i in range(0, len(items), load)]
-        return cls(lists, [c[-1] for c in lists], len(items), load)
+        leaves = [items[i:i + load] for i in range(0, len(items), load)]
+        branches = []
+        for i in range(0, len(leaves), bload):
+            group = leaves[i:i + bload]
+            branches.append([group, [leaf[-1] for leaf in group]])
+        return cls(branches, [b[1][-1] for b in branches], len(items), load, bload)
 
     @classmethod
     def from_unsorted(cls, items: Iterable[Any], load: int | None = None) -> "PSortedList":
@@ -125,17 +135,12 @@ class PSortedList:
         return self._len
 
     def __iter__(self) -> Iterator[Any]:
-        for chunk in self._lists:
-            yield from chunk
+        for branch in self._branches:
+            for leaf in branch[0]:
+                yield from leaf
 
     def __contains__(self, item: Any) -> bool:
-        maxes = self._maxes
-        i = bisect_left(maxes, item)
-        if i == len(maxes):
-            return False
-        chunk = self._lists[i]
-        j = bisect_left(chunk, item)
-        return chunk[j] == item
+        return self.first(item if isinstance(item, tuple) else (item,)) == item
 
     # -- reads ---------------------------------------------------------------
 
@@ -145,30 +150,72 @@ class PSortedList:
         >>> PSortedList.from_sorted([(1,), (2,), (3,)]).range((2,), (9,))
         [(2,), (3,)]
         """
-        maxes = self._maxes
-        i = bisect_left(maxes, lo)
-        n = len(maxes)
-        if i == n:
+        bmaxes = self._bmaxes
+        bi = bisect_left(bmaxes, lo)
+        nb = len(bmaxes)
+        if bi == nb:
             return []
-        lists = self._lists
-        chunk = lists[i]
-        j = bisect_left(chunk, lo)
-        if hi <= chunk[-1]:
-            return chunk[j:bisect_left(chunk, hi)]
-        out = chunk[j:]
-        i += 1
-        while i < n:
-            chunk = lists[i]
-            if hi <= chunk[-1]:
-                out.extend(chunk[:bisect_left(chunk, hi)])
-                break
-            out.extend(chunk)
-            i += 1
-        return out
+        branches = self._branches
+        leaves, lmaxes = branches[bi]
+        li = bisect_left(lmaxes, lo)
+        leaf = leaves[li]
+        j = bisect_left(leaf, lo)
+        if hi <= leaf[-1]:
+            return leaf[j:bisect_left(leaf, hi)]
+        out = leaf[j:]
+        li += 1
+        while True:
+            nl = len(leaves)
+            while li < nl:
+                leaf = leaves[li]
+                if hi <= leaf[-1]:
+                    out.extend(leaf[:bisect_left(leaf, hi)])
+                    return out
+                out.extend(leaf)
+                li += 1
+            bi += 1
+            if bi == nb:
+                return out
+            leaves = branches[bi][0]
+            li = 0
 
     def prefix(self, prefix: tuple[Any, ...]) -> list[Any]:
         """Every item whose leading elements equal ``prefix``. O(log n + matches)."""
         return self.range(prefix, prefix + (MAX,))
+
+    def count(self, lo: Any, hi: Any) -> int:
+        """The number of items with ``lo <= item < hi``, O(log n + leaves spanned).
+
+        >>> PSortedList.from_sorted([(i,) for i in range(100)], load=4).count((10,), (20,))
+        10
+        """
+        bmaxes = self._bmaxes
+        bi = bisect_left(bmaxes, lo)
+        nb = len(bmaxes)
+        if bi == nb:
+            return 0
+        branches = self._branches
+        leaves, lmaxes = branches[bi]
+        li = bisect_left(lmaxes, lo)
+        leaf = leaves[li]
+        j = bisect_left(leaf, lo)
+        if hi <= leaf[-1]:
+            return bisect_left(leaf, hi) - j
+        n = len(leaf) - j
+        li += 1
+        while True:
+            nl = len(leaves)
+            while li < nl:
+                leaf = leaves[li]
+                if hi <= leaf[-1]:
+                    return n + bisect_left(leaf, hi)
+                n += len(leaf)
+                li += 1
+            bi += 1
+            if bi == nb:
+                return n
+            leaves = branches[bi][0]
+            li = 0
 
     def first(self, prefix: tuple[Any, ...]) -> Any | None:
         """The first item starting with ``prefix``, or None. O(log n).
@@ -176,31 +223,38 @@ class PSortedList:
         >>> PSortedList.from_sorted([(1, 2), (1, 3)]).first((1,))
         (1, 2)
         """
-        maxes = self._maxes
-        i = bisect_left(maxes, prefix)
-        if i == len(maxes):
+        bmaxes = self._bmaxes
+        bi = bisect_left(bmaxes, prefix)
+        if bi == len(bmaxes):
             return None
-        chunk = self._lists[i]
-        item = chunk[bisect_left(chunk, prefix)]
+        leaves, lmaxes = self._branches[bi]
+        leaf = leaves[bisect_left(lmaxes, prefix)]
+        item = leaf[bisect_left(leaf, prefix)]
         return item if item[:len(prefix)] == prefix else None
 
     def irange(self, lo: Any, hi: Any, inclusive_hi: bool = True) -> Iterator[Any]:
         """Iterate items from ``lo`` up to ``hi`` lazily (for seek_datoms)."""
-        maxes = self._maxes
-        lists = self._lists
-        i = bisect_left(maxes, lo)
-        if i == len(maxes):
+        bmaxes = self._bmaxes
+        bi = bisect_left(bmaxes, lo)
+        if bi == len(bmaxes):
             return
-        j = bisect_left(lists[i], lo)
-        while i < len(lists):
-            chunk = lists[i]
-            for k in range(j, len(chunk)):
-                item = chunk[k]
-                if item > hi or (item == hi and not inclusive_hi):
-                    return
-                yield item
-            i += 1
-            j = 0
+        branches = self._branches
+        leaves, lmaxes = branches[bi]
+        li = bisect_left(lmaxes, lo)
+        j = bisect_left(leaves[li], lo)
+        while bi < len(branches):
+            leaves = branches[bi][0]
+            while li < len(leaves):
+                leaf = leaves[li]
+                for k in range(j, len(leaf)):
+                    item = leaf[k]
+                    if item > hi or (item == hi and not inclusive_hi):
+                        return
+                    yield item
+                li += 1
+                j = 0
+            bi += 1
+            li = 0
 
     # -- writes --------------------------------------------------------------
 
@@ -208,62 +262,99 @@ class PSortedList:
         """A new list with ``removes`` taken out and ``adds`` put in; self is unchanged.
 
         Items to remove must be present and items to add absent (the index
-        layer guarantees it). O(n / LOAD + k * LOAD) for k changes.
+        layer guarantees it). O(n / (LOAD * BRANCH) + k * (LOAD + BRANCH)).
 
         :raises KeyError: when an item to remove is absent (a bug, never user input).
         """
-        adds = adds if isinstance(adds, list) else list(adds)
-        removes = removes if isinstance(removes, list) else list(removes)
+        if type(adds) is not list:
+            adds = list(adds)
+        if type(removes) is not list:
+            removes = list(removes)
         if not adds and not removes:
             return self
-        if len(adds) + len(removes) > self._len // 8 + self._load:
+        if len(adds) + len(removes) > (self._len >> 3) + self._load:
             return self._rebuild(adds, removes)
-        load = self._load
-        lists = self._lists[:]
-        maxes = self._maxes[:]
-        mine: set[int] = set()  # ids of chunks created by this update (safe to mutate)
+        load2 = 2 * self._load
+        bload2 = 2 * self._bload
+        branches = self._branches[:]
+        bmaxes = self._bmaxes[:]
+        mine: set[int] = set()  # ids of nodes created by this update (safe to mutate)
         for x in removes:
-            i = bisect_left(maxes, x)
-            if i == len(maxes):
+            bi = bisect_left(bmaxes, x)
+            if bi == len(bmaxes):
                 raise KeyError(x)
-            chunk = lists[i]
-            if id(chunk) not in mine:
-                chunk = chunk[:]
-                lists[i] = chunk
-                mine.add(id(chunk))
-            j = bisect_left(chunk, x)
-            if j == len(chunk) or chunk[j] != x:
+            branch = branches[bi]
+            if id(branch) not in mine:
+                branch = [branch[0][:], branch[1][:]]
+                branches[bi] = branch
+                mine.add(id(branch))
+            leaves, lmaxes = branch
+            li = bisect_left(lmaxes, x)
+            leaf = leaves[li]
+            if id(leaf) not in mine:
+                leaf = leaf[:]
+                leaves[li] = leaf
+                mine.add(id(leaf))
+            j = bisect_left(leaf, x)
+            if j == len(leaf) or leaf[j] != x:
                 raise KeyError(x)
-            del chunk[j]
-            if not chunk:
-                del lists[i]
-                del maxes[i]
+            del leaf[j]
+            if leaf:
+                lmaxes[li] = leaf[-1]
             else:
-                maxes[i] = chunk[-1]
+                del leaves[li]
+                del lmaxes[li]
+            if leaves:
+                bmaxes[bi] = lmaxes[-1]
+            else:
+                del branches[bi]
+                del bmaxes[bi]
         for x in adds:
-            if not lists:
-                chunk = [x]
-                lists.append(chunk)
-                maxes.append(x)
-                mine.add(id(chunk))
+            if not branches:
+                leaf = [x]
+                branch = [[leaf], [x]]
+                branches.append(branch)
+                bmaxes.append(x)
+                mine.add(id(leaf))
+                mine.add(id(branch))
                 continue
-            i = bisect_left(maxes, x)
-            if i == len(maxes):
-                i -= 1
-            chunk = lists[i]
-            if id(chunk) not in mine:
-                chunk = chunk[:]
-                lists[i] = chunk
-                mine.add(id(chunk))
-            insort(chunk, x)
-            maxes[i] = chunk[-1]
-            if len(chunk) > 2 * load:
-                left, right = chunk[:load], chunk[load:]
-                lists[i:i + 1] = [left, right]
-                maxes[i:i + 1] = [left[-1], right[-1]]
-                mine.add(id(left))
-                mine.add(id(right))
-        return PSortedList(lists, maxes, self._len + len(adds) - len(removes), load)
+            bi = bisect_left(bmaxes, x)
+            if bi == len(bmaxes):
+                bi -= 1
+            branch = branches[bi]
+            if id(branch) not in mine:
+                branch = [branch[0][:], branch[1][:]]
+                branches[bi] = branch
+                mine.add(id(branch))
+            leaves, lmaxes = branch
+            li = bisect_left(lmaxes, x)
+            if li == len(lmaxes):
+                li -= 1
+            leaf = leaves[li]
+            if id(leaf) not in mine:
+                leaf = leaf[:]
+                leaves[li] = leaf
+                mine.add(id(leaf))
+            insort(leaf, x)
+            lmaxes[li] = leaf[-1]
+            bmaxes[bi] = lmaxes[-1]
+            if len(leaf) > load2:
+                half = len(leaf) >> 1
+                a, b = leaf[:half], leaf[half:]
+                leaves[li:li + 1] = [a, b]
+                lmaxes[li:li + 1] = [a[-1], b[-1]]
+                mine.add(id(a))
+                mine.add(id(b))
+                if len(leaves) > bload2:
+                    half = len(leaves) >> 1
+                    b1 = [leaves[:half], lmaxes[:half]]
+                    b2 = [leaves[half:], lmaxes[half:]]
+                    branches[bi:bi + 1] = [b1, b2]
+                    bmaxes[bi:bi + 1] = [b1[1][-1], b2[1][-1]]
+                    mine.add(id(b1))
+                    mine.add(id(b2))
+        return PSortedList(branches, bmaxes, self._len + len(adds) - len(removes),
+                           self._load, self._bload)
 
     def _rebuild(self, adds: list[Any], removes: list[Any]) -> "PSortedList":
         if removes:
@@ -275,19 +366,26 @@ class PSortedList:
             items = list(self)
         items.extend(adds)
         items.sort()
-        return PSortedList.from_sorted(items, self._load)
+        out = PSortedList.from_sorted(items, self._load)
+        out._bload = self._bload
+        return out
 
     def _check(self) -> None:
-        """Assert the invariants (for tests): sorted, no duplicates, maxes right, no empty chunk."""
-        assert len(self._lists) == len(self._maxes)
+        """Assert the invariants (for tests): sorted, no duplicates, maxima right, no empty node."""
+        assert len(self._branches) == len(self._bmaxes)
         total = 0
         prev = None
-        for chunk, mx in zip(self._lists, self._maxes):
-            assert chunk, "empty chunk"
-            assert chunk[-1] == mx
-            assert len(chunk) <= 2 * self._load
-            for item in chunk:
-                assert prev is None or prev < item, (prev, item)
-                prev = item
-            total += len(chunk)
+        for branch, bmax in zip(self._branches, self._bmaxes):
+            leaves, lmaxes = branch
+            assert leaves and len(leaves) == len(lmaxes), "empty or inconsistent branch"
+            assert lmaxes[-1] == bmax
+            assert len(leaves) <= 2 * self._bload
+            for leaf, mx in zip(leaves, lmaxes):
+                assert leaf, "empty leaf"
+                assert leaf[-1] == mx
+                assert len(leaf) <= 2 * self._load
+                for item in leaf:
+                    assert prev is None or prev < item, (prev, item)
+                    prev = item
+                total += len(leaf)
         assert total == self._len, (total, self._len)

@@ -57,7 +57,9 @@ def _raise(errors: list[TransactionError]) -> None:
     first = errors[0]
     if len(errors) == 1:
         raise first
-    msg = f"{len(errors)} problems in this transaction:\n" + "\n".join(f"- {e}" for e in errors)
+    shown = "\n".join(f"- {e}" for e in errors[:20])
+    more = f"\n- ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+    msg = f"{len(errors)} problems in this transaction:\n{shown}{more}"
     err = type(first)(msg, violations=errors, **first.data)
     raise err
 
