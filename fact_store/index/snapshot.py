@@ -5,7 +5,7 @@ EAVT order and the history datoms, plus the counters a Db needs. It knows
 nothing of files; the log stores write and read its bytes.
 
 >>> payload = encode_snapshot(3, 100, 0, [(1, 2, "x", 9)], [(1, 2, "x", 9, True)])
->>> decode_snapshot(payload)["basis_t"]
+>>> decode_snapshot(payload)["t"]
 3
 """
 
