@@ -1,0 +1,285 @@
+"""Inputs in, results out: binding :in, running the components, aggregates, pull, find specs.
+
+The result of the :where clauses is the *set* of tuples over the :find and
+:with variables (Datomic's semantics: duplicates collapse before aggregation,
+so use :with to keep them).  Then, by find spec:
+
+* relation ``:find ?a ?b`` → a ``set`` of tuples (a ``list`` when a pull
+  expression puts dicts in the tuples, as dicts are not hashable);
+* collection ``:find [?a ...]`` → a ``list`` of the distinct values;
+* scalar ``:find ?a .`` → one value, or None;
+* tuple ``:find [?a ?b]`` → one tuple, or None;
+* ``:keys``/``:strs``/``:syms`` → a list of dicts (one dict for a tuple find),
+  keyed by :class:`Keyword`, ``str`` or :class:`Symbol`.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+from fact_store.errors import FactStoreError, QueryError
+from fact_store.query import builtins
+from fact_store.query.execute import CollSource, Ctx, is_db, run_block
+from fact_store.query.parse import (
+    Aggregate, BindColl, BindIgnore, BindScalar, BindTuple, FindColl, FindRel, FindScalar,
+    FindTuple, PullExpr, RulesVar, SrcVar, Var, show,
+)
+from fact_store.query.plan import QueryPlan
+
+__all__ = ["bind_inputs", "run_plan"]
+
+
+def _is_seq(x: Any) -> bool:
+    return isinstance(x, (list, tuple)) or (hasattr(x, "__iter__") and not isinstance(
+        x, (str, bytes, dict)) and not is_db(x))
+
+
+def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any], tuple[Any, ...]]:
+    """Runtime sources (dbs, collections, input relations) and the row of scalar inputs."""
+    query = plan.query
+    sources: dict[str, Any] = {}
+    scalar: list[Any] = []
+    for i, b in enumerate(query.in_):
+        if isinstance(b, SrcVar):
+            sources[b.name] = values[i]
+    for i in plan.scalar_idx:
+        b, v = query.in_[i], values[i]
+        if isinstance(b, BindScalar):
+            scalar.append(v)
+        else:
+            scalar.extend(_tuple_input(b, v))
+    for i, name, _ in plan.input_rels:
+        b, v = query.in_[i], values[i]
+        if isinstance(b, BindScalar):
+            rows = [(v,)]
+        elif isinstance(b, BindTuple):
+            rows = [tuple(_tuple_input(b, v))]
+        else:
+            if not _is_seq(v):
+                raise QueryError(f"Input for collection binding {_bshow(b)} must be a "
+                                 f"collection, got {v!r}", binding=b)
+            inner = b.binding
+            if isinstance(inner, BindTuple):
+                n = len(inner.bindings)
+                rows = []
+                for t in v:
+                    if not _is_seq(t):
+                        raise QueryError(f"Input for relation binding {_bshow(b)} must hold "
+                                         f"tuples, got {t!r}", binding=b)
+                    t = tuple(t)
+                    if len(t) < n:
+                        raise QueryError(f"Input for relation binding {_bshow(b)} has a tuple of "
+                                         f"{len(t)} elements, expected {n}", binding=b)
+                    rows.append(t[:n])
+            else:
+                rows = [(x,) for x in v]
+        sources[name] = CollSource(rows)
+    return sources, tuple(scalar)
+
+
+def _tuple_input(b: Any, v: Any) -> list[Any]:
+    """The values of a tuple binding's variables ('_' positions dropped)."""
+    if not _is_seq(v):
+        raise QueryError(f"Input for tuple binding {_bshow(b)} must be a sequence, got {v!r}",
+                         binding=b)
+    vals = list(v)
+    if len(vals) != len(b.bindings):
+        raise QueryError(f"Input for tuple binding {_bshow(b)} must have {len(b.bindings)} "
+                         f"elements, got {len(vals)}", binding=b)
+    return [x for x, bb in zip(vals, b.bindings) if isinstance(bb, BindScalar)]
+
+
+def _bshow(b: Any) -> str:
+    if isinstance(b, BindScalar):
+        return b.var.name
+    if isinstance(b, BindIgnore):
+        return "_"
+    if isinstance(b, BindTuple):
+        return "[" + " ".join(_bshow(x) for x in b.bindings) + "]"
+    if isinstance(b, BindColl):
+        inner = b.binding
+        if isinstance(inner, BindTuple):
+            return "[" + _bshow(inner) + "]"
+        return "[" + _bshow(inner) + " ...]"
+    return show(b)
+
+
+def run_plan(plan: QueryPlan, ctx: Ctx, scalar_row: tuple[Any, ...]) -> Any:
+    """Run every component, combine what :find needs, and shape the result."""
+    parts: list[list[tuple[Any, ...]]] = []
+    for comp in plan.components:
+        rows = run_block(ctx, comp.block, [scalar_row])
+        if not rows:
+            return _empty(plan)
+        cols = comp.out_cols
+        if not cols:
+            continue
+        if len(cols) == 1:
+            c = cols[0]
+            parts.append([(x,) for x in {r[c] for r in rows}])
+        else:
+            g = itemgetter(*cols)
+            parts.append(list({g(r) for r in rows}))
+    if not parts:
+        tuples: Any = [scalar_row]
+    elif len(parts) == 1:
+        tuples = parts[0] if not scalar_row else [scalar_row + t for t in parts[0]]
+    else:
+        tuples = [scalar_row]
+        for p in parts:
+            tuples = [a + b for a in tuples for b in p]
+    return _shape(plan, ctx, tuples)
+
+
+def _empty(plan: QueryPlan) -> Any:
+    find = plan.find
+    if isinstance(find, (FindScalar, FindTuple)):
+        return None
+    if isinstance(find, FindColl) or plan.query.return_kind:
+        return []
+    if any(isinstance(el, PullExpr) for el in find.elements):
+        return []
+    return set()
+
+
+def _shape(plan: QueryPlan, ctx: Ctx, tuples: list[tuple[Any, ...]]) -> Any:
+    query = plan.query
+    pos = {v: i for i, v in enumerate(plan.needed)}
+    elements = query.find.elements
+    aggs = [el for el in elements if isinstance(el, Aggregate)]
+    if aggs:
+        rows = _aggregate(plan, ctx, tuples, pos)
+    else:
+        idx = [pos[el] if isinstance(el, Var) else pos[el.var] for el in elements]
+        if idx == list(range(len(plan.needed))):
+            rows = tuples if isinstance(tuples, set) else set(tuples)
+        elif len(idx) == 1:
+            i = idx[0]
+            rows = {(t[i],) for t in tuples}
+        else:
+            g = itemgetter(*idx)
+            rows = {g(t) for t in tuples}
+    pulls = [i for i, el in enumerate(elements) if isinstance(el, PullExpr)]
+    if pulls:
+        rows = _pull(plan, ctx, list(rows), pulls, pos, tuples)
+    find = query.find
+    if query.return_kind:
+        names = query.return_names
+        maps = [dict(zip(names, r)) for r in rows]
+        if isinstance(find, FindTuple):
+            return maps[0] if maps else None
+        return maps
+    if isinstance(find, FindRel):
+        return rows
+    if isinstance(find, FindColl):
+        return [r[0] for r in rows]
+    if isinstance(find, FindScalar):
+        for r in rows:
+            return r[0]
+        return None
+    for r in rows:
+        return r
+    return None
+
+
+def _aggregate(plan: QueryPlan, ctx: Ctx, tuples: Any,
+               pos: dict[Var, int]) -> Any:
+    elements = plan.query.find.elements
+    group_idx = [pos[el] if isinstance(el, Var) else pos[el.var] for el in elements
+                 if not isinstance(el, Aggregate)]
+    aggs = [(j, el) for j, el in enumerate(elements) if isinstance(el, Aggregate)]
+    resolved = []
+    for j, el in aggs:
+        agg = builtins.resolve_aggregate(el.fn)
+        if agg is None:
+            raise QueryError(f"Unknown aggregate '{el.fn}' in {show(_agg_form(el))}: use a "
+                             "built-in or register it with register_aggregate", form=el,
+                             aggregate=el.fn)
+        consts = []
+        for a in el.args[:-1]:
+            consts.append(a.value if not isinstance(a, Var) else None)
+        resolved.append((j, el, agg, consts, pos[el.var]))
+    groups: dict[Any, list[list[Any]]] = {}
+    gk = itemgetter(*group_idx) if len(group_idx) > 1 else None
+    agg_cols = [p for *_, p in resolved]
+    if len(group_idx) == 1:
+        g0 = group_idx[0]
+    for t in tuples:
+        if gk is not None:
+            k = gk(t)
+        elif group_idx:
+            k = t[g0]
+        else:
+            k = ()
+        lists = groups.get(k)
+        if lists is None:
+            lists = groups[k] = [[] for _ in resolved]
+        for lst, c in zip(lists, agg_cols):
+            lst.append(t[c])
+    out = []
+    for k, lists in groups.items():
+        vals = []
+        for (j, el, agg, consts, _), lst in zip(resolved, lists):
+            try:
+                if agg.needs_rng:
+                    v = agg.fn(*consts, lst, ctx.get_rng())
+                else:
+                    v = agg.fn(*consts, lst)
+            except FactStoreError:
+                raise
+            except Exception as exc:  # noqa: BLE001
+                raise QueryError(f"Error evaluating aggregate {show(_agg_form(el))}: "
+                                 f"{type(exc).__name__}: {exc}", form=el) from exc
+            vals.append(v)
+        row = []
+        gi = 0
+        ai = 0
+        key = k if gk is not None else ((k,) if group_idx else ())
+        for el in elements:
+            if isinstance(el, Aggregate):
+                row.append(vals[ai])
+                ai += 1
+            else:
+                row.append(key[gi])
+                gi += 1
+        out.append(tuple(row))
+    try:
+        return set(out)
+    except TypeError:
+        return out
+
+
+def _agg_form(el: Aggregate) -> list[Any]:
+    from fact_store.edn.values import Symbol
+    return [Symbol(el.fn), *el.args]
+
+
+def _pull(plan: QueryPlan, ctx: Ctx, rows: list[tuple[Any, ...]], pulls: list[int],
+          pos: dict[Var, int], tuples: Any) -> list[tuple[Any, ...]]:
+    try:
+        from fact_store.pull import pull_many
+    except ImportError as exc:  # pragma: no cover - the pull API ships with the engine
+        raise QueryError("pull expressions in :find need fact_store.pull") from exc
+    elements = plan.query.find.elements
+    out = [list(r) for r in rows]
+    for j in pulls:
+        el: PullExpr = elements[j]
+        db = ctx.sources.get(el.source.name)
+        if db is None or not is_db(db):
+            raise QueryError(f"pull in :find needs a Db as source {el.source.name}", form=el)
+        if isinstance(el.pattern, Var):
+            pattern = tuples[0][pos[el.pattern]] if tuples else None
+        else:
+            pattern = el.pattern.value
+        eids = [r[j] for r in out]
+        try:
+            pulled = pull_many(db, pattern, eids)
+        except FactStoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise QueryError(f"Error pulling {show(pattern)}: {type(exc).__name__}: {exc}",
+                             form=el) from exc
+        for r, p in zip(out, pulled):
+            r[j] = p
+    return [tuple(r) for r in out]

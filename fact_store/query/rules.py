@@ -1,0 +1,644 @@
+"""Rules: planned per call site adornment, evaluated bottom-up, seeded by the bound arguments.
+
+A rule call such as ``(reach ?r ?y)`` with ``?r`` bound is planned for the
+*adornment* ``bf`` (first argument bound, second free) and evaluated only
+for the distinct values of ``?r`` the query has: the magic-set idea, done
+without rewriting the program.  Three evaluation modes, chosen at plan time:
+
+* **non-recursive** rules: every branch runs once, seeded with the bound
+  arguments, and the answers are joined back.
+* **right-linear recursion** (``reach(x, y) :- follows(x, t), reach(t, y)``,
+  where the free head variables are passed unchanged to the one recursive
+  call and used nowhere else): answers for ``reach(r, ?y)`` are the exit
+  branches' answers for every ``b`` reachable from ``r`` through the
+  recursive branches' other clauses.  So evaluation computes the set of
+  (seed, b) pairs by a semi-naive loop and runs the exit branches once over
+  it: linear in what one root reaches, not the whole closure of every node.
+* **general recursion** (mutual, non-linear, ...): semi-naive bottom-up
+  evaluation over *tables* (rule, adornment), each with a demand set (the
+  bound argument tuples asked for, seeded by the caller and grown by the
+  recursive calls) and an answer set.  Each iteration runs every branch
+  once per new demand and once per recursive call whose table gained new
+  answers, with that call reading only the new answers (the delta), so no
+  derivation is repeated from one iteration to the next.
+
+Everything is iterative: deep recursion never touches Python's stack.
+Rules are stratified: a rule may not call itself (even through others)
+inside ``not``.  Inside a rule, an ``or`` that calls the rule's own
+recursive group is split into one branch per alternative.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+from fact_store.errors import QueryError
+from fact_store.query.parse import (
+    And, Blank, Const, Not, Or, Pattern, RuleBranch, RuleExpr, SrcVar, Var, clause_vars,
+    iter_clauses, show,
+)
+from fact_store.query.plan import Block, PatternStep, Planner, Unplannable, _Prebuilt
+
+__all__ = ["RuleProgram", "RuleCall", "IdbStep", "evaluate_call"]
+
+_SEED = Var("? seed")
+_ids = itertools.count(1)
+
+
+@dataclass(eq=False, slots=True)
+class IdbStep:
+    """A call, inside a recursive group, to a rule of the same group: read its answer table."""
+
+    table: Any
+    pattern: PatternStep
+    demand: tuple[tuple[int, Any], ...]     # bound arguments: (0, col) | (1, constant)
+    new_vars: tuple[Var, ...]
+    form: Any
+    clause: Any = None
+
+
+@dataclass(eq=False, slots=True)
+class TableBody:
+    seed_block: Block                       # seeded with the bound head variables
+    head_cols: tuple[int, ...]
+    variants: list[tuple[Any, Block, tuple[int, ...]]] = field(default_factory=list)
+
+
+@dataclass(eq=False, slots=True)
+class Table:
+    id: int
+    name: str
+    adorn: tuple[bool, ...]
+    src: str
+    bodies: list[TableBody] = field(default_factory=list)
+
+    @property
+    def bound_pos(self) -> tuple[int, ...]:
+        return tuple(i for i, b in enumerate(self.adorn) if b)
+
+
+@dataclass(eq=False, slots=True)
+class RuleCall:
+    """A rule planned for one adornment (which arguments the caller binds)."""
+
+    name: str
+    adorn: tuple[bool, ...]
+    src: str
+    mode: str                               # "nonrec" | "factored" | "general"
+    form: Any
+    bodies: list[tuple[Block, tuple[int, ...]]] = field(default_factory=list)
+    rec_bodies: list[tuple[Block, tuple[tuple[int, Any], ...]]] = field(default_factory=list)
+    exit_bodies: list[tuple[Block, tuple[int, ...]]] = field(default_factory=list)
+    tables: list[Table] = field(default_factory=list)
+    root: Table | None = None
+
+    @property
+    def bound_pos(self) -> tuple[int, ...]:
+        return tuple(i for i, b in enumerate(self.adorn) if b)
+
+    @property
+    def free_pos(self) -> tuple[int, ...]:
+        return tuple(i for i, b in enumerate(self.adorn) if not b)
+
+
+# ---------------------------------------------------------------- planning
+
+def _calls(clauses: Any) -> set[str]:
+    return {c.name for c in iter_clauses(clauses) if isinstance(c, RuleExpr)}
+
+
+def _sccs(rules: dict[str, tuple[RuleBranch, ...]]) -> dict[str, frozenset[str]]:
+    """Strongly connected components of the rule call graph (iterative Tarjan)."""
+    graph = {n: sorted(_calls([c for b in bs for c in b.clauses]) & rules.keys())
+             for n, bs in rules.items()}
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on: set[str] = set()
+    stack: list[str] = []
+    out: dict[str, frozenset[str]] = {}
+    counter = 0
+    for start in graph:
+        if start in index:
+            continue
+        work = [(start, 0)]
+        while work:
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = counter
+                counter += 1
+                stack.append(node)
+                on.add(node)
+            nbrs = graph[node]
+            if i < len(nbrs):
+                work.append((node, i + 1))
+                m = nbrs[i]
+                if m not in index:
+                    work.append((m, 0))
+                elif m in on:
+                    low[node] = min(low[node], index[m])
+                continue
+            for m in nbrs:
+                if m in on:
+                    low[node] = min(low[node], low[m])
+            if low[node] == index[node]:
+                comp = []
+                while True:
+                    m = stack.pop()
+                    on.discard(m)
+                    comp.append(m)
+                    if m == node:
+                        break
+                fc = frozenset(comp)
+                for m in comp:
+                    out[m] = fc
+    return out
+
+
+class RuleProgram:
+    """The rules of one query, planned per (rule, adornment, source) on demand."""
+
+    def __init__(self, planner: Planner) -> None:
+        self.planner = planner
+        self.rules: dict[str, tuple[RuleBranch, ...]] = planner.rules
+        self.scc = _sccs(self.rules)
+        self.calls: dict[Any, RuleCall] = {}
+        self._group: dict[Any, Table] | None = None     # tables of the group being planned
+        self._group_scc: frozenset[str] = frozenset()
+        self._current: list[Table] = []
+        self._atom_tables: dict[tuple[int, int], Table] = {}
+        self._expanded: dict[str, tuple[RuleBranch, ...]] = {}
+
+    def is_recursive(self, name: str) -> bool:
+        comp = self.scc[name]
+        return len(comp) > 1 or name in _calls([c for b in self.rules[name] for c in b.clauses])
+
+    def in_group(self, name: str) -> bool:
+        return self._group is not None and name in self._group_scc
+
+    # -- branches ---------------------------------------------------------------
+
+    def branches(self, name: str) -> tuple[RuleBranch, ...]:
+        got = self._expanded.get(name)
+        if got is None:
+            got = self._expanded[name] = self._expand(name)
+        return got
+
+    def _expand(self, name: str) -> tuple[RuleBranch, ...]:
+        """Split ``or`` clauses that call the rule's own recursive group; refuse them in ``not``."""
+        comp = self.scc[name]
+        if not self.is_recursive(name):
+            return self.rules[name]
+        out: list[RuleBranch] = []
+        todo = list(self.rules[name])
+        n = 0
+        while todo:
+            b = todo.pop(0)
+            for c in b.clauses:
+                for x in iter_clauses([c]):
+                    if isinstance(x, Not) and _calls(x.clauses) & comp:
+                        raise QueryError(f"Rule '{name}' calls its own recursive group inside "
+                                         f"{show(x.form)}: rules must be stratified (no "
+                                         "recursion through not)", form=x.form, rule=name)
+            split = next((i for i, c in enumerate(b.clauses)
+                          if isinstance(c, Or) and _calls(c.branches) & comp), None)
+            if split is None:
+                out.append(b)
+                continue
+            orc = b.clauses[split]
+            for alt in orc.branches:
+                n += 1
+                clauses = alt.clauses
+                if orc.join_vars is not None:
+                    keep = set(orc.join_vars)
+                    ren = {v: Var(f"{v.name}__or{n}") for v in clause_vars(alt) if v not in keep}
+                    clauses = tuple(_rename(c, ren) for c in clauses)
+                new = b.clauses[:split] + tuple(clauses) + b.clauses[split + 1:]
+                todo.append(RuleBranch(b.name, b.required, b.free, new, b.form))
+        return tuple(out)
+
+    # -- calls --------------------------------------------------------------------
+
+    def call(self, name: str, adorn: tuple[bool, ...], src: str, form: Any) -> RuleCall:
+        key = (name, adorn, src)
+        got = self.calls.get(key)
+        if got is not None:
+            return got
+        if self.in_group(name):
+            raise QueryError(f"Rule '{name}' is called recursively in a position that cannot be "
+                             f"evaluated bottom-up: {show(form)}", form=form, rule=name)
+        branches = self.branches(name)
+        if not self.is_recursive(name):
+            call = RuleCall(name, adorn, src, "nonrec", form)
+            self.calls[key] = call
+            bpos = call.bound_pos
+            for b in branches:
+                seed = tuple(b.head[i] for i in bpos)
+                blk = self._plan(b, b.clauses, seed, src, b.head)
+                call.bodies.append((blk, blk.cols(b.head)))
+            return call
+        call = self._try_factored(name, adorn, src, branches, form)
+        if call is None:
+            call = self._plan_general(name, adorn, src, form)
+        self.calls[key] = call
+        return call
+
+    def _plan(self, b: RuleBranch, clauses: tuple[Any, ...], seed: tuple[Var, ...], src: str,
+              required: tuple[Any, ...], first: Any = None) -> Block:
+        try:
+            return self.planner.plan_block(tuple(clauses), seed, SrcVar(src), required=required,
+                                           first=first)
+        except Unplannable as exc:
+            where = show(exc.form) if exc.form is not None else "its head"
+            raise QueryError(f"In rule '{b.name}' {show(b.form)}: {exc.message}"
+                             + ("" if exc.form is None else f" (at {where})"),
+                             form=b.form, rule=b.name) from None
+
+    # -- right-linear recursion -------------------------------------------------------
+
+    def _try_factored(self, name: str, adorn: tuple[bool, ...], src: str,
+                      branches: tuple[RuleBranch, ...], form: Any) -> RuleCall | None:
+        if len(self.scc[name]) != 1:
+            return None
+        bpos = [i for i, b in enumerate(adorn) if b]
+        fpos = [i for i, b in enumerate(adorn) if not b]
+        if not bpos or not fpos:
+            return None
+        rec, exits = [], []
+        for b in branches:
+            top = [c for c in b.clauses if isinstance(c, RuleExpr) and c.name == name]
+            nested = [c for c in iter_clauses(b.clauses) if isinstance(c, RuleExpr)
+                      and c.name == name]
+            if len(nested) != len(top) or len(top) > 1:
+                return None
+            if not top:
+                exits.append(b)
+                continue
+            atom = top[0]
+            if atom.source.name not in ("$", src):
+                return None
+            free_vars = {b.head[i] for i in fpos}
+            if any(atom.args[i] != b.head[i] for i in fpos):
+                return None
+            if any(isinstance(atom.args[i], Blank) or atom.args[i] in free_vars for i in bpos):
+                return None
+            others = tuple(c for c in b.clauses if c is not atom)
+            if any(clause_vars(c) & free_vars for c in others):
+                return None
+            rec.append((b, atom, others))
+        if not rec:
+            return None
+        call = RuleCall(name, adorn, src, "factored", form)
+        self.calls[(name, adorn, src)] = call
+        try:
+            for b, atom, others in rec:
+                seed = (_SEED,) + tuple(b.head[i] for i in bpos)
+                need = tuple(atom.args[i] for i in bpos if isinstance(atom.args[i], Var))
+                blk = self.planner.plan_block(others, seed, SrcVar(src), required=need)
+                spec = tuple((0, blk.cols((atom.args[i],))[0]) if isinstance(atom.args[i], Var)
+                             else (1, atom.args[i].value) for i in bpos)
+                call.rec_bodies.append((blk, spec))
+        except Unplannable:
+            del self.calls[(name, adorn, src)]
+            return None
+        for b in exits:
+            seed = (_SEED,) + tuple(b.head[i] for i in bpos)
+            blk = self._plan(b, b.clauses, seed, src, b.head)
+            call.exit_bodies.append((blk, blk.cols(tuple(b.head[i] for i in fpos))))
+        return call
+
+    # -- general recursion -------------------------------------------------------------
+
+    def _plan_general(self, name: str, adorn: tuple[bool, ...], src: str, form: Any) -> RuleCall:
+        call = RuleCall(name, adorn, src, "general", form)
+        outer = (self._group, self._group_scc, self._current)
+        self._group, self._group_scc, self._current = {}, self.scc[name], []
+        try:
+            call.root = self._table(name, adorn, src)
+            call.tables = list(self._group.values())
+        finally:
+            self._group, self._group_scc, self._current = outer
+        return call
+
+    def _table(self, name: str, adorn: tuple[bool, ...], src: str) -> Table:
+        assert self._group is not None
+        key = (name, adorn, src)
+        t = self._group.get(key)
+        if t is not None:
+            return t
+        t = Table(next(_ids), name, adorn, src)
+        self._group[key] = t
+        self._current.append(t)
+        try:
+            bpos = t.bound_pos
+            for b in self.branches(name):
+                seed = tuple(b.head[i] for i in bpos)
+                blk = self._plan(b, b.clauses, seed, src, b.head)
+                body = TableBody(blk, blk.cols(b.head))
+                t.bodies.append(body)
+                for st in blk.steps:
+                    if isinstance(st, IdbStep):
+                        self._atom_tables[(t.id, id(st.clause))] = st.table
+                atoms = [c for c in b.clauses if isinstance(c, RuleExpr) and self.in_group(c.name)]
+                for atom in atoms:
+                    at = self._atom_tables[(t.id, id(atom))]
+                    delta = _Prebuilt(make=None, vars=frozenset(clause_vars(atom)),  # type: ignore
+                                      form=atom.form)
+                    dpat = Pattern(SrcVar(f"$ delta {at.id}"), atom.args, atom.form)
+                    delta.make = (lambda p: lambda bound: self.planner.plan_pattern(
+                        p, bound, SrcVar("$")))(dpat)
+                    self.planner.extra_sources[f"$ delta {at.id}"] = _coll_info(f"$ delta {at.id}")
+                    clauses = [c if c is not atom else delta for c in b.clauses]
+                    if seed:
+                        mpat = Pattern(SrcVar(f"$ magic {t.id}"), seed,
+                                       [Var("magic"), *(v.name for v in seed)])
+                        self.planner.extra_sources[f"$ magic {t.id}"] = \
+                            _coll_info(f"$ magic {t.id}")
+                        clauses.append(_Prebuilt(
+                            make=(lambda p: lambda bound: self.planner.plan_pattern(
+                                p, bound, SrcVar("$")))(mpat),
+                            vars=frozenset(seed), form=mpat.form))
+                    vblk = self._plan(b, tuple(clauses), (), src, b.head, first=delta)
+                    body.variants.append((at, vblk, vblk.cols(b.head)))
+        finally:
+            self._current.pop()
+        return t
+
+    def idb_step(self, c: RuleExpr, bound: dict[Var, int], src: str) -> IdbStep:
+        """Plan a call to a rule of the group being planned (a read of its answer table)."""
+        me = self._current[-1]
+        at = self._atom_tables.get((me.id, id(c)))
+        if at is None:
+            adorn = tuple(isinstance(a, Const) or (isinstance(a, Var) and a in bound)
+                          for a in c.args)
+            nreq = len(self.rules[c.name][0].required)
+            if not all(adorn[:nreq]):
+                raise Unplannable(f"Insufficient bindings: rule '{c.name}' requires its first "
+                                  f"{nreq} argument(s) bound in {show(c.form)}", c.form)
+            at = self._table(c.name, adorn, src)
+        demand = []
+        for i in at.bound_pos:
+            a = c.args[i]
+            if isinstance(a, Const):
+                demand.append((1, a.value))
+            elif a in bound:
+                demand.append((0, bound[a]))
+            else:
+                raise Unplannable(f"Insufficient bindings: {a.name} not bound in {show(c.form)}",
+                                  c.form)
+        name = f"$ idb {at.id}"
+        self.planner.extra_sources[name] = _coll_info(name)
+        pat = self.planner.plan_pattern(Pattern(SrcVar(name), c.args, c.form), bound,
+                                        SrcVar("$"))
+        pat.est = 50.0 if demand else 5000.0
+        return IdbStep(at, pat, tuple(demand), pat.new_vars, c.form, c)
+
+
+def _coll_info(name: str) -> Any:
+    from fact_store.query.plan import SourceInfo
+    return SourceInfo(name, False, None)
+
+
+def _rename(c: Any, ren: dict[Var, Var]) -> Any:
+    """``c`` with variables renamed (for splitting an or-join inside a rule)."""
+    import dataclasses
+
+    def term(t: Any) -> Any:
+        return ren.get(t, t) if isinstance(t, Var) else t
+
+    if isinstance(c, Pattern):
+        return dataclasses.replace(c, terms=tuple(term(t) for t in c.terms))
+    if isinstance(c, RuleExpr):
+        return dataclasses.replace(c, args=tuple(term(t) for t in c.args))
+    if isinstance(c, (Not,)):
+        jv = None if c.join_vars is None else tuple(term(v) for v in c.join_vars)
+        return dataclasses.replace(c, join_vars=jv, clauses=tuple(_rename(x, ren)
+                                                                  for x in c.clauses))
+    if isinstance(c, And):
+        return And(tuple(_rename(x, ren) for x in c.clauses))
+    if isinstance(c, Or):
+        jv = None if c.join_vars is None else tuple(term(v) for v in c.join_vars)
+        return dataclasses.replace(c, join_vars=jv, required=tuple(term(v) for v in c.required),
+                                   branches=tuple(_rename(b, ren) for b in c.branches))
+    if hasattr(c, "args") and hasattr(c, "fn"):
+        kw: dict[str, Any] = {"args": tuple(term(a) for a in c.args)}
+        if getattr(c, "fn_var", None) is not None:
+            kw["fn_var"] = term(c.fn_var)
+        if hasattr(c, "binding"):
+            kw["binding"] = _rename_binding(c.binding, ren)
+        return dataclasses.replace(c, **kw)
+    return c
+
+
+def _rename_binding(b: Any, ren: dict[Var, Var]) -> Any:
+    import dataclasses
+
+    from fact_store.query.parse import BindColl, BindScalar, BindTuple
+    if isinstance(b, BindScalar):
+        return BindScalar(ren.get(b.var, b.var))
+    if isinstance(b, BindTuple):
+        return BindTuple(tuple(_rename_binding(x, ren) for x in b.bindings))
+    if isinstance(b, BindColl):
+        return BindColl(_rename_binding(b.binding, ren))
+    return dataclasses.replace(b) if dataclasses.is_dataclass(b) else b
+
+
+# ---------------------------------------------------------------- evaluation
+
+def evaluate_call(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
+    """Answers of ``call`` for the bound-argument tuples ``seeds``: {seed: {free tuple}}."""
+    if call.mode == "nonrec":
+        return _eval_nonrec(ctx, call, seeds)
+    if call.mode == "factored":
+        return _eval_factored(ctx, call, seeds)
+    return _eval_general(ctx, call, seeds)
+
+
+def _getter(cols: tuple[int, ...]) -> Any:
+    if len(cols) == 1:
+        c = cols[0]
+        return lambda r: (r[c],)
+    if not cols:
+        return lambda r: ()
+    return itemgetter(*cols)
+
+
+def _eval_nonrec(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
+    from fact_store.query.execute import run_block
+    bpos, fpos = call.bound_pos, call.free_pos
+    answers: dict[Any, set[Any]] = {}
+    for blk, head_cols in call.bodies:
+        res = run_block(ctx, blk, seeds)
+        kg = _getter(tuple(head_cols[i] for i in bpos))
+        fg = _getter(tuple(head_cols[i] for i in fpos))
+        for r in res:
+            k = kg(r)
+            s = answers.get(k)
+            if s is None:
+                s = answers[k] = set()
+            s.add(fg(r))
+    return answers
+
+
+def _eval_factored(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
+    from fact_store.query.execute import run_block
+    reached: set[tuple[Any, ...]] = set()
+    delta = []
+    for s in seeds:
+        row = (s,) + s
+        if row not in reached:
+            reached.add(row)
+            delta.append(row)
+    while delta:
+        new: list[tuple[Any, ...]] = []
+        for blk, spec in call.rec_bodies:
+            res = run_block(ctx, blk, delta)
+            if not res:
+                continue
+            if all(k == 0 for k, _ in spec):
+                g = itemgetter(0, *[x for _, x in spec])
+                for r in res:
+                    t = g(r)
+                    if t not in reached:
+                        reached.add(t)
+                        new.append(t)
+            else:
+                for r in res:
+                    t = (r[0],) + tuple(r[x] if k == 0 else x for k, x in spec)
+                    if t not in reached:
+                        reached.add(t)
+                        new.append(t)
+        delta = new
+    rows = list(reached)
+    answers: dict[Any, set[Any]] = {}
+    for blk, free_cols in call.exit_bodies:
+        res = run_block(ctx, blk, rows)
+        fg = _getter(free_cols)
+        for r in res:
+            s = answers.get(r[0])
+            if s is None:
+                s = answers[r[0]] = set()
+            s.add(fg(r))
+    return answers
+
+
+def _eval_general(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
+    from fact_store.query.execute import UNIT_ROWS, CollSource, run_block
+    tables = call.tables
+    names = []
+    for t in tables:
+        names += [f"$ idb {t.id}", f"$ magic {t.id}", f"$ delta {t.id}"]
+    saved = {n: ctx.sources.get(n) for n in names}
+    saved_state = {t.id: ctx.rule_state.get(("demands", t.id)) for t in tables}
+    ans = {t.id: CollSource([]) for t in tables}
+    ans_set: dict[int, set[Any]] = {t.id: set() for t in tables}
+    magic = {t.id: CollSource([]) for t in tables}
+    magic_set: dict[int, set[Any]] = {t.id: set() for t in tables}
+    dmagic: dict[int, list[Any]] = {t.id: [] for t in tables}
+    dans: dict[int, list[Any]] = {t.id: [] for t in tables}
+    try:
+        for t in tables:
+            ctx.sources[f"$ idb {t.id}"] = ans[t.id]
+            ctx.sources[f"$ magic {t.id}"] = magic[t.id]
+            ctx.rule_state[("demands", t.id)] = set()
+        root = call.root
+        assert root is not None
+        fresh = [s for s in dict.fromkeys(seeds)]
+        magic_set[root.id].update(fresh)
+        magic[root.id].add(list(fresh))
+        dmagic[root.id] = fresh
+        while True:
+            new_ans: dict[int, set[Any]] = {t.id: set() for t in tables}
+            for t in tables:
+                for body in t.bodies:
+                    if dmagic[t.id]:
+                        res = run_block(ctx, body.seed_block, dmagic[t.id])
+                        if res:
+                            hg = itemgetter(*body.head_cols)
+                            new_ans[t.id].update(_tuples(hg, res, len(body.head_cols)))
+                    for at, vblk, hcols in body.variants:
+                        if not dans[at.id]:
+                            continue
+                        ctx.sources[f"$ delta {at.id}"] = CollSource(dans[at.id])
+                        res = run_block(ctx, vblk, UNIT_ROWS)
+                        if res:
+                            hg = itemgetter(*hcols)
+                            new_ans[t.id].update(_tuples(hg, res, len(hcols)))
+            progress = False
+            for t in tables:
+                seen = ans_set[t.id]
+                na = [x for x in new_ans[t.id] if x not in seen]
+                seen.update(na)
+                if na:
+                    ans[t.id].add(na)
+                dans[t.id] = na
+                dem = ctx.rule_state[("demands", t.id)]
+                ms = magic_set[t.id]
+                dm = [x for x in dem if x not in ms]
+                dem.clear()
+                ms.update(dm)
+                if dm:
+                    magic[t.id].add(dm)
+                dmagic[t.id] = dm
+                progress = progress or bool(na) or bool(dm)
+            if not progress:
+                break
+        bpos = root.bound_pos
+        fpos = tuple(i for i, b in enumerate(root.adorn) if not b)
+        kg = _getter(bpos)
+        fg = _getter(fpos)
+        answers: dict[Any, set[Any]] = {}
+        for x in ans[root.id].rows:
+            k = kg(x)
+            s = answers.get(k)
+            if s is None:
+                s = answers[k] = set()
+            s.add(fg(x))
+        return answers
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                ctx.sources.pop(n, None)
+            else:
+                ctx.sources[n] = v
+        for tid, v in saved_state.items():
+            if v is None:
+                ctx.rule_state.pop(("demands", tid), None)
+            else:
+                ctx.rule_state[("demands", tid)] = v
+
+
+def _tuples(g: Any, rows: list[Any], n: int) -> Any:
+    if n == 1:
+        return ((g(r),) for r in rows)
+    return (g(r) for r in rows)
+
+
+def _run_idb(ctx: Any, st: IdbStep, rows: list[Any]) -> list[Any]:
+    from fact_store.query.execute import _run_pattern
+    dem = ctx.rule_state[("demands", st.table.id)]
+    spec = st.demand
+    if spec:
+        if all(k == 0 for k, _ in spec):
+            cols = [x for _, x in spec]
+            if len(cols) == 1:
+                c = cols[0]
+                dem.update((r[c],) for r in rows)
+            else:
+                g = itemgetter(*cols)
+                dem.update(g(r) for r in rows)
+        else:
+            dem.update(tuple(r[x] if k == 0 else x for k, x in spec) for r in rows)
+    else:
+        dem.add(())
+    return _run_pattern(ctx, st.pattern, rows)
+
+
+def _register() -> None:
+    from fact_store.query.execute import register_runner
+    register_runner(IdbStep, _run_idb)
+
+
+_register()
