@@ -22,6 +22,7 @@ before its t.
 from __future__ import annotations
 
 import datetime as _dt
+import threading
 from typing import Any, Iterable, Iterator
 
 from fact_store.datom import TX0, USER0, Datom, t_to_tx, tx_to_t
@@ -43,21 +44,72 @@ def _index_name(index: Any) -> str:
     return name
 
 
+class HistNode:
+    """One link of the history chain: the history datoms of transaction ``t``.
+
+    Writing never pays for the history indexes: each transaction only links a
+    node holding its datoms. The first read that needs history (``as_of``,
+    ``since``, ``history``) folds the chain back to the nearest node that has
+    its indexes built, in one bulk update, caches the result on its own node
+    and cuts the chain there. History only grows, so a node's indexes serve
+    every older Db too (reads filter by tx).
+    """
+
+    __slots__ = ("prev", "t", "datoms", "_indexes")
+
+    _lock = threading.Lock()
+
+    def __init__(self, prev: "HistNode | None", t: int,
+                 datoms: list[tuple[int, int, Any, int, bool]]) -> None:
+        self.prev = prev
+        self.t = t
+        self.datoms: list[tuple[int, int, Any, int, bool]] | None = datoms
+        self._indexes: tuple[PSortedList, PSortedList] | None = None
+
+    def indexes(self) -> tuple[PSortedList, PSortedList]:
+        """(history EAVT, history AVET) including this node. O(pending * log n), once."""
+        idx = self._indexes
+        if idx is not None:
+            return idx
+        with HistNode._lock:
+            if self._indexes is not None:
+                return self._indexes
+            pending: list[HistNode] = []
+            node: HistNode | None = self
+            while node is not None and node._indexes is None:
+                pending.append(node)
+                node = node.prev
+            adds: list[tuple[int, int, Any, int, bool]] = []
+            for n in reversed(pending):
+                adds.extend(n.datoms or ())
+            if node is None:
+                heavt = PSortedList.from_unsorted(adds)
+                havet = PSortedList.from_unsorted((a, v, e, tx, ad) for e, a, v, tx, ad in adds)
+            else:
+                heavt, havet = node._indexes
+                heavt = heavt.update(sorted(adds))
+                havet = havet.update(sorted((a, v, e, tx, ad) for e, a, v, tx, ad in adds))
+            self._indexes = (heavt, havet)
+            self.prev = None
+            self.datoms = None
+            return self._indexes
+
+
 class Db:
     """An immutable database value at basis ``basis_t``."""
 
-    __slots__ = ("schema", "basis_t", "_eavt", "_aevt", "_avet", "_vaet", "_heavt", "_havet",
+    __slots__ = ("schema", "basis_t", "_eavt", "_aevt", "_avet", "_vaet", "_hist",
                  "next_eid", "last_instant", "_as_of_tx", "_since_tx", "is_history", "__weakref__")
 
     def __init__(self, schema: Schema, basis_t: int, eavt: PSortedList, aevt: PSortedList,
-                 avet: PSortedList, vaet: PSortedList, heavt: PSortedList, havet: PSortedList,
+                 avet: PSortedList, vaet: PSortedList, hist: "HistNode",
                  next_eid: int, last_instant: _dt.datetime,
                  as_of_tx: int | None = None, since_tx: int | None = None,
                  is_history: bool = False) -> None:
         self.schema = schema
         self.basis_t = basis_t
         self._eavt, self._aevt, self._avet, self._vaet = eavt, aevt, avet, vaet
-        self._heavt, self._havet = heavt, havet
+        self._hist = hist
         self.next_eid = next_eid
         self.last_instant = last_instant
         self._as_of_tx = as_of_tx
@@ -109,18 +161,16 @@ class Db:
         vaet.sort()
         if history is None:
             no_hist = schema.no_history_ids
-            heavt = [(e, a, v, tx, True) for e, a, v, tx in eavt if a not in no_hist]
+            hist = HistNode(None, basis_t, [(e, a, v, tx, True) for e, a, v, tx in eavt
+                                             if a not in no_hist])
         else:
-            heavt = sorted(history)
-        havet = [(a, v, e, tx, added) for e, a, v, tx, added in heavt]
-        havet.sort()
+            hist = HistNode(None, basis_t, history if isinstance(history, list) else list(history))
         if next_eid is None:
             top = max((e for e, _, _, _ in eavt if e < TX0), default=USER0 - 1)
             next_eid = max(USER0, top + 1)
         return cls(schema, basis_t, PSortedList.from_sorted(eavt), PSortedList.from_sorted(aevt),
                    PSortedList.from_sorted(avet), PSortedList.from_sorted(vaet),
-                   PSortedList.from_sorted(heavt), PSortedList.from_sorted(havet),
-                   next_eid, last_instant)
+                   hist, next_eid, last_instant)
 
     def _apply(self, t: int, adds: list[tuple[int, int, Any]],
                retracts: list[tuple[int, int, Any, int]], schema: Schema, next_eid: int,
@@ -146,14 +196,22 @@ class Db:
                               [(a, v, e, x) for e, a, v, x in eavt_rm]),
             self._vaet.update([(v, a, e, x) for e, a, v, x in eavt_add if a in ref_ids],
                               [(v, a, e, x) for e, a, v, x in eavt_rm if a in ref_ids]),
-            self._heavt.update(h_add),
-            self._havet.update([(a, v, e, x, ad) for e, a, v, x, ad in h_add]),
+            HistNode(self._hist, t, h_add) if h_add else self._hist,
             next_eid, instant)
 
     def _filtered(self, as_of_tx: int | None, since_tx: int | None, is_history: bool) -> "Db":
         return Db(self.schema, self.basis_t, self._eavt, self._aevt, self._avet, self._vaet,
-                  self._heavt, self._havet, self.next_eid, self.last_instant,
-                  as_of_tx, since_tx, is_history)
+                  self._hist, self.next_eid, self.last_instant, as_of_tx, since_tx, is_history)
+
+    @property
+    def _heavt(self) -> PSortedList:
+        """The history index in EAVT order, (e, a, v, tx, added); built on first use."""
+        return self._hist.indexes()[0]
+
+    @property
+    def _havet(self) -> PSortedList:
+        """The history index in AVET order, (a, v, e, tx, added); built on first use."""
+        return self._hist.indexes()[1]
 
     # -- time ----------------------------------------------------------------
 
@@ -278,20 +336,21 @@ class Db:
         return out
 
     def _search_history(self, e: Any, a: Any, v: Any, tx: Any) -> list[tuple[int, int, Any, int, bool]]:
+        heavt, havet = self._hist.indexes()
         if e is not None:
             if a is not None:
-                rows = self._heavt.prefix((e, a, v) if v is not None else (e, a))
+                rows = heavt.prefix((e, a, v) if v is not None else (e, a))
             else:
-                rows = self._heavt.prefix((e,))
+                rows = heavt.prefix((e,))
                 if v is not None:
                     rows = [r for r in rows if r[2] == v]
         elif a is not None:
-            hr = self._havet.prefix((a, v) if v is not None else (a,))
+            hr = havet.prefix((a, v) if v is not None else (a,))
             rows = [(r[2], r[0], r[1], r[3], r[4]) for r in hr]
         elif v is not None:
-            rows = [r for r in self._heavt if r[2] == v and type(r[2]) is type(v)]
+            rows = [r for r in heavt if r[2] == v and type(r[2]) is type(v)]
         else:
-            rows = list(self._heavt)
+            rows = list(heavt)
         upto = self._as_of_tx
         if upto is not None:
             rows = [r for r in rows if r[3] <= upto]
