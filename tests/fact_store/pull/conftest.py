@@ -1,6 +1,6 @@
-"""Fixtures for the pull tests: a small social graph, built on a real connection.
+"""Fixtures for the pull tests: a small social graph in a real Db value.
 
-``make_db(tx_data)`` installs SCHEMA, transacts ``tx_data`` (entity maps with
+``build_db(tx_data)`` (the ``make_db`` fixture) installs SCHEMA, transacts ``tx_data`` (entity maps with
 string tempids) and returns ``(db, ids)`` with ``ids[tempid] -> eid``.
 
 The ``executor`` fixture runs every test twice: once as shipped, once with
@@ -79,19 +79,13 @@ PEOPLE = [
      ":order/address": {":db/id": "addr", ":address/city": "Lisbon"}},
 ]
 
-_counter = [0]
-
-
-def make_db(tx_data: list[Any] = (), schema: list[Any] = SCHEMA  # type: ignore[assignment]
+def build_db(tx_data: list[Any] = (), schema: list[Any] = SCHEMA  # type: ignore[assignment]
             ) -> tuple[Any, dict[str, int]]:
-    _counter[0] += 1
-    conn = fact_store.connect(f"mem:pull-test-{_counter[0]}")
-    conn.transact(list(schema))
+    db = fact_store.Db.empty().with_(list(schema)).db_after
     ids: dict[str, int] = {}
     if tx_data:
-        ids = dict(conn.transact(list(tx_data)).tempids)
-    db = conn.db()
-    conn.close()
+        report = db.with_(list(tx_data))
+        db, ids = report.db_after, dict(report.tempids)
     return db, ids
 
 
@@ -105,5 +99,11 @@ def executor(request: Any, monkeypatch: Any) -> str:
 
 
 @pytest.fixture
+def make_db(executor: str) -> Any:
+    """``make_db(tx_data)`` -> (db, ids), under both executors."""
+    return build_db
+
+
+@pytest.fixture
 def people(executor: str) -> tuple[Any, dict[str, int]]:
-    return make_db(PEOPLE)
+    return build_db(PEOPLE)
