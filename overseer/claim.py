@@ -1,0 +1,337 @@
+"""claim / finish / fail / abort / fault as transactions; losing a race is a return value.
+
+Every state change of a job is a *registered transaction function*: it runs in
+the transacting process, under the store's writer lock, against the latest db,
+so its checks see the truth (RELIABILITY I1). The functions (registered when
+overseer is imported; every process that transacts imports overseer):
+
+``:overseer/settle`` (owner, outcomes, candidates, want, types, now, max_attempts)
+    Records the outcomes of attempts a worker ran *and* claims its next jobs, in
+    one transaction: with no-op jobs the durable commit is the bottleneck, so one
+    commit serves the finish of one batch and the claim of the next.
+
+    - An outcome ``(eid, attempt, kind, failure_json)`` counts only if the job is
+      still ``:started`` by that ``attempt`` and ``owner`` (fencing, J2); a stale
+      one is dropped, and the worker sees it missing from the tx-data.
+      ``finish`` → ``:finished`` (``:job/failure`` retracted);
+      ``fail``/``abort`` → ``:failed``/``:aborted`` plus every unstarted transitive
+      dependent ``:aborted`` (a recursive rule, same transaction, J4);
+      ``fault`` → ``:unstarted``, or ``:failed`` as a poison job once the attempt
+      reached ``max_attempts`` (J7); ``release`` → ``:unstarted`` (a worker that was
+      told to stop gives back a job it had not run, or was interrupted).
+    - Then it claims up to ``want`` jobs: first the dependents of the jobs this
+      transaction finishes that become ready by it (a hand-off: the child starts
+      right after its parent's finish commits), then ``candidates`` (eids the worker
+      picked at random among the jobs it saw ready). A job is claimed only if it is
+      still ``:unstarted``, of a type in ``types``, and every dependency is
+      ``:finished`` (or finished by this transaction). A claim sets status
+      ``:started`` (``:db/cas`` from ``:unstarted``), ``:job/attempt`` n+1,
+      ``:job/owner`` and ``:job/heartbeat``.
+
+``:overseer/heartbeat`` (owner, attempts, now)
+    Renews the heartbeat of each ``(eid, attempt)`` still current for ``owner``;
+    raises :class:`~overseer.errors.StaleAttempt` when none is.
+
+``:overseer/reset`` (eid, attempt, heartbeat, now, max_attempts)
+    A monitor's reset of a dead job: only if the job is still ``:started`` by
+    ``attempt`` with the stale ``heartbeat`` the monitor saw (else StaleAttempt: a
+    heartbeat, an outcome or another monitor came first). ``:db/cas`` status
+    ``:started``→``:unstarted`` and ``:job/resets`` r→r+1, or the poison outcome.
+
+Attempt numbers go up at each claim (not at a reset), so the attempt a worker
+holds is unique to it; resets and faults move the status away from ``:started``,
+which fences the old attempt until the next claim gives the job a new number.
+No transaction holds two ``:db/cas`` on one entity and attribute (RELIABILITY I2).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import fact_store as fs
+
+from overseer import queries
+from overseer.errors import StaleAttempt
+from overseer.schema import ABORTED, FAILED, FINISHED, STARTED, UNSTARTED
+
+K = fs.Keyword
+_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS = (
+    K(":job/status"), K(":job/attempt"), K(":job/owner"), K(":job/heartbeat"), K(":job/dep"),
+    K(":job/type"), K(":job/failure"), K(":job/resets"))
+
+FINISH, FAIL, ABORT, FAULT, RELEASE = "finish", "fail", "abort", "fault", "release"
+OUTCOME_KINDS = (FINISH, FAIL, ABORT, FAULT, RELEASE)
+
+
+class _Attrs:
+    """Attribute ids of one schema version, for direct index reads under the lock."""
+
+    __slots__ = ("st", "att", "own", "hb", "dep", "type", "fail", "resets")
+
+    def __init__(self, db: Any) -> None:
+        a = db.schema.attr
+        ids = []
+        for ident in (_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS):
+            attr = a(ident)
+            if attr is None:
+                raise fs.SchemaError(f"overseer's schema is not installed ({ident} is missing): "
+                                     "call overseer.install_schema(conn) first", attribute=ident)
+            ids.append(attr.id)
+        (self.st, self.att, self.own, self.hb, self.dep, self.type, self.fail,
+         self.resets) = ids
+
+
+_attr_cache: dict[int, tuple[Any, _Attrs]] = {}
+
+
+def attrs(db: Any) -> _Attrs:
+    """Overseer's attribute ids in ``db`` (cached per schema object)."""
+    key = id(db.schema)
+    hit = _attr_cache.get(key)
+    if hit is not None and hit[0] is db.schema:
+        return hit[1]
+    at = _Attrs(db)
+    if len(_attr_cache) > 64:
+        _attr_cache.clear()
+    _attr_cache[key] = (db.schema, at)
+    return at
+
+
+def _one(db: Any, e: int, a: int) -> Any:
+    rows = db.search(e, a)
+    return rows[0][2] if rows else None
+
+
+def failure_json(kind: str, message: str, **extra: Any) -> str:
+    """The ``:job/failure`` text: JSON with at least ``type`` and ``message``."""
+    return json.dumps({"type": kind, "message": message, **extra}, default=repr, sort_keys=True)
+
+
+def _is_current(db: Any, at: _Attrs, e: int, attempt: int, owner: str) -> bool:
+    return (_one(db, e, at.st) == STARTED and _one(db, e, at.att) == attempt
+            and _one(db, e, at.own) == owner)
+
+
+def _deps_done(db: Any, at: _Attrs, e: int, finishing: set[int]) -> bool:
+    for row in db.search(e, at.dep):
+        d = row[2]
+        if d not in finishing and _one(db, d, at.st) != FINISHED:
+            return False
+    return True
+
+
+def _poison(attempt: int, max_attempts: int, why: str) -> str:
+    return failure_json("overseer/poison",
+                        f"poison job: {why} at attempt {attempt}, and max_attempts is {max_attempts}",
+                        attempt=attempt)
+
+
+# -- the transaction functions ----------------------------------------------------------
+
+def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates: Sequence[int],
+              want: int, types: Sequence[Any], now: int, max_attempts: int) -> list[Any]:
+    at = attrs(db)
+    out: list[Any] = []
+    finishing: set[int] = set()
+    doomed: list[int] = []  # jobs whose failure or abort aborts their dependents
+    for e, attempt, kind, failure in outcomes:
+        if not _is_current(db, at, e, attempt, owner):
+            continue  # fenced: the attempt was reset (and maybe re-claimed) meanwhile
+        if kind == FINISH:
+            out.append([":db/cas", e, _ST, STARTED, FINISHED])
+            old = _one(db, e, at.fail)
+            if old is not None:
+                out.append([":db/retract", e, _FAIL, old])
+            finishing.add(e)
+        elif kind in (FAIL, ABORT):
+            out.append([":db/cas", e, _ST, STARTED, FAILED if kind == FAIL else ABORTED])
+            if failure:
+                out.append([":db/add", e, _FAIL, failure])
+            doomed.append(e)
+        elif kind in (FAULT, RELEASE):
+            if kind == FAULT and attempt >= max_attempts:
+                out.append([":db/cas", e, _ST, STARTED, FAILED])
+                out.append([":db/add", e, _FAIL, _poison(attempt, max_attempts, "faulted")])
+                doomed.append(e)
+            else:
+                out.append([":db/cas", e, _ST, STARTED, UNSTARTED])
+                if failure:
+                    out.append([":db/add", e, _FAIL, failure])
+        else:
+            raise fs.InvalidTxData(f"unknown outcome kind {kind!r}; expected one of {OUTCOME_KINDS}",
+                                   kind=kind)
+    aborted: set[int] = set()
+    if doomed:
+        for d in queries.unstarted_dependents(db, doomed):
+            if d not in aborted:
+                aborted.add(d)
+                out.append([":db/add", d, _ST, ABORTED])
+    if want > 0:
+        type_set = {K(t) for t in types}
+        picked: list[int] = []
+        seen: set[int] = set(aborted)
+
+        def consider(c: int) -> None:
+            if c in seen:
+                return
+            seen.add(c)
+            if (_one(db, c, at.st) == UNSTARTED and _one(db, c, at.type) in type_set
+                    and _deps_done(db, at, c, finishing)):
+                picked.append(c)
+
+        for e in finishing:  # hand-off: children this transaction makes ready
+            for row in db.search(None, at.dep, e):
+                consider(row[0])
+                if len(picked) >= want:
+                    break
+            if len(picked) >= want:
+                break
+        for c in candidates:
+            if len(picked) >= want:
+                break
+            consider(c)
+        for c in picked:
+            attempt = (_one(db, c, at.att) or 0) + 1
+            out.append([":db/cas", c, _ST, UNSTARTED, STARTED])
+            out.append([":db/add", c, _ATT, attempt])
+            out.append([":db/add", c, _OWN, owner])
+            out.append([":db/add", c, _HB, now])
+    return out
+
+
+def heartbeat_fn(db: Any, owner: str, attempts: Sequence[Sequence[int]], now: int) -> list[Any]:
+    at = attrs(db)
+    out = [[":db/add", e, _HB, now] for e, attempt in attempts if _is_current(db, at, e, attempt, owner)]
+    if not out:
+        raise StaleAttempt(f"no attempt of {owner} is current any more; heartbeat refused",
+                           owner=owner, attempts=list(attempts))
+    return out
+
+
+def reset_fn(db: Any, e: int, attempt: int, heartbeat: int, now: int, max_attempts: int) -> list[Any]:
+    at = attrs(db)
+    status, cur_attempt = _one(db, e, at.st), _one(db, e, at.att) or 0
+    cur_hb = _one(db, e, at.hb) or 0
+    if status != STARTED or cur_attempt != attempt or cur_hb != heartbeat:
+        raise StaleAttempt(f"job {e} moved on since the monitor saw it (status {status}, attempt "
+                           f"{cur_attempt}, heartbeat {cur_hb}); not reset", eid=e)
+    resets = _one(db, e, at.resets)
+    out: list[Any] = [[":db/cas", e, _RESETS, resets, (resets or 0) + 1]]
+    if attempt >= max_attempts:
+        out.append([":db/cas", e, _ST, STARTED, FAILED])
+        out.append([":db/add", e, _FAIL, _poison(attempt, max_attempts,
+                                                 f"heartbeat stale since {heartbeat} (now {now})")])
+        for d in queries.unstarted_dependents(db, [e]):
+            out.append([":db/add", d, _ST, ABORTED])
+    else:
+        out.append([":db/cas", e, _ST, STARTED, UNSTARTED])
+    return out
+
+
+fs.register_tx_fn(":overseer/settle", settle_fn)
+fs.register_tx_fn(":overseer/heartbeat", heartbeat_fn)
+fs.register_tx_fn(":overseer/reset", reset_fn)
+
+
+# -- the Python API over them -------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a worker reports for one attempt it ran."""
+
+    eid: int
+    attempt: int
+    kind: str
+    failure: str | None = None
+
+    def as_arg(self) -> tuple[int, int, str, str | None]:
+        return (self.eid, self.attempt, self.kind, self.failure)
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The result of one settle transaction."""
+
+    report: Any
+    claimed: list[tuple[int, int]] = field(default_factory=list)  # (eid, attempt)
+    recorded: list[int] = field(default_factory=list)             # outcome eids that counted
+    stale: list[int] = field(default_factory=list)                # outcome eids fenced off
+
+
+def settle(conn: Any, owner: str, outcomes: Iterable[Outcome] = (), candidates: Iterable[int] = (),
+           want: int = 0, types: Iterable[Any] = (), now: int = 0, max_attempts: int = 5) -> Settled:
+    """Record ``outcomes`` and claim up to ``want`` jobs in one transaction (see the module doc).
+
+    Returns which jobs were claimed (with their new attempt numbers), which outcomes
+    were recorded and which were stale. Never raises for a lost race.
+    """
+    outs = [o.as_arg() for o in outcomes]
+    report = conn.transact([[":overseer/settle", owner, outs, tuple(candidates), int(want),
+                             tuple(K(t) for t in types), int(now), int(max_attempts)]])
+    at = attrs(report.db_after)
+    status_of: dict[int, Any] = {}
+    attempt_of: dict[int, int] = {}
+    for d in report.tx_data:
+        if d.added:
+            if d.a == at.st:
+                status_of[d.e] = d.v
+            elif d.a == at.att:
+                attempt_of[d.e] = d.v
+    claimed = [(e, attempt_of[e]) for e, s in status_of.items() if s == STARTED and e in attempt_of]
+    mine = {o[0] for o in outs}
+    recorded = [o[0] for o in outs if o[0] in status_of]
+    stale = [e for e in mine if e not in status_of]
+    return Settled(report, claimed, recorded, stale)
+
+
+def claim(conn: Any, job: Any, owner: str, now: int, types: Iterable[Any] | None = None) -> int | None:
+    """Claim one job (an eid, or a ``:job/id``); return the new attempt number, or None if lost.
+
+    The claim checks under the writer lock that the job is unstarted and every
+    dependency finished. ``types`` defaults to the job's own type.
+    """
+    db = conn.db()
+    e = db.entid([":job/id", job]) if isinstance(job, str) else job
+    if e is None:
+        return None
+    if types is None:
+        t = _one(db, e, attrs(db).type)
+        types = [t] if t is not None else []
+    got = settle(conn, owner, (), (e,), 1, types, now)
+    return got.claimed[0][1] if got.claimed else None
+
+
+def record(conn: Any, job: int, attempt: int, owner: str, kind: str, failure: str | None = None,
+           max_attempts: int = 5) -> bool:
+    """Record one outcome (finish, fail, abort, fault, release); False if the attempt was stale."""
+    got = settle(conn, owner, [Outcome(job, attempt, kind, failure)], max_attempts=max_attempts)
+    return bool(got.recorded)
+
+
+def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]], now: int) -> set[int]:
+    """Renew the heartbeats of ``attempts``; return the eids whose attempt is still current."""
+    atts = [tuple(a) for a in attempts]
+    if not atts:
+        return set()
+    try:
+        report = conn.transact([[":overseer/heartbeat", owner, atts, int(now)]])
+    except StaleAttempt:
+        return set()
+    db = report.db_after
+    at = attrs(db)
+    return {e for e, attempt in atts if _is_current(db, at, e, attempt, owner)}
+
+
+def reset(conn: Any, job: int, attempt: int, heartbeat_seen: int, now: int,
+          max_attempts: int = 5) -> bool:
+    """A monitor's reset of a dead attempt; False if something else changed the job first."""
+    try:
+        conn.transact([[":overseer/reset", job, attempt, heartbeat_seen, int(now), int(max_attempts)]])
+    except StaleAttempt:
+        return False
+    except fs.CasFailed:
+        return False
+    return True

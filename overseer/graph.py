@@ -1,0 +1,252 @@
+"""Validates a job graph (missing deps, cycles) and returns tx-data (pure).
+
+A job graph is a mapping ``{node: [dependency nodes]}``; each node lists the
+jobs it waits for (its parents), as in Overseer::
+
+    {"start": [], "result1": ["start"], "result2": ["start"], "finish": ["result1", "result2"]}
+
+By default a node *is* its job type (one job per type, Overseer's rule) and each
+job gets a random UUID as ``:job/id``. Two keyword arguments lift that rule for
+bigger graphs: ``types`` maps a node to its job type and ``ids`` maps a node to
+its ``:job/id`` (each a mapping or a callable). A dependency may also be a
+lookup ref ``[":job/id", "some-id"]`` naming a job inserted earlier.
+
+:func:`graph_txns` returns the tx-data of the *whole* graph: one transaction
+creates every job ``:unstarted`` with its ``:job/dep`` edges, or fails and
+writes nothing (RELIABILITY J6). Validation is iterative (Kahn's algorithm), so
+a chain 100,000 deep raises no RecursionError.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import fact_store as fs
+
+from overseer.errors import DuplicateJobId, GraphError, HandlerNotFound
+from overseer.schema import UNSTARTED
+
+Node = Any
+Graph = Mapping[Node, Iterable[Any]]
+
+_JOB_ID = fs.Keyword(":job/id")
+
+
+def keyword(x: Any) -> fs.Keyword:
+    """A job type as a keyword: ``"start"``, ``":start"`` and ``Keyword(":start")`` are the same type.
+
+    >>> keyword("start"), keyword(":my/type")
+    (Keyword(':start'), Keyword(':my/type'))
+    """
+    if isinstance(x, fs.Keyword):
+        return x
+    if not isinstance(x, str) or not x.strip(":"):
+        raise GraphError(f"a job type must be a non-empty string or keyword, got {x!r}", type=x)
+    return fs.Keyword(x if x.startswith(":") else ":" + x)
+
+
+def _is_lookup_ref(d: Any) -> bool:
+    return isinstance(d, (list, tuple)) and len(d) == 2 and isinstance(d[0], str) \
+        and d[0].lstrip(":") == "job/id"
+
+
+def _resolve(spec: Any, node: Node, what: str) -> Any:
+    if spec is None:
+        return None
+    if callable(spec) and not isinstance(spec, Mapping):
+        return spec(node)
+    try:
+        return spec[node]
+    except KeyError:
+        raise GraphError(f"no {what} given for node {node!r}", node=node) from None
+
+
+def find_cycle(graph: Mapping[Node, Iterable[Node]]) -> list[Node] | None:
+    """A cycle of ``graph`` as a path ``[a, b, ..., a]`` (following dependencies), or None.
+
+    Iterative: O(nodes + edges).
+
+    >>> find_cycle({"a": ["b"], "b": ["a"]})
+    ['a', 'b', 'a']
+    >>> find_cycle({"a": [], "b": ["a"]}) is None
+    True
+    """
+    white, grey, black = 0, 1, 2
+    colour = {n: white for n in graph}
+    for root in graph:
+        if colour[root] != white:
+            continue
+        colour[root] = grey
+        path = [root]
+        stack = [iter(d for d in graph[root] if d in colour)]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                colour[path.pop()] = black
+                stack.pop()
+                continue
+            if colour[nxt] == grey:
+                return path[path.index(nxt):] + [nxt]
+            if colour[nxt] == white:
+                colour[nxt] = grey
+                path.append(nxt)
+                stack.append(iter(d for d in graph[nxt] if d in colour))
+    return None
+
+
+def validate_graph(graph: Graph) -> dict[Node, list[Any]]:
+    """Check ``graph``; return it as ``{node: [deps]}``.
+
+    :raises GraphError: missing dependencies (all of them named, with the nodes
+        that need them), or a cycle (its path named). O(nodes + edges).
+
+    >>> validate_graph({"a": [], "b": ["a", "c"]})
+    Traceback (most recent call last):
+    ...
+    overseer.errors.GraphError: job graph has missing dependencies: 'c' (needed by 'b')
+    """
+    if not isinstance(graph, Mapping):
+        raise GraphError(f"a job graph is a mapping {{node: [dependencies]}}, got {type(graph).__name__}",
+                         graph=graph)
+    g: dict[Node, list[Any]] = {}
+    missing: dict[Any, list[Node]] = {}
+    for node, deps in graph.items():
+        if isinstance(deps, (str, bytes)) or not isinstance(deps, Iterable):
+            raise GraphError(f"the dependencies of {node!r} must be a list of nodes, got {deps!r}",
+                             node=node, deps=deps)
+        ds = list(deps)
+        for d in ds:
+            if _is_lookup_ref(d):
+                continue
+            try:
+                known = d in graph
+            except TypeError:
+                raise GraphError(f"dependency {d!r} of {node!r} is not a node (unhashable)",
+                                 node=node, dep=d) from None
+            if not known:
+                missing.setdefault(d, []).append(node)
+        g[node] = ds
+    if missing:
+        desc = ", ".join(f"{d!r} (needed by {', '.join(repr(n) for n in ns)})" for d, ns in missing.items())
+        raise GraphError(f"job graph has missing dependencies: {desc}", missing=list(missing),
+                         needed_by=missing)
+    internal = {n: [d for d in ds if not _is_lookup_ref(d)] for n, ds in g.items()}
+    cycle = find_cycle(internal)
+    if cycle is not None:
+        raise GraphError("job graph has a cycle: " + " -> ".join(repr(n) for n in cycle) +
+                         " (each node waits for the next)", cycle=cycle)
+    return g
+
+
+def job_txn(job_type: Any, args: Mapping[Any, Any] | None = None, *, tempid: Any = None) -> dict[Any, Any]:
+    """The entity map of one new ``:unstarted`` job of type ``job_type``, with ``args`` as attributes.
+
+    ``:job/id`` is a random UUID unless ``args`` names one. Transact it in a list:
+    ``conn.transact([job_txn("my-job-type", {":user-id": 456})])``.
+
+    >>> m = job_txn("report", {":job/id": "r-1"})
+    >>> m[":job/id"], m[":job/type"], m[":job/status"]
+    ('r-1', Keyword(':report'), Keyword(':unstarted'))
+    """
+    m: dict[Any, Any] = {
+        ":db/id": tempid if tempid is not None else f"overseer-job-{uuid.uuid4()}",
+        ":job/id": str(uuid.uuid4()),
+        ":job/type": keyword(job_type),
+        ":job/status": UNSTARTED,
+    }
+    if args:
+        for k, v in args.items():
+            key = str(k)
+            if key.lstrip(":") in ("job/type", "job/status", "job/dep", "db/id"):
+                raise GraphError(f"job args may not set {key}: overseer manages it", attribute=key)
+            m[key if key.startswith(":") else ":" + key] = v
+    return m
+
+
+def _ensure_new_fn(db: Any, ids: Iterable[str]) -> list[Any]:
+    """``:overseer/ensure-new-jobs``: refuse the transaction if any of ``ids`` exists already."""
+    attr = db.schema.attr(_JOB_ID)
+    if attr is None:
+        return []
+    taken = [i for i in ids if db.search(None, attr.id, i)]
+    if taken:
+        shown = ", ".join(repr(i) for i in taken[:10]) + (" ..." if len(taken) > 10 else "")
+        raise DuplicateJobId(f"job ids already exist: {shown} ({len(taken)} in all); "
+                             "nothing of the graph was inserted", ids=taken)
+    return []
+
+
+fs.register_tx_fn(":overseer/ensure-new-jobs", _ensure_new_fn)
+
+
+def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
+               types: Mapping[Node, Any] | Callable[[Node], Any] | None = None,
+               ids: Mapping[Node, str] | Callable[[Node], str] | None = None) -> list[Any]:
+    """The tx-data that inserts ``graph``: every job ``:unstarted``, with its ``:job/dep`` edges.
+
+    ``args`` become attributes of *every* job (declare them in your schema).
+    Transact the result as one transaction: ``conn.transact(graph_txns(g))``.
+    When ids are given, the transaction also refuses ids that already exist
+    (``DuplicateJobId``, a GraphError, raised by ``conn.transact``).
+    O(nodes + edges).
+
+    >>> tx = graph_txns({"start": [], "finish": ["start"]}, ids=lambda n: "j-" + n)
+    >>> [(m[":job/id"], m[":job/type"], m.get(":job/dep")) for m in tx[1:]]
+    [('j-start', Keyword(':start'), None), ('j-finish', Keyword(':finish'), ['node-0'])]
+
+    :raises GraphError: a missing dependency, a cycle, a duplicate id or a bad type.
+    """
+    g = validate_graph(graph)
+    tempids = {node: f"node-{i}" for i, node in enumerate(g)}
+    out: list[Any] = []
+    job_ids: dict[str, Node] = {}
+    for node, deps in g.items():
+        job_type = _resolve(types, node, "type") if types is not None else node
+        m = job_txn(job_type, args, tempid=tempids[node])
+        if ids is not None:
+            jid = _resolve(ids, node, "id")
+            if not isinstance(jid, str):
+                raise GraphError(f"job id of node {node!r} must be a string, got {jid!r}", node=node)
+            m[":job/id"] = jid
+        jid = m[":job/id"]
+        if jid in job_ids:
+            raise GraphError(f"job id {jid!r} is used twice in the graph (nodes {job_ids[jid]!r} "
+                             f"and {node!r})", id=jid, nodes=[job_ids[jid], node])
+        job_ids[jid] = node
+        if deps:
+            m[":job/dep"] = [tuple(d) if _is_lookup_ref(d) else tempids[d] for d in deps]
+        out.append(m)
+    if ids is not None or (args and any(str(k).lstrip(":") == "job/id" for k in args)):
+        out.insert(0, [":overseer/ensure-new-jobs", tuple(job_ids)])
+    return out
+
+
+def missing_handlers(handlers: Mapping[Any, Any], graph: Graph,
+                     types: Mapping[Node, Any] | Callable[[Node], Any] | None = None) -> list[fs.Keyword]:
+    """The job types of ``graph`` that ``handlers`` has no handler for, in graph order."""
+    have = {keyword(k) for k in handlers}
+    out: list[fs.Keyword] = []
+    for node in graph:
+        t = keyword(_resolve(types, node, "type") if types is not None else node)
+        if t not in have and t not in out:
+            out.append(t)
+    return out
+
+
+def validate_graph_handlers(handlers: Mapping[Any, Any], graph: Graph,
+                            types: Mapping[Node, Any] | Callable[[Node], Any] | None = None) -> None:
+    """Check that every job type of ``graph`` has a handler.
+
+    >>> validate_graph_handlers({"start": print}, {"start": [], "finish": ["start"]})
+    Traceback (most recent call last):
+    ...
+    overseer.errors.HandlerNotFound: invalid graph: no handler for job types :finish
+
+    :raises HandlerNotFound: naming every type without a handler.
+    """
+    missing = missing_handlers(handlers, graph, types)
+    if missing:
+        raise HandlerNotFound("invalid graph: no handler for job types " + ", ".join(missing),
+                              types=missing)

@@ -1,0 +1,215 @@
+"""Every Datalog query and rule overseer runs, as named EDN strings, each with a comment.
+
+The query engine parses a query once and caches it by its text, so keeping the
+texts as module constants makes every run after the first a cache hit. Each
+function below runs exactly one query against one Db value, so its answer is
+consistent (a snapshot), and never does I/O.
+
+Status values are plain keywords (``:unstarted`` …, see ``schema/overseer.edn``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import fact_store as fs
+
+# -- rules ------------------------------------------------------------------------------
+
+# (depends-on ?j ?d): job ?j waits for job ?d, directly or through other jobs.
+# Recursive, as Overseer's own `transitive-dependents`; the engine evaluates rules
+# iteratively (semi-naive), so a chain 100,000 deep does not hit the recursion limit.
+DEPENDS_ON_RULES = """
+[[(depends-on ?j ?d) [?j :job/dep ?d]]
+ [(depends-on ?j ?d) [?j :job/dep ?m] (depends-on ?m ?d)]]
+"""
+
+# -- queries ----------------------------------------------------------------------------
+
+# The ids of the jobs with one status. The AVET index on :job/status makes this
+# O(log n + matches): a few unstarted jobs among a million finished ones are cheap.
+JOBS_WITH_STATUS = """
+[:find [?id ...]
+ :in $ ?status
+ :where [?j :job/status ?status]
+        [?j :job/id ?id]]
+"""
+
+# Ready jobs: unstarted, and no dependency that is anything but finished.
+# `not-join` keeps only ?j from the outer clauses: "there is no dep ?d of ?j whose
+# status ?s differs from :finished". A job without deps is ready at once.
+JOBS_READY = """
+[:find [?id ...]
+ :where [?j :job/status :unstarted]
+        (not-join [?j]
+          [?j :job/dep ?d]
+          [?d :job/status ?s]
+          [(not= ?s :finished)])
+        [?j :job/id ?id]]
+"""
+
+# The worker's form of JOBS_READY: entity ids (what the claim needs) of ready jobs of
+# the types it handles. `[?type ...]` binds the handled types, so the join on
+# :job/type drops the others inside the query.
+READY_EIDS_OF_TYPES = """
+[:find [?j ...]
+ :in $ [?type ...]
+ :where [?j :job/status :unstarted]
+        [?j :job/type ?type]
+        (not-join [?j]
+          [?j :job/dep ?d]
+          [?d :job/status ?s]
+          [(not= ?s :finished)])]
+"""
+
+# The same check restricted to candidate entities (the dependents of jobs that just
+# finished, jobs that just became unstarted): what keeps a worker's view of the ready
+# jobs current without re-running READY_EIDS_OF_TYPES over every unstarted job.
+READY_AMONG = """
+[:find [?j ...]
+ :in $ [?j ...] [?type ...]
+ :where [?j :job/status :unstarted]
+        [?j :job/type ?type]
+        (not-join [?j]
+          [?j :job/dep ?d]
+          [?d :job/status ?s]
+          [(not= ?s :finished)])]
+"""
+
+# Started jobs whose heartbeat is older than ?threshold (epoch ms): their worker is
+# presumed dead. A job without a heartbeat datom counts as never alive.
+JOBS_DEAD = """
+[:find [?id ...]
+ :in $ ?threshold
+ :where [?j :job/status :started]
+        [(get-else $ ?j :job/heartbeat 0) ?h]
+        [(< ?h ?threshold)]
+        [?j :job/id ?id]]
+"""
+
+# What a monitor needs to reset a dead job with compare-and-set: its entity, the
+# attempt and the heartbeat it saw.
+DEAD_ATTEMPTS = """
+[:find ?j ?attempt ?h
+ :in $ ?threshold
+ :where [?j :job/status :started]
+        [(get-else $ ?j :job/heartbeat 0) ?h]
+        [(< ?h ?threshold)]
+        [(get-else $ ?j :job/attempt 0) ?attempt]]
+"""
+
+# The ids of every job that transitively depends on the job with ?id.
+TRANSITIVE_DEPENDENTS = """
+[:find [?dep-id ...]
+ :in $ % ?id
+ :where [?j0 :job/id ?id]
+        (depends-on ?j ?j0)
+        [?j :job/id ?dep-id]]
+"""
+
+# Entity ids of the *unstarted* transitive dependents of any of the jobs ?j0: what
+# an abort or a failure marks :aborted, in the same transaction (RELIABILITY J4).
+UNSTARTED_DEPENDENTS = """
+[:find [?j ...]
+ :in $ % [?j0 ...]
+ :where (depends-on ?j ?j0)
+        [?j :job/status :unstarted]]
+"""
+
+# Jobs by status, for progress displays: [status count].
+STATUS_COUNTS = """
+[:find ?status (count ?j)
+ :where [?j :job/status ?status]]
+"""
+
+# One row per job: id, type, status and the worker that ran its last attempt.
+JOB_ROWS = """
+[:find ?id ?type ?status ?owner ?attempt
+ :in $ [?id ...]
+ :where [?j :job/id ?id]
+        [?j :job/type ?type]
+        [?j :job/status ?status]
+        [(get-else $ ?j :job/owner "") ?owner]
+        [(get-else $ ?j :job/attempt 0) ?attempt]]
+"""
+
+
+# -- the functions ----------------------------------------------------------------------
+
+def _kw(x: Any) -> fs.Keyword:
+    if isinstance(x, fs.Keyword):
+        return x
+    s = str(x)
+    return fs.Keyword(s if s.startswith(":") else ":" + s)
+
+
+def jobs_with_status(db: Any, status: Any) -> list[str]:
+    """The ids of the jobs whose status is ``status`` (``"unstarted"`` or ``":unstarted"``)."""
+    return list(fs.q(JOBS_WITH_STATUS, db, _kw(status)))
+
+
+def jobs_unstarted(db: Any) -> list[str]:
+    """The ids of the unstarted jobs (ready or still waiting for dependencies)."""
+    return jobs_with_status(db, ":unstarted")
+
+
+def jobs_ready(db: Any) -> list[str]:
+    """The ids of the jobs ready to run: unstarted, and every dependency finished.
+
+    O(unstarted jobs × their deps); finished jobs cost nothing beyond the index seek.
+    """
+    return list(fs.q(JOBS_READY, db))
+
+
+def ready_eids(db: Any, types: Iterable[Any]) -> list[int]:
+    """Entity ids of ready jobs whose type is one of ``types``."""
+    ts = [_kw(t) for t in types]
+    if not ts:
+        return []
+    return list(fs.q(READY_EIDS_OF_TYPES, db, ts))
+
+
+def ready_among(db: Any, eids: Iterable[int], types: Iterable[Any]) -> list[int]:
+    """The ones of ``eids`` that are ready jobs of one of ``types``."""
+    es = list(eids)
+    ts = [_kw(t) for t in types]
+    if not es or not ts:
+        return []
+    return list(fs.q(READY_AMONG, db, es, ts))
+
+
+def jobs_dead(db: Any, threshold: int) -> list[str]:
+    """The ids of started jobs whose last heartbeat (epoch ms) is older than ``threshold``."""
+    return list(fs.q(JOBS_DEAD, db, int(threshold)))
+
+
+def dead_attempts(db: Any, threshold: int) -> list[tuple[int, int, int]]:
+    """``(eid, attempt, heartbeat)`` of every started job with a heartbeat older than ``threshold``."""
+    return [tuple(r) for r in fs.q(DEAD_ATTEMPTS, db, int(threshold))]
+
+
+def transitive_dependents(db: Any, job_id: str) -> set[str]:
+    """The ids of every job that depends on ``job_id``, directly or transitively."""
+    return set(fs.q(TRANSITIVE_DEPENDENTS, db, DEPENDS_ON_RULES, job_id))
+
+
+def unstarted_dependents(db: Any, eids: Iterable[int]) -> list[int]:
+    """Entity ids of the unstarted transitive dependents of the jobs ``eids``."""
+    es = list(eids)
+    if not es:
+        return []
+    return list(fs.q(UNSTARTED_DEPENDENTS, db, DEPENDS_ON_RULES, es))
+
+
+def status_counts(db: Any) -> dict[fs.Keyword, int]:
+    """``{status: number of jobs}``."""
+    return {s: n for s, n in fs.q(STATUS_COUNTS, db)}
+
+
+def job_rows(db: Any, ids: Iterable[str]) -> list[tuple[str, fs.Keyword, fs.Keyword, str, int]]:
+    """``(id, type, status, owner, attempt)`` of each job of ``ids`` that exists."""
+    ids = list(ids)
+    if not ids:
+        return []
+    return [tuple(r) for r in fs.q(JOB_ROWS, db, ids)]

@@ -1,0 +1,558 @@
+"""Worker.step(now) runs one iteration; run() loops with backoff until the stop flag is set.
+
+How a worker finds, claims and runs jobs
+----------------------------------------
+
+1. **Ready jobs.** At start (and every ``sleep_time`` as a safety net) the worker
+   runs one Datalog query on its caught-up Db: unstarted jobs of the types it
+   handles whose every dependency is finished. It keeps the answer as a *pool*
+   and keeps the pool current from the transactions it sees (a ``listen``
+   callback): a job that became ``:unstarted`` and the dependents of a job that
+   became ``:finished`` are re-checked with the same query restricted to them;
+   a job that left ``:unstarted`` leaves the pool. So finding work costs
+   O(what changed), not O(unstarted jobs), per step.
+2. **Claim.** It picks candidates at random from the pool (no order is promised
+   among ready jobs) and claims with the ``:overseer/settle`` transaction
+   function, which re-checks each under the writer lock; a lost race is simply
+   a job that was not claimed.
+3. **One commit serves more.** The same transaction records the outcomes of the
+   jobs the worker just ran and claims the next ones, including the dependents
+   its finishes make ready (hand-off). When jobs are short, a worker claims
+   several at once (up to ``batch_size``, sized so a batch runs in about
+   ``batch_window`` seconds) and records their outcomes together, at most
+   ``batch_window`` after the first of them ended; a slow job is claimed alone
+   and recorded as soon as it ends. Every claim and every outcome is durable
+   when its transaction returns.
+4. **Run.** The handler runs with the job's attributes (a pull of ``[*]``); its
+   result or exception becomes the outcome (see :mod:`overseer.handlers`).
+
+Heartbeats and the monitor run in a background thread (:mod:`overseer.heartbeat`).
+
+Stopping: ``stop()`` (or a first SIGINT/SIGTERM under :meth:`Worker.run`) stops
+taking jobs; the running one finishes and is recorded, claimed jobs not yet run
+are released to ``:unstarted``. A second signal interrupts the running handler
+and releases its job too.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import logging
+import os
+import random
+import signal
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import fact_store as fs
+
+from overseer import claim, queries
+from overseer.claim import RELEASE, Outcome
+from overseer.errors import ConfigError, WorkerInterrupted
+from overseer.handlers import Handlers, OnError, execute
+from overseer.heartbeat import Heartbeat, Monitor, Pulse, to_ms
+from overseer.schema import FINISHED, STARTED, UNSTARTED, install_schema
+
+log = logging.getLogger("overseer")
+
+IDLE, RAN, STOPPED = "idle", "ran", "stopped"
+
+
+# -- configuration ----------------------------------------------------------------------
+
+@dataclasses.dataclass
+class Config:
+    """Worker settings (times in seconds). Overseer's names, plus concurrency and batching.
+
+    ``heartbeat_interval × heartbeat_tolerance + detector_interval + detector_stagger``
+    bounds how long a dead worker's job stays started (RELIABILITY J5).
+    """
+
+    sleep_time: float = 10.0           #: longest idle wait; a worker also wakes on new transactions
+    heartbeat_enabled: bool = True     #: heartbeats and the monitor (both, as in Overseer)
+    heartbeat_interval: float = 10.0   #: seconds between heartbeats
+    heartbeat_tolerance: float = 3.0   #: missed heartbeats before a job counts as dead
+    detector_interval: float = 10.0    #: seconds between monitor sweeps
+    detector_stagger: float = 5.0      #: random extra delay of each sweep
+    concurrency: int = 1               #: jobs run at once by this worker (threads)
+    max_attempts: int = 5              #: a job reset or faulted at this attempt fails as poison
+    batch_size: int = 64               #: most jobs claimed in one transaction
+    batch_window: float = 0.005        #: longest an outcome waits to share a commit
+
+    ENV = {  # field -> environment variable
+        "sleep_time": "OVERSEER_SLEEP_TIME",
+        "heartbeat_enabled": "OVERSEER_HEARTBEAT_ENABLED",
+        "heartbeat_interval": "OVERSEER_HEARTBEAT_INTERVAL",
+        "heartbeat_tolerance": "OVERSEER_HEARTBEAT_TOLERANCE",
+        "detector_interval": "OVERSEER_DETECTOR_INTERVAL",
+        "detector_stagger": "OVERSEER_DETECTOR_STAGGER",
+        "concurrency": "OVERSEER_CONCURRENCY",
+        "max_attempts": "OVERSEER_MAX_ATTEMPTS",
+        "batch_size": "OVERSEER_BATCH_SIZE",
+        "batch_window": "OVERSEER_BATCH_WINDOW",
+    }
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            want = {"bool": bool, "int": int, "float": float}[str(f.type)]
+            try:
+                v = _coerce(v, want)
+            except (TypeError, ValueError):
+                raise ConfigError(f"config {f.name} must be a {want.__name__}, got {v!r}",
+                                  field=f.name, value=v) from None
+            if want is not bool and v < 0 or (f.name in ("concurrency", "batch_size", "max_attempts")
+                                               and v < 1):
+                raise ConfigError(f"config {f.name} must be positive, got {v!r}", field=f.name, value=v)
+            setattr(self, f.name, v)
+        if self.heartbeat_enabled and self.heartbeat_interval <= 0:
+            raise ConfigError("config heartbeat_interval must be > 0", field="heartbeat_interval")
+
+    @classmethod
+    def from_mapping(cls, m: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -> "Config":
+        """A Config from Overseer-style settings, over the environment, over the defaults.
+
+        Keys may use ``-`` or ``_`` and a leading ``:``; Overseer's nesting works:
+        ``{"sleep-time": 1, "heartbeat": {"enabled": True, "sleep-time": 2, "tolerance": 3}}``
+        (``heartbeat.sleep-time`` is the interval).
+
+        >>> Config.from_mapping({"heartbeat": {"sleep-time": 2}}, env={}).heartbeat_interval
+        2.0
+        >>> Config.from_mapping({}, env={"OVERSEER_CONCURRENCY": "4"}).concurrency
+        4
+        """
+        values: dict[str, Any] = {}
+        env = os.environ if env is None else env
+        for name, var in cls.ENV.items():
+            if var in env and env[var] != "":
+                values[name] = env[var]
+        names = {f.name for f in dataclasses.fields(cls)}
+        for k, v in (m or {}).items():
+            key = str(k).lstrip(":").replace("-", "_")
+            if key == "heartbeat" and isinstance(v, Mapping):
+                for hk, hv in v.items():
+                    hkey = str(hk).lstrip(":").replace("-", "_")
+                    hkey = {"sleep_time": "interval"}.get(hkey, hkey)
+                    full = f"heartbeat_{hkey}"
+                    if full not in names:
+                        raise ConfigError(f"unknown heartbeat setting {hk!r}", key=hk)
+                    values[full] = hv
+            elif key in names:
+                values[key] = v
+            elif key in ("store", "uri", "datomic"):
+                continue  # the store is chosen by start()/the CLI
+            else:
+                raise ConfigError(f"unknown config key {k!r}; known: {', '.join(sorted(names))}", key=k)
+        return cls(**values)
+
+
+def _coerce(v: Any, want: type) -> Any:
+    if want is bool:
+        if isinstance(v, str):
+            s = v.strip().lower()
+            if s in ("1", "true", "yes", "on"):
+                return True
+            if s in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(v)
+        return bool(v)
+    if isinstance(v, bool):
+        raise TypeError(v)
+    return want(v)
+
+
+# -- the pool of ready candidates -----------------------------------------------------------
+
+class _RandomSet:
+    """A set with O(1) add, discard and random sampling."""
+
+    __slots__ = ("items", "pos")
+
+    def __init__(self) -> None:
+        self.items: list[int] = []
+        self.pos: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __contains__(self, x: int) -> bool:
+        return x in self.pos
+
+    def add(self, x: int) -> None:
+        if x not in self.pos:
+            self.pos[x] = len(self.items)
+            self.items.append(x)
+
+    def discard(self, x: int) -> None:
+        i = self.pos.pop(x, None)
+        if i is None:
+            return
+        last = self.items.pop()
+        if i < len(self.items):
+            self.items[i] = last
+            self.pos[last] = i
+
+    def clear(self) -> None:
+        self.items.clear()
+        self.pos.clear()
+
+    def sample(self, rng: random.Random, k: int) -> list[int]:
+        n = len(self.items)
+        if n <= k:
+            out = list(self.items)
+            rng.shuffle(out)
+            return out
+        return rng.sample(self.items, k)
+
+
+class _Slot:
+    """One lane of execution: the jobs it claimed and the outcomes it has not recorded yet."""
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.queue: collections.deque[tuple[int, int]] = collections.deque()  # (eid, attempt)
+        self.pending: list[Outcome] = []
+        self.running: tuple[int, int] | None = None
+        self.last_commit = 0.0
+        self.active = False   # inside a handler (a second signal may interrupt it)
+
+
+# -- the worker ---------------------------------------------------------------------------------
+
+class Worker:
+    """A worker: runs the jobs of the types in ``handlers`` from the store behind ``conn``.
+
+    ``conn`` is a connection or a store URI. ``rng`` and ``clock`` (epoch seconds)
+    are parameters so tests are deterministic; ``step(now)`` runs one iteration.
+    """
+
+    def __init__(self, conn: Any, handlers: Mapping[Any, Any], config: Config | Mapping[str, Any] | None = None,
+                 *, on_error: OnError | None = None, rng: random.Random | None = None,
+                 clock: Callable[[], float] = time.time, owner: str | None = None) -> None:
+        self.conn = fs.connect(conn) if isinstance(conn, str) else conn
+        self.config = config if isinstance(config, Config) else Config.from_mapping(config)
+        self.handlers = Handlers(handlers)
+        self.types = self.handlers.types
+        self.on_error = on_error
+        self.rng = rng or random.Random()
+        self.clock = clock
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4()}"
+        self.stats = collections.Counter[str]()
+        install_schema(self.conn)
+        self._lock = threading.Lock()
+        self._pool = _RandomSet()
+        self._touched: set[int] = set()
+        self._finished: list[int] = []
+        self._lost: set[int] = set()
+        self._need_full = True
+        self._last_full = 0.0
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._interrupts = 0
+        self._slots = [_Slot(i) for i in range(self.config.concurrency)]
+        self._duration = 0.0  # moving average of a job's run time, for batch sizing
+        self._listen_key = self.conn.listen(self._on_report)
+        cfg = self.config
+        self.heartbeat = Heartbeat(self.conn, self.owner, self.held, self._on_lost)
+        self.monitor = Monitor(self.conn, cfg.heartbeat_interval, cfg.heartbeat_tolerance,
+                               cfg.max_attempts, self.rng)
+        self._pulse: Pulse | None = None
+
+    # -- what the worker holds ---------------------------------------------------------------
+
+    def held(self) -> list[tuple[int, int]]:
+        """``(eid, attempt)`` of every attempt this worker claimed and has not recorded."""
+        out: list[tuple[int, int]] = []
+        for s in self._slots:
+            out.extend(s.queue)
+            if s.running is not None:
+                out.append(s.running)
+            out.extend((o.eid, o.attempt) for o in s.pending)
+        return out
+
+    def _on_lost(self, lost: set[int]) -> None:
+        with self._lock:
+            self._lost |= lost
+            for s in self._slots:
+                if s.queue:
+                    s.queue = collections.deque(j for j in s.queue if j[0] not in lost)
+
+    # -- keeping the pool current --------------------------------------------------------------
+
+    def _on_report(self, report: Any) -> None:
+        """Listener: note status changes (runs in whichever thread caught up; keep it cheap)."""
+        schema = report.db_after.schema
+        st = schema.attr(":job/status")
+        if st is None:
+            return
+        sid = st.id
+        touched = finished = False
+        with self._lock:
+            for d in report.tx_data:
+                if d.a != sid or not d.added:
+                    continue
+                if d.v == UNSTARTED:
+                    self._touched.add(d.e)
+                    touched = True
+                elif d.v == FINISHED:
+                    self._finished.append(d.e)
+                    finished = True
+                else:
+                    self._pool.discard(d.e)
+        if touched or finished:
+            self._wake.set()
+
+    def _refresh(self, db: Any, now: float) -> None:
+        with self._lock:
+            touched, self._touched = self._touched, set()
+            finished, self._finished = self._finished, []
+        if self._need_full or now - self._last_full >= self.config.sleep_time:
+            eids = queries.ready_eids(db, self.types)
+            with self._lock:
+                self._pool.clear()
+                for e in eids:
+                    self._pool.add(e)
+            self._need_full = False
+            self._last_full = now
+            self.stats["full_queries"] += 1
+            return
+        if finished:
+            dep = db.schema.attr(":job/dep")
+            if dep is not None:
+                for e in finished:
+                    for row in db.search(None, dep.id, e):
+                        touched.add(row[0])
+        if touched:
+            ready = queries.ready_among(db, touched, self.types)
+            self.stats["among_queries"] += 1
+            with self._lock:
+                for e in ready:
+                    self._pool.add(e)
+
+    # -- committing outcomes and claims --------------------------------------------------------
+
+    def _target(self) -> int:
+        d = self._duration
+        if d <= 0:
+            return 1
+        return max(1, min(self.config.batch_size, int(self.config.batch_window / d)))
+
+    def _commit(self, slot: _Slot, now: float, claim_more: bool = True) -> bool:
+        """Record ``slot``'s pending outcomes and claim its next jobs in one transaction.
+
+        Returns whether the slot has a job to run.
+        """
+        want = 0
+        candidates: list[int] = []
+        if claim_more and not self._stop.is_set():
+            want = max(0, self._target() - len(slot.queue))
+            if want:
+                db = self.conn.db()
+                self._refresh(db, now)
+                with self._lock:
+                    candidates = self._pool.sample(self.rng, want + max(2, want // 4))
+        if not slot.pending and not candidates:
+            return bool(slot.queue)
+        outcomes = list(slot.pending)
+        got = claim.settle(self.conn, self.owner, outcomes, candidates, want if candidates or outcomes else 0,
+                           self.types, to_ms(now), self.config.max_attempts)
+        slot.pending.clear()
+        slot.last_commit = time.monotonic()
+        self.stats["commits"] += 1
+        if got.stale:
+            self.stats["stale"] += len(got.stale)
+            log.warning("worker %s: outcome of %d stale attempt(s) refused (the jobs were reset): %s",
+                        self.owner, len(got.stale), sorted(got.stale))
+        with self._lock:
+            for e in candidates:
+                self._pool.discard(e)
+            for e, attempt in got.claimed:
+                self._pool.discard(e)
+                slot.queue.append((e, attempt))
+                self._lost.discard(e)
+        self.stats["claimed"] += len(got.claimed)
+        return bool(slot.queue)
+
+    def _run_one(self, slot: _Slot, e: int, attempt: int, main_thread: bool) -> None:
+        db = self.conn.db()
+        job = dict(db.pull(["*"], e))
+        job[":job/attempt"] = attempt
+        handler = self.handlers.get(job.get(":job/type"))
+        slot.running = (e, attempt)
+        t0 = time.perf_counter()
+        res = execute(handler, job, self.on_error, guard=slot if main_thread else None)
+        took = time.perf_counter() - t0
+        self._duration = took if self._duration == 0 else 0.8 * self._duration + 0.2 * took
+        slot.pending.append(Outcome(e, attempt, res.kind, res.failure))
+        slot.running = None
+        self.stats[res.kind] += 1
+
+    def step(self, now: float | None = None, slot_index: int = 0, *, _main: bool = False) -> str:
+        """One iteration of one slot: claim if it has nothing, run one job, record when due.
+
+        Returns ``"ran"``, ``"idle"`` (nothing ready for this worker) or ``"stopped"``.
+        Deterministic given ``now``, the worker's ``rng`` and the store's state.
+        """
+        slot = self._slots[slot_index]
+        now = self.clock() if now is None else now
+        if self._stop.is_set():
+            self._release(slot, now)
+            return STOPPED
+        if not slot.queue and not self._commit(slot, now):
+            return IDLE
+        with self._lock:
+            if not slot.queue:
+                return IDLE
+            e, attempt = slot.queue.popleft()
+            lost = e in self._lost
+        if lost:  # reset while it waited in the queue: do not run it
+            return RAN
+        self._run_one(slot, e, attempt, _main)
+        if self._stop.is_set():
+            self._release(slot, self.clock() if now is None else now)
+            return STOPPED
+        if not slot.queue or time.monotonic() - slot.last_commit >= self.config.batch_window:
+            self._commit(slot, self.clock() if now is None else now)
+        return RAN
+
+    def _release(self, slot: _Slot, now: float) -> None:
+        """Record pending outcomes and give back claimed jobs that were not run."""
+        with self._lock:
+            queued, slot.queue = list(slot.queue), collections.deque()
+        for e, attempt in queued:
+            slot.pending.append(Outcome(e, attempt, RELEASE, None))
+        if slot.pending:
+            try:
+                self._commit(slot, now, claim_more=False)
+            except fs.FactStoreError as exc:
+                log.error("worker %s could not record its last outcomes: %s", self.owner, exc)
+
+    # -- heartbeats and the monitor, for deterministic tests -------------------------------------
+
+    def beat(self, now: float | None = None) -> set[int]:
+        """One heartbeat of every held attempt (the Pulse thread does this in ``run``)."""
+        return self.heartbeat.beat(self.clock() if now is None else now)
+
+    def sweep(self, now: float | None = None) -> list[int]:
+        """One monitor sweep (the Pulse thread does this in ``run``)."""
+        return self.monitor.sweep(self.clock() if now is None else now)
+
+    # -- the loop ---------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Stop taking jobs; the running ones finish and are recorded. Thread-safe."""
+        self._stop.set()
+        self._wake.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    def _idle_wait(self) -> None:
+        timeout = min(self.config.sleep_time, 0.25)
+        if self._wake.is_set():
+            self._wake.clear()
+            return
+        try:
+            self.conn.wait(timeout)
+        except fs.FactStoreError as exc:
+            log.warning("waiting for transactions failed: %s", exc)
+            self._stop.wait(timeout)
+        self._wake.clear()
+
+    def _loop(self, slot_index: int, main: bool) -> None:
+        backoff = 0.01
+        while True:
+            try:
+                r = self.step(slot_index=slot_index, _main=main)
+                backoff = 0.01
+            except fs.FactStoreError as exc:
+                log.error("worker %s step failed (retrying in %.2fs): %s", self.owner, backoff, exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, max(1.0, self.config.sleep_time))
+                continue
+            if r == STOPPED:
+                return
+            if r == IDLE:
+                self._idle_wait()
+
+    def _signal(self, signum: int, frame: Any) -> None:
+        self._interrupts += 1
+        if self._interrupts == 1:
+            log.warning("worker %s: signal %s, finishing the running job and stopping", self.owner, signum)
+            self.stop()
+            return
+        log.warning("worker %s: second signal, releasing the running job", self.owner)
+        for s in self._slots:
+            if s.active:
+                s.active = False
+                raise WorkerInterrupted(f"signal {signum}")
+        if self.config.concurrency > 1:
+            self._release_running()
+
+    def _release_running(self) -> None:
+        """Second signal with handler threads: give their running jobs back now."""
+        outs = [Outcome(s.running[0], s.running[1], RELEASE, None) for s in self._slots
+                if s.running is not None]
+        if outs:
+            try:
+                claim.settle(self.conn, self.owner, outs, max_attempts=self.config.max_attempts)
+            except fs.FactStoreError as exc:
+                log.error("worker %s could not release its running jobs: %s", self.owner, exc)
+        os._exit(130)
+
+    def run(self, install_signals: bool = True) -> None:
+        """Run until :meth:`stop` (or SIGINT/SIGTERM when called in the main thread)."""
+        main = threading.current_thread() is threading.main_thread()
+        old: dict[int, Any] = {}
+        if install_signals and main:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                old[sig] = signal.signal(sig, self._signal)
+        cfg = self.config
+        if cfg.heartbeat_enabled:
+            self._pulse = Pulse(self.heartbeat, self.monitor, cfg.heartbeat_interval,
+                                cfg.detector_interval, cfg.detector_stagger, self.rng, self.clock)
+            self._pulse.start()
+        log.info("worker %s started: types %s", self.owner, ", ".join(self.types))
+        try:
+            if cfg.concurrency == 1:
+                self._loop(0, main)
+            else:
+                threads = [threading.Thread(target=self._loop, args=(i, False), daemon=True,
+                                            name=f"overseer-slot-{i}") for i in range(cfg.concurrency)]
+                for t in threads:
+                    t.start()
+                while any(t.is_alive() for t in threads):
+                    for t in threads:
+                        t.join(0.2)
+        finally:
+            if self._pulse is not None:
+                self._pulse.stop()
+                self._pulse.join(5)
+            for sig, h in old.items():
+                signal.signal(sig, h)
+            log.info("worker %s stopped: %s", self.owner, dict(self.stats))
+
+    def close(self) -> None:
+        """Stop listening to the connection (the connection stays open)."""
+        self.conn.unlisten(self._listen_key)
+
+
+def start(conn_or_uri: Any, handlers: Mapping[Any, Any], config: Config | Mapping[str, Any] | None = None,
+          **kwargs: Any) -> Worker:
+    """Start a worker and run it until it is stopped (SIGINT/SIGTERM); return it.
+
+    ``conn_or_uri`` is a connection or a store URI such as ``"file:./jobs.db"``.
+    Keyword arguments go to :class:`Worker` (``on_error``, ``rng``, ``clock``, ``owner``).
+    """
+    w = Worker(conn_or_uri, handlers, config, **kwargs)
+    try:
+        w.run()
+    finally:
+        w.close()
+    return w
