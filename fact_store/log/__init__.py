@@ -9,7 +9,10 @@ URI                                    store
                                        a directory on a local disk (``file.py``);
                                        PATH relative or absolute; ``file:///abs``
                                        also works
-``postgresql://…`` / ``postgres://…``  ``postgres.py`` when that backend exists
+``postgresql://user@host:port/db[?schema=NAME&durability=fsync|group|none&unsafe_server=refuse|warn&lock_timeout=S&reconnect_timeout=S&max_tx_bytes=N]``
+                                       tables in one schema of a PostgreSQL database
+                                       (``postgres.py``; ``postgres://`` too); other
+                                       query parameters go to libpq
 =====================================  ==============================================
 
 >>> s = open_store("mem:doctest")
