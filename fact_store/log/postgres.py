@@ -981,7 +981,7 @@ class PostgresStore(LogStore):
         self._check()
         deadline = time.monotonic() + timeout
         listener = self._listening()
-        listener.ready.wait(max(min(timeout, 2.0), 0))
+        listener.ready.wait(max(min(timeout, self.poll_interval), 0))
         while True:
             gen = listener.generation
             if listener.latest > after_t:
