@@ -243,40 +243,41 @@ def _simple(search: Any, eid: int, bp: _Bound) -> dict[Any, Any] | None:
     if bp.dbid_key is not None:
         res[bp.dbid_key] = eid
     fmap = bp.fmap
-    for _e, a, v, _tx, _added in search(eid):
-        s = fmap.get(a)
+    # Indexing d[1], d[2] is measurably faster than unpacking the 5-tuple.
+    for d in search(eid):
+        s = fmap.get(d[1])
         if s is None:
             continue
         code = s[0]
         if code == _ONE:
-            res[s[1]] = v
+            res[s[1]] = d[2]
         elif code == _MANY:
             lst = res.get(s[1])
             if lst is None:
-                res[s[1]] = [v]
+                res[s[1]] = [d[2]]
             elif len(lst) < s[2]:
-                lst.append(v)
+                lst.append(d[2])
         elif code == _SUB_MANY:
             lst = res.get(s[1])
             if lst is None or len(lst) < s[2]:
-                child = _simple(search, v, s[3])
+                child = _simple(search, d[2], s[3])
                 if child is not None:
                     if lst is None:
                         res[s[1]] = [child]
                     else:
                         lst.append(child)
         elif code == _SUB_ONE:
-            child = _simple(search, v, s[3])
+            child = _simple(search, d[2], s[3])
             if child is not None:
                 res[s[1]] = child
         elif code == _REF_MANY:
             lst = res.get(s[1])
             if lst is None:
-                res[s[1]] = [{DB_ID: v}]
+                res[s[1]] = [{DB_ID: d[2]}]
             elif len(lst) < s[2]:
-                lst.append({DB_ID: v})
+                lst.append({DB_ID: d[2]})
         else:
-            res[s[1]] = {DB_ID: v}
+            res[s[1]] = {DB_ID: d[2]}
     return res or None
 
 
@@ -452,20 +453,31 @@ def _run(ctx: _Context, eid: int, bp: _Bound) -> dict[Any, Any] | None:
 
 # --- entry points ---------------------------------------------------------------------
 
+#: (pattern text, schema version) -> bound pattern: the hot path of a pull call
+#: is this one lookup. Bound patterns hold no db, only schema-derived data.
+_HOT: dict[tuple[str, int], _Bound] = {}
+
+
+def clear_caches() -> None:
+    """Forget every bound pattern (tests use it after switching executors)."""
+    _HOT.clear()
+    _BINDINGS.clear()
+
+
 def _prepare(db: Any, pattern: Any) -> _Bound:
     if db.is_history:
         raise QueryError("pull reads current values: use a current, as_of or since db, "
                          "not a history db", pattern=pattern)
-    if type(pattern) is PullSpec:
-        spec = pattern
-    else:
-        spec = parse_pattern(pattern)
-    sb = _BINDINGS.get(db.schema.version)
-    if sb is not None:
-        hit = sb.specs.get(id(spec))
-        if hit is not None and hit[0] is spec:
-            return hit[1]
-    return bind(spec, db.schema)
+    if type(pattern) is str:
+        key = (pattern, db.schema.version)
+        bp = _HOT.get(key)
+        if bp is None:
+            bp = bind(parse_pattern(pattern), db.schema)
+            if len(_HOT) >= _MAX_SPECS:
+                _HOT.clear()
+            _HOT[key] = bp
+        return bp
+    return bind(parse_pattern(pattern), db.schema)
 
 
 def _pull_one(db: Any, bp: _Bound, eid: Any) -> dict[Any, Any] | None:

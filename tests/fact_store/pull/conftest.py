@@ -1,4 +1,4 @@
-"""Fixtures for the pull tests: a small social graph in a real Db value.
+"""Fixtures for the pull tests: a small social graph in a real Db.
 
 ``build_db(tx_data)`` (the ``make_db`` fixture) installs SCHEMA, transacts ``tx_data`` (entity maps with
 string tempids) and returns ``(db, ids)`` with ``ids[tempid] -> eid``.
@@ -93,8 +93,8 @@ def build_db(tx_data: list[Any] = (), schema: list[Any] = SCHEMA  # type: ignore
 def executor(request: Any, monkeypatch: Any) -> str:
     if request.param == "general":
         monkeypatch.setattr(execute, "_FAST", False)
-        execute._BINDINGS.clear()
-        request.addfinalizer(execute._BINDINGS.clear)
+        execute.clear_caches()
+        request.addfinalizer(execute.clear_caches)
     return str(request.param)
 
 

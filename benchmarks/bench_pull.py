@@ -1,0 +1,210 @@
+"""Pull read ops of ../shared/bench/WORKLOAD.md, timed, with counts and checksums checked.
+
+Builds the standard db (op ``add-all``: one transaction of entity maps) from
+the reference generator, then runs
+
+- ``pull-nested``: 1,000 separate pull calls (persons 1..1000) with
+  ``[:person/name :person/last-name :person/age :person/alias
+  {:person/follows [:person/name :person/age]}]``;
+- ``pull-many``: one pull_many over the 2,000 persons 10, 20, ... 20000 with
+  seven attributes;
+
+under the protocol of WORKLOAD.md section 5 (3 warm-ups, 11 timed
+repetitions of a batch of B executions, noise rule) and prints one JSON line
+per op (section 7). Patterns are passed as EDN text, as a user would (the
+parse is cached). A line whose count or checksum differs from section 8 gets
+``"ok": false`` and the exit status is 1.
+
+    .venv/bin/python benchmarks/bench_pull.py [--size 20000] [op ...]
+
+``--no-gc-freeze`` keeps the db's objects in the cyclic GC's generations (by
+default they are frozen after the load, as a long-running peer would).
+``--overhead`` also reports the per-call cost of a pull on an entity with no
+datoms (parse-cache hit + bind-cache hit + one empty search).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any, Callable
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+BENCH_DIR = os.environ.get("FACT_STORE_BENCH_DIR",
+                           os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "bench"))
+if not os.path.exists(os.path.join(BENCH_DIR, "workload_gen.py")):
+    BENCH_DIR = "/work/shared/bench"
+sys.path.insert(0, BENCH_DIR)
+
+import workload_gen as wg  # noqa: E402
+
+import fact_store as fs  # noqa: E402
+from fact_store.edn.values import Keyword  # noqa: E402
+from fact_store.pull import pull, pull_many  # noqa: E402
+
+SYSTEM = "fact-store-py"
+
+EXPECTED = {  # WORKLOAD.md section 8: op -> {size: (count, checksum)}
+    "pull-nested": {20000: (9959, 844528364), 200000: (9959, 844528364)},
+    "pull-many": {20000: (14000, 1309769774), 200000: (14000, 1309769774)},
+}
+
+NESTED = ("[:person/name :person/last-name :person/age :person/alias"
+          " {:person/follows [:person/name :person/age]}]")
+MANY = ("[:person/id :person/name :person/last-name :person/sex :person/age :person/salary"
+        " :person/alias]")
+DB_ID = Keyword(":db/id")
+
+
+def schema_tx() -> list[dict[str, Any]]:
+    out = []
+    for ident, vt, card, uniq, idx in wg.SCHEMA:
+        m: dict[str, Any] = {":db/ident": Keyword(":" + ident),
+                             ":db/valueType": Keyword(":db.type/" + vt),
+                             ":db/cardinality": Keyword(":db.cardinality/" + card)}
+        if uniq:
+            m[":db/unique"] = Keyword(":db.unique/" + uniq)
+        if idx:
+            m[":db/index"] = True
+        out.append(m)
+    return out
+
+
+def add_all_tx(persons: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> list[Any]:
+    data: list[Any] = []
+    for p in persons:
+        m = {":db/id": f"p{p['id']}", ":person/id": p["id"], ":person/name": p["name"],
+             ":person/last-name": p["last"], ":person/sex": Keyword(":" + p["sex"]),
+             ":person/age": p["age"], ":person/salary": p["salary"]}
+        if p["aliases"]:
+            m[":person/alias"] = p["aliases"]
+        if p["follows"]:
+            m[":person/follows"] = [f"p{c}" for c in p["follows"]]
+        data.append(m)
+    for j in jobs:
+        m = {":db/id": f"j{j['id']}", ":job/id": j["id"],
+             ":job/status": Keyword(":" + j["status"]), ":job/priority": j["priority"]}
+        if j["deps"]:
+            m[":job/dep"] = [f"j{d}" for d in j["deps"]]
+        data.append(m)
+    return data
+
+
+def build(size: int) -> Any:
+    persons, jobs = wg.generate(size)
+    conn = fs.connect(f"mem:bench-pull-{size}-{os.getpid()}", max_tx_datoms=None)
+    conn.transact(schema_tx())
+    conn.transact(add_all_tx(persons, jobs))
+    return conn.db()
+
+
+def leaves(result: Any, out: list[tuple[str, Any]]) -> None:
+    """WORKLOAD.md section 4, pull results: every leaf as (attr without colon, value)."""
+    for key, value in result.items():
+        if key == DB_ID:
+            continue
+        attr = str.__str__(key)[1:]
+        for v in value if isinstance(value, list) else (value,):
+            if isinstance(v, dict):
+                leaves(v, out)
+            else:
+                out.append((attr, v.name if isinstance(v, Keyword) else v))
+
+
+def checksum(results: list[Any]) -> tuple[int, int]:
+    out: list[tuple[str, Any]] = []
+    for r in results:
+        if r is not None:
+            leaves(r, out)
+    return len(out), wg.set_checksum(out)
+
+
+def measure(fn: Callable[[], Any]) -> dict[str, Any]:
+    """WORKLOAD.md section 5: 3 warm-ups, batch B, 11 timed repetitions, noise rule."""
+    warm = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        fn()
+        warm.append((time.perf_counter() - t0) * 1000)
+    fastest = min(warm)
+    batch = next((b for b in (1, 10, 100, 1000) if b * fastest >= 20), 1000)
+    best = None
+    attempts = 0
+    while attempts < 3:
+        attempts += 1
+        samples = []
+        for _ in range(11):
+            t0 = time.perf_counter()
+            for _ in range(batch):
+                fn()
+            samples.append((time.perf_counter() - t0) * 1000 / batch)
+        spread = max(samples) / min(samples)
+        if best is None or spread < best[1]:
+            best = (samples, spread, attempts)
+        if spread <= 1.30:
+            break
+    assert best is not None
+    samples = best[0]
+    return {"median_ms": round(statistics.median(samples), 3), "min_ms": round(min(samples), 3),
+            "max_ms": round(max(samples), 3), "reps": len(samples), "batch": batch,
+            "attempts": best[2]}
+
+
+def ops(db: Any) -> dict[str, Callable[[], list[Any]]]:
+    """op -> a function running one execution (eid lookups done here, untimed)."""
+    pid = db.schema.attr(":person/id").id
+    eid_of = {d[2]: d[0] for d in db.search(None, pid)}
+    nested_eids = [eid_of[i] for i in range(1, 1001)]
+    many_eids = [eid_of[i] for i in range(10, 20001, 10) if i in eid_of]
+
+    def pull_nested() -> list[Any]:
+        return [pull(db, NESTED, e) for e in nested_eids]
+
+    def pull_many_op() -> list[Any]:
+        return pull_many(db, MANY, many_eids)
+
+    return {"pull-nested": pull_nested, "pull-many": pull_many_op}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("--size", type=int, default=20000)
+    ap.add_argument("--no-gc-freeze", action="store_true")
+    ap.add_argument("--overhead", action="store_true",
+                    help="also time a pull of an entity without datoms (per-call overhead)")
+    ap.add_argument("ops", nargs="*", default=["pull-nested", "pull-many"])
+    args = ap.parse_args(argv)
+    db = build(args.size)
+    if not args.no_gc_freeze:
+        gc.collect()
+        gc.freeze()
+    table = ops(db)
+    failed = False
+    for op in args.ops:
+        fn = table[op]
+        count, cs = checksum(fn())
+        stats = measure(fn)
+        line: dict[str, Any] = {"system": SYSTEM, "op": op, "size": args.size, **stats,
+                                "result_count": count, "checksum": cs}
+        want = EXPECTED.get(op, {}).get(args.size)
+        if want is not None:
+            line["ok"] = (count, cs) == want
+            failed = failed or not line["ok"]
+        line["gc_freeze"] = not args.no_gc_freeze
+        print(json.dumps(line), flush=True)
+    if args.overhead:
+        stats = measure(lambda: [pull(db, NESTED, 1) for _ in range(1000)])
+        print(json.dumps({"system": SYSTEM, "op": "pull-call-overhead", "size": args.size,
+                          "median_us": round(stats["median_ms"], 3),
+                          "min_us": round(stats["min_ms"], 3)}), flush=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
