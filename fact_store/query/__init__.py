@@ -21,8 +21,11 @@ application registered with :func:`register_query_fn` / :func:`register_aggregat
 
 from __future__ import annotations
 
+import gc
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from fact_store.errors import QueryError
 from fact_store.query import builtins
@@ -42,6 +45,36 @@ __all__ = ["q", "explain", "register_query_fn", "register_aggregate", "Explain",
            "clear_caches"]
 
 _plan_cache = _LRU(1024)
+
+#: Pause Python's cyclic garbage collector while a query executes.  A query
+#: allocates many tuples but never a reference cycle, so reference counting
+#: frees all its garbage; the collector, though, is *triggered* by
+#: allocations and would rescan every live object (a large Db included)
+#: several times during a big query.  Mercurial's ``util.nogc`` does the same.
+PAUSE_GC = True
+
+_gc_lock = threading.Lock()
+_gc_state = [0, False]      # queries running, whether the collector was enabled before
+
+
+@contextmanager
+def _paused_gc() -> Iterator[None]:
+    if not PAUSE_GC:
+        yield
+        return
+    with _gc_lock:
+        if _gc_state[0] == 0:
+            _gc_state[1] = gc.isenabled()
+            if _gc_state[1]:
+                gc.disable()
+        _gc_state[0] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_state[0] -= 1
+            if _gc_state[0] == 0 and _gc_state[1]:
+                gc.enable()
 
 
 def clear_caches() -> None:
@@ -129,7 +162,8 @@ def q(query: Any, *inputs: Any, explain: bool = False, rng: Any = None) -> Any:
         return _explain(plan, values, rng)
     sources, scalar_row = bind_inputs(plan, values)
     ctx = Ctx(sources, rng)
-    return run_plan(plan, ctx, scalar_row)
+    with _paused_gc():
+        return run_plan(plan, ctx, scalar_row)
 
 
 # ---------------------------------------------------------------- explain

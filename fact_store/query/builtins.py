@@ -494,12 +494,11 @@ def _agg_count_distinct(vs: list[Any]) -> int:
 
 
 def _agg_sum(vs: list[Any]) -> Any:
-    return sum(vs[1:], vs[0]) if vs else 0
+    return sum(vs)
 
 
 def _agg_avg(vs: list[Any]) -> Any:
-    s = _agg_sum(vs)
-    return s / len(vs)
+    return sum(vs) / len(vs)
 
 
 def _agg_median(vs: list[Any]) -> Any:

@@ -200,27 +200,30 @@ def _aggregate(plan: QueryPlan, ctx: Ctx, tuples: Any,
         for a in el.args[:-1]:
             consts.append(a.value if not isinstance(a, Var) else None)
         resolved.append((j, el, agg, consts, pos[el.var]))
-    groups: dict[Any, list[list[Any]]] = {}
-    gk = itemgetter(*group_idx) if len(group_idx) > 1 else None
-    agg_cols = [p for *_, p in resolved]
-    if len(group_idx) == 1:
+    groups: dict[Any, list[tuple[Any, ...]]] = {}
+    get = groups.get
+    if len(group_idx) > 1:
+        gk = itemgetter(*group_idx)
+    elif group_idx:
         g0 = group_idx[0]
+
+        def gk(t: tuple[Any, ...]) -> Any:
+            return t[g0]
+    else:
+        def gk(t: tuple[Any, ...]) -> Any:
+            return ()
     for t in tuples:
-        if gk is not None:
-            k = gk(t)
-        elif group_idx:
-            k = t[g0]
+        k = gk(t)
+        lst = get(k)
+        if lst is None:
+            groups[k] = [t]
         else:
-            k = ()
-        lists = groups.get(k)
-        if lists is None:
-            lists = groups[k] = [[] for _ in resolved]
-        for lst, c in zip(lists, agg_cols):
-            lst.append(t[c])
+            lst.append(t)
     out = []
-    for k, lists in groups.items():
+    for k, ts in groups.items():
         vals = []
-        for (j, el, agg, consts, _), lst in zip(resolved, lists):
+        for j, el, agg, consts, c in resolved:
+            lst = [t[c] for t in ts]
             try:
                 if agg.needs_rng:
                     v = agg.fn(*consts, lst, ctx.get_rng())
@@ -235,7 +238,7 @@ def _aggregate(plan: QueryPlan, ctx: Ctx, tuples: Any,
         row = []
         gi = 0
         ai = 0
-        key = k if gk is not None else ((k,) if group_idx else ())
+        key = k if len(group_idx) > 1 else ((k,) if group_idx else ())
         for el in elements:
             if isinstance(el, Aggregate):
                 row.append(vals[ai])

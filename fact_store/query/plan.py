@@ -74,6 +74,8 @@ class PatternStep:
     form: Any
     width: int = 5
     note: str = ""
+    uses_added: bool = False                # reads the added position (needs search())
+    ranges: tuple[tuple[str, int, Any], ...] = ()   # (op, 0 col | 1 const, x): AVET range on v
 
 
 @dataclass(eq=False, slots=True)
@@ -341,9 +343,10 @@ class Planner:
         else:
             est = (10.0 if bound_pos & set(key_pos) else 1000.0) * (0.3 if not new_vars else 1)
             note = "collection"
+        uses_added = len(terms) == 5 and not isinstance(terms[4], Blank)
         return PatternStep(src.name, info.is_db, tuple(consts), tuple(late), tuple(key_cols),
                            tuple(key_pos), tuple(out_pos), tuple(eq_pos), tuple(new_vars), ref_v,
-                           never, est, c.form, len(terms), note)
+                           never, est, c.form, len(terms), note, uses_added)
 
     # -- predicates and functions ----------------------------------------------
 
@@ -531,6 +534,7 @@ class Planner:
         missing = [v.name for v in required if v not in bound]
         if missing:
             raise Unplannable(f"Insufficient bindings: {missing} are not bound by the clauses", None)
+        _attach_ranges(steps, len(seed_vars))
         return Block(tuple(seed_vars), tuple(steps), tuple(cols))
 
     def _make(self, c: Any, bound: dict[Var, int], default_src: SrcVar,
@@ -574,6 +578,38 @@ class Planner:
         if pat is not None:
             return pat.est if (pat.key_cols or not bound) else pat.est * 1000.0
         return getattr(step, "est", 100.0)
+
+
+_RANGE_OPS = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}
+
+
+def _attach_ranges(steps: list[Any], nseed: int) -> None:
+    """Let a block's first pattern read an AVET range when comparisons on its value follow.
+
+    ``[?e :person/salary ?s] [(> ?s 50000)]``: the pattern reads only salaries
+    above 50000.  Bounds may be constants or seed columns (scalar inputs).  The
+    predicate still runs afterwards, so a range the Db cannot serve is harmless.
+    """
+    if not steps or not isinstance(steps[0], PatternStep):
+        return
+    st = steps[0]
+    if (not st.is_db or st.key_cols or st.late or st.never or st.uses_added
+            or 2 not in st.out_pos or not any(p == 1 for p, _ in st.consts)
+            or any(p == 0 for p, _ in st.consts)):
+        return
+    vcol = nseed + st.out_pos.index(2)
+    ranges = []
+    for f in steps[1:]:
+        if not isinstance(f, FilterStep):
+            break
+        if f.fn is None or f.fn.name not in _RANGE_OPS or len(f.args) != 2:
+            continue
+        (k1, x1), (k2, x2) = f.args
+        if k1 == 0 and x1 == vcol and (k2 == 1 or (k2 == 0 and x2 < nseed)):
+            ranges.append((f.fn.name, 0 if k2 == 0 else 1, x2))
+        elif k2 == 0 and x2 == vcol and (k1 == 1 or (k1 == 0 and x1 < nseed)):
+            ranges.append((_RANGE_OPS[f.fn.name], 0 if k1 == 0 else 1, x1))
+    st.ranges = tuple(ranges)
 
 
 @dataclass(eq=False)

@@ -617,7 +617,7 @@ def _tuples(g: Any, rows: list[Any], n: int) -> Any:
 
 
 def _run_idb(ctx: Any, st: IdbStep, rows: list[Any]) -> list[Any]:
-    from fact_store.query.execute import _run_pattern
+    from fact_store.query.patterns import run_pattern
     dem = ctx.rule_state[("demands", st.table.id)]
     spec = st.demand
     if spec:
@@ -633,7 +633,7 @@ def _run_idb(ctx: Any, st: IdbStep, rows: list[Any]) -> list[Any]:
             dem.update(tuple(r[x] if k == 0 else x for k, x in spec) for r in rows)
     else:
         dem.add(())
-    return _run_pattern(ctx, st.pattern, rows)
+    return run_pattern(ctx, st.pattern, rows)
 
 
 def _register() -> None:

@@ -1,0 +1,686 @@
+"""Data patterns against a source: index choice, per-row lookups, scans and hash joins.
+
+A pattern whose variables are already bound joins in one of two ways, chosen
+per execution from the real number of rows:
+
+* **lookup**: one index seek per distinct key (EAVT for a bound entity,
+  AVET for a bound value, VAET for a bound ref), cheap when rows are few;
+* **scan + hash join**: read the pattern's constant part once (for example
+  a whole attribute from AEVT), index it in a dict by the bound positions,
+  and probe it per row.  The dict is kept for the rest of the execution,
+  so a recursive rule or an ``or`` reading the same attribute pays once.
+
+Datoms are read through an :class:`Access`.  Db.search() returns
+``(e, a, v, tx, added)`` tuples built for the caller; for an unfiltered Db
+the access reads the covering indexes' own tuples instead (no copy), and
+every position is mapped through the index's *layout* (AEVT tuples are
+``(a, e, v, tx)``: e is at 1).  That fast path is checked against
+``search()`` once per Db class and otherwise never used.
+"""
+
+from __future__ import annotations
+
+from operator import itemgetter
+from typing import Any
+
+from fact_store.errors import FactStoreError, QueryError
+
+__all__ = ["Access", "CollSource", "run_pattern", "estimate_count", "UNIT_ROWS"]
+
+_MISS = object()
+UNIT_ROWS: list[tuple[Any, ...]] = [()]
+
+#: A per-row index seek costs about this many times one datom scanned and
+#: hashed (measured on the covering indexes: ~2 us per seek, ~0.08 us per datom).
+LOOKUP_COST = 25.0
+
+# datom position (e a v tx added) -> index in the tuples of each layout
+SEARCH = (0, 1, 2, 3, 4)
+EAVT = (0, 1, 2, 3, None)
+AEVT = (1, 0, 2, 3, None)
+AVET = (2, 0, 1, 3, None)
+VAET = (2, 1, 0, 3, None)
+_NAMES = {SEARCH: "search", EAVT: "EAVT", AEVT: "AEVT", AVET: "AVET", VAET: "VAET"}
+
+
+# ---------------------------------------------------------------- access
+
+_raw_ok: dict[type, bool] = {}
+
+
+def _raw_supported(db: Any) -> bool:
+    """Does this Db class keep covering indexes we can read directly?  Checked once per class."""
+    cls = type(db)
+    got = _raw_ok.get(cls)
+    if got is None:
+        got = False
+        try:
+            from fact_store.index.covering import MAX  # noqa: F401
+            probe = cls.empty() if hasattr(cls, "empty") else None
+            if probe is not None and not probe.is_filtered:
+                acc = Access(probe, raw=True)
+                ok = True
+                for a in {d[1] for d in probe.search()}:
+                    want = sorted(d[:4] for d in probe.search(None, a))
+                    lst, lay = acc.fetch(None, a, None, None)
+                    have = sorted(tuple(t[i] for i in lay[:4]) for t in lst)
+                    ok = ok and want == have
+                    for d in probe.search(None, a)[:3]:
+                        lst, lay = acc.fetch(d[0], a, None, None)
+                        ok = ok and sorted(tuple(t[i] for i in lay[:4]) for t in lst) == \
+                            sorted(x[:4] for x in probe.search(d[0], a))
+                got = ok
+        except Exception:  # noqa: BLE001 - any surprise means: use search()
+            got = False
+        _raw_ok[cls] = got
+    return got
+
+
+def _succ(x: Any) -> Any:
+    """A bound just above every tuple continuing a prefix ending in ``x`` (or None)."""
+    t = type(x)
+    if t is int:
+        return x + 1
+    if isinstance(x, str):
+        return x + "\x00"
+    return None
+
+
+class Access:
+    """How one execution reads one Db: its covering indexes, or ``search()``."""
+
+    __slots__ = ("db", "raw", "eavt", "aevt", "avet", "vaet", "search", "MAX")
+
+    def __init__(self, db: Any, raw: bool | None = None) -> None:
+        self.db = db
+        self.search = db.search
+        if raw is None:
+            raw = not getattr(db, "is_filtered", True) and _raw_supported(db)
+        self.raw = raw
+        if raw:
+            from fact_store.index.covering import MAX
+            self.MAX = MAX
+            self.eavt, self.aevt, self.avet, self.vaet = db._eavt, db._aevt, db._avet, db._vaet
+
+    def fetch(self, e: Any, a: Any, v: Any, tx: Any) -> tuple[list[Any], tuple[Any, ...]]:
+        """Datoms matching the bound components, and the layout of the returned tuples."""
+        if not self.raw:
+            return self.search(e, a, v, tx), SEARCH
+        if e is not None:
+            if a is not None:
+                if v is not None:
+                    lst = self.eavt.range((e, a, v), (e, a, v, self.MAX))
+                else:
+                    lst = self.eavt.range((e, a), (e, a + 1))
+            else:
+                lst = self.eavt.range((e,), (e + 1,))
+                if v is not None:
+                    lst = [d for d in lst if d[2] == v]
+            lay = EAVT
+        elif a is not None:
+            if v is not None:
+                s = _succ(v)
+                lst = self.avet.range((a, v), (a, s) if s is not None else (a, v, self.MAX))
+                lay = AVET
+            else:
+                lst = self.aevt.range((a,), (a + 1,))
+                lay = AEVT
+        elif v is not None and type(v) is int and v > 0:
+            lst = self.vaet.range((v,), (v + 1,))
+            lay = VAET
+        else:
+            return self.search(e, a, v, tx), SEARCH
+        if tx is not None:
+            lst = [d for d in lst if d[3] == tx]
+        return lst, lay
+
+    def avet_range(self, a: int, lo: Any, lo_incl: bool, hi: Any, hi_incl: bool) -> list[Any]:
+        """AVET tuples of attribute ``a`` with ``lo <(=) v <(=) hi`` (None: open)."""
+        MAX = self.MAX
+        start = (a,) if lo is None else ((a, lo) if lo_incl else (a, lo, MAX))
+        end = (a + 1,) if hi is None else ((a, hi, MAX) if hi_incl else (a, hi))
+        return self.avet.range(start, end)
+
+    def count(self, a: Any, v: Any) -> int:
+        """Current datoms of attribute ``a`` (with value ``v``). O(log n + leaves spanned)."""
+        counter = getattr(self.db, "count", None)
+        if counter is not None:
+            try:
+                return int(counter(None, a, v))
+            except TypeError:
+                pass
+        if self.raw:
+            if v is None:
+                return int(self.aevt.count((a,), (a + 1,)))
+            s = _succ(v)
+            return int(self.avet.count((a, v), (a, s) if s is not None else (a, v, self.MAX)))
+        try:
+            return len(self.db)
+        except TypeError:
+            return 1 << 30
+
+    def keyed(self, args: list[Any], kp: int, ref_v: bool) -> tuple[Any, tuple[Any, ...]]:
+        """A function key → tuples for lookups with position ``kp`` bound per row, and its layout."""
+        e, a, v, tx = args
+        if self.raw and tx is None:
+            if kp == 0 and a is not None:
+                rng = self.eavt.range
+                if v is None:
+                    a1 = a + 1
+                    return (lambda k: rng((k, a), (k, a1))), EAVT
+                first = self.eavt.first
+                key_v = (a, v)
+                return (lambda k: [x] if (x := first((k,) + key_v)) is not None else []), EAVT
+            if kp == 0 and v is None:
+                rng = self.eavt.range
+                return (lambda k: rng((k,), (k + 1,))), EAVT
+            if kp == 2 and a is not None and e is None:
+                if ref_v:
+                    rng = self.vaet.range
+                    a1 = a + 1
+                    return (lambda k: rng((k, a), (k, a1)) if type(k) is int else []), VAET
+                rng = self.avet.range
+                MAX = self.MAX
+
+                def by_value(k: Any) -> list[Any]:
+                    s = _succ(k)
+                    return rng((a, k), (a, s) if s is not None else (a, k, MAX))
+                return by_value, AVET
+        search = self.search
+
+        def generic(k: Any) -> list[Any]:
+            x = list(args)
+            x[kp] = k
+            return search(*x)
+        return generic, SEARCH
+
+
+def estimate_count(ctx: Any, acc: Access, a: Any, v: Any) -> int:
+    key = (id(acc.db), a, v)
+    got = ctx.counts.get(key)
+    if got is None:
+        got = ctx.counts[key] = acc.count(a, v)
+    return got
+
+
+def _norm_key(db: Any, pos: int, ref_v: bool, k: Any) -> Any:
+    """An entity or attribute given by ident / lookup ref → its id (None: matches nothing)."""
+    if type(k) is int:
+        return k
+    if pos == 0 or pos == 3 or (pos == 2 and ref_v):
+        try:
+            return db.entid(k)
+        except FactStoreError:
+            return None
+    if pos == 1:
+        a = db.schema.attr(k) if isinstance(k, (str, int)) and not isinstance(k, bool) else None
+        return None if a is None else a.id
+    return k
+
+
+# ---------------------------------------------------------------- patterns on a Db
+
+def _args(st: Any, db: Any) -> tuple[list[Any], Any] | None:
+    args: list[Any] = [None, None, None, None]
+    added = None
+    for pos, c in st.consts:
+        if pos < 4:
+            args[pos] = c
+        else:
+            added = c
+    for pos, raw in st.late:
+        try:
+            eid = db.entid(tuple(raw))
+        except FactStoreError:
+            eid = None
+        if eid is None:
+            return None
+        args[pos] = eid
+    return args, added
+
+
+def _filter(ds: list[Any], lay: tuple[Any, ...], added: Any, eq_pos: Any) -> list[Any]:
+    if added is not None:
+        ai = lay[4]
+        if ai is None:
+            if added is False:
+                return []
+        else:
+            ds = [d for d in ds if d[ai] is added]
+    for p, q in eq_pos:
+        i, j = lay[p], lay[q]
+        ds = [d for d in ds if d[i] == d[j]]
+    return ds
+
+
+def _extract(ds: list[Any], lay: tuple[Any, ...], out_pos: tuple[int, ...]) -> list[Any]:
+    if len(out_pos) == 1:
+        p = lay[out_pos[0]]
+        return [(d[p],) for d in ds]
+    if not out_pos:
+        return [()] if ds else []
+    ig = itemgetter(*[lay[p] for p in out_pos])
+    return [ig(d) for d in ds]
+
+
+def access(ctx: Any, db: Any, st: Any) -> Access:
+    acc = ctx.access.get(id(db))
+    if acc is None:
+        acc = ctx.access[id(db)] = Access(db)
+    if acc.raw and st.uses_added:
+        return Access(db, raw=False)
+    return acc
+
+
+def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
+    """Join the rows with a data pattern (see the module docstring)."""
+    if st.never:
+        return []
+    src = ctx.sources[st.src]
+    if not st.is_db:
+        return _run_coll(ctx, st, src, rows)
+    got = _args(st, src)
+    if got is None:
+        return []
+    args, added = got
+    acc = access(ctx, src, st)
+    if not st.key_cols:
+        ds = lay = None
+        if st.ranges and acc.raw and len(rows) == 1:
+            ds = _ranged(acc, st, args, rows[0])
+            if ds is not None:
+                lay = AVET
+                _note(ctx, st, "AVET range")
+        if ds is None:
+            ds, lay = acc.fetch(*args)
+            _note(ctx, st, "scan " + _NAMES[lay])
+        ds = _filter(ds, lay, added, st.eq_pos)
+        exts = _extract(ds, lay, st.out_pos)
+        if len(rows) == 1 and not rows[0]:
+            return exts
+        return [r + x for r in rows for x in exts]
+    memo_key = (st.src, tuple(args), added, st.key_pos, st.out_pos, st.eq_pos)
+    idx = ctx.memo.get(memo_key)
+    if idx is None:
+        a = args[1]
+        if a is not None and args[0] is None and args[3] is None and \
+                not (args[2] is not None and 2 in st.key_pos):
+            scan = estimate_count(ctx, acc, a, args[2])
+            if scan <= len(rows) * LOOKUP_COST:
+                idx = ctx.memo[memo_key] = _build_index(acc, args, added, st)
+    if idx is not None:
+        _note(ctx, st, "hash join")
+        return _probe(st, src, idx, rows)
+    return _lookup(ctx, st, acc, args, added, rows)
+
+
+def _ranged(acc: Access, st: Any, args: list[Any], row: tuple[Any, ...]) -> list[Any] | None:
+    """An AVET range read for a pattern whose value is compared with constants right after."""
+    lo = hi = None
+    lo_incl = hi_incl = True
+    for op, kind, x in st.ranges:
+        val = row[x] if kind == 0 else x
+        if val is None or isinstance(val, bool):
+            return None
+        if op in (">", ">="):
+            if lo is None or val > lo or (val == lo and op == ">"):
+                lo, lo_incl = val, op == ">="
+        else:
+            if hi is None or val < hi or (val == hi and op == "<"):
+                hi, hi_incl = val, op == "<="
+    try:
+        ds = acc.avet_range(args[1], lo, lo_incl, hi, hi_incl)
+    except TypeError:
+        return None
+    if args[2] is not None:
+        ds = [d for d in ds if d[1] == args[2]]
+    if args[3] is not None:
+        ds = [d for d in ds if d[3] == args[3]]
+    return ds
+
+
+class _Index:
+    """Datoms hashed by key: ``first[k]`` is one value (or tuple), ``rest[k]`` any others."""
+
+    __slots__ = ("first", "rest", "single")
+
+    def __init__(self) -> None:
+        self.first: dict[Any, Any] = {}
+        self.rest: dict[Any, list[Any]] = {}
+        self.single = True
+
+
+def _build_index(acc: Access, args: list[Any], added: Any, st: Any) -> _Index:
+    ds, lay = acc.fetch(*args)
+    ds = _filter(ds, lay, added, st.eq_pos)
+    idx = _Index()
+    first, rest = idx.first, idx.rest
+    key_pos = [lay[p] for p in st.key_pos]
+    out_pos = [lay[p] for p in st.out_pos]
+    if len(key_pos) == 1 and len(out_pos) == 1:
+        kp, p = key_pos[0], out_pos[0]
+        setd = first.setdefault
+        for d in ds:
+            v = d[p]
+            if setd(d[kp], v) is not v:
+                lst = rest.get(d[kp])
+                if lst is None:
+                    rest[d[kp]] = [v]
+                else:
+                    lst.append(v)
+        return idx
+    kg = itemgetter(*key_pos)
+    if not out_pos:
+        idx.single = False
+        for d in ds:
+            first[kg(d)] = ()
+        return idx
+    idx.single = len(out_pos) == 1
+    xg = itemgetter(*out_pos)
+    for d in ds:
+        k = kg(d)
+        x = xg(d)
+        if k in first:
+            rest.setdefault(k, []).append(x)
+        else:
+            first[k] = x
+    return idx
+
+
+def _probe(st: Any, db: Any, idx: _Index, rows: list[Any]) -> list[Any]:
+    first, rest = idx.first, idx.rest
+    get = first.get
+    out: list[Any] = []
+    app = out.append
+    norm = [(i, p) for i, p in enumerate(st.key_pos) if p in (0, 1, 3) or (p == 2 and st.ref_v)]
+    single = idx.single
+    if len(st.key_cols) == 1:
+        kc, kp = st.key_cols[0], st.key_pos[0]
+        if not st.out_pos:
+            res = [r for r in rows if r[kc] in first]
+            if norm and len(res) < len(rows):
+                res = [r for r in rows if r[kc] in first or (
+                    type(r[kc]) is not int and _norm_key(db, kp, st.ref_v, r[kc]) in first)]
+            return res
+        if not rest and not norm and single:
+            for r in rows:
+                x = get(r[kc], _MISS)
+                if x is not _MISS:
+                    app(r + (x,))
+            return out
+        for r in rows:
+            k = r[kc]
+            x = get(k, _MISS)
+            if x is _MISS:
+                if not norm or type(k) is int:
+                    continue
+                k = _norm_key(db, kp, st.ref_v, k)
+                x = get(k, _MISS)
+                if x is _MISS:
+                    continue
+            if single:
+                app(r + (x,))
+                if rest:
+                    more = rest.get(k)
+                    if more:
+                        for y in more:
+                            app(r + (y,))
+            else:
+                app(r + x)
+                if rest:
+                    more = rest.get(k)
+                    if more:
+                        for y in more:
+                            app(r + y)
+        return out
+    kg = itemgetter(*st.key_cols)
+    for r in rows:
+        k = kg(r)
+        x = get(k, _MISS)
+        if x is _MISS and norm:
+            k2 = list(k)
+            for i, p in norm:
+                k2[i] = _norm_key(db, p, st.ref_v, k2[i])
+            k = tuple(k2)
+            x = get(k, _MISS)
+        if x is _MISS:
+            continue
+        if not st.out_pos:
+            app(r)
+            continue
+        app(r + (x,) if single else r + x)
+        if rest:
+            for y in rest.get(k, ()):
+                app(r + (y,) if single else r + y)
+    return out
+
+
+def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
+            rows: list[Any]) -> list[Any]:
+    db = acc.db
+    out: list[Any] = []
+    app = out.append
+    key_cols, key_pos, out_pos, eq_pos, ref_v = st.key_cols, st.key_pos, st.out_pos, st.eq_pos, \
+        st.ref_v
+    simple = added is None and not eq_pos
+    if len(key_cols) == 1:
+        kc, kp = key_cols[0], key_pos[0]
+        fetch, lay = acc.keyed(args, kp, ref_v)
+        _note(ctx, st, "lookup per row " + _NAMES[lay])
+        if not simple:
+            raw_fetch = fetch
+
+            def fetch(k: Any) -> list[Any]:
+                return _filter(raw_fetch(k), lay, added, eq_pos)
+        distinct = len({r[kc] for r in rows}) if len(rows) > 1 else 1
+        cache: dict[Any, Any] | None = {} if distinct < len(rows) else None
+        if not out_pos:
+            res = []
+            for r in rows:
+                k = r[kc]
+                if cache is not None:
+                    hit = cache.get(k)
+                    if hit is not None:
+                        if hit:
+                            res.append(r)
+                        continue
+                nk = k if type(k) is int else _norm_key(db, kp, ref_v, k)
+                ok = nk is not None and bool(fetch(nk))
+                if cache is not None:
+                    cache[k] = ok
+                if ok:
+                    res.append(r)
+            return res
+        single = len(out_pos) == 1
+        p = lay[out_pos[0]]
+        xg = itemgetter(*[lay[q] for q in out_pos])
+        if cache is None and single:
+            for r in rows:
+                k = r[kc]
+                if type(k) is not int:
+                    k = _norm_key(db, kp, ref_v, k)
+                    if k is None:
+                        continue
+                for d in fetch(k):
+                    app(r + (d[p],))
+            return out
+        for r in rows:
+            k = r[kc]
+            if cache is not None:
+                hit = cache.get(k)
+                if hit is not None:
+                    for x in hit:
+                        app(r + x)
+                    continue
+            nk = k if type(k) is int else _norm_key(db, kp, ref_v, k)
+            ds = fetch(nk) if nk is not None else []
+            exts = [(d[p],) for d in ds] if single else [xg(d) for d in ds]
+            if cache is not None:
+                cache[k] = exts
+            for x in exts:
+                app(r + x)
+        return out
+    _note(ctx, st, "lookup per row")
+    kg = itemgetter(*key_cols)
+    cache2: dict[Any, list[Any]] = {}
+    for r in rows:
+        k = kg(r)
+        exts = cache2.get(k)
+        if exts is None:
+            a = list(args)
+            ok = True
+            for val, pos in zip(k, key_pos):
+                nv = val if type(val) is int else _norm_key(db, pos, ref_v, val)
+                if nv is None:
+                    ok = False
+                    break
+                a[pos] = nv
+            if ok:
+                ds, lay = acc.fetch(*a)
+                exts = _extract(_filter(ds, lay, added, eq_pos), lay, out_pos)
+            else:
+                exts = []
+            cache2[k] = exts
+        for x in exts:
+            app(r + x)
+    return out
+
+
+def _note(ctx: Any, step: Any, text: str) -> None:
+    if ctx.trace:
+        st = ctx.stats.setdefault(id(step), [0, 0, 0, 0.0, ""])
+        if text not in st[4]:
+            st[4] = (st[4] + ", " + text) if st[4] else text
+
+
+# ---------------------------------------------------------------- collections as sources
+
+class CollSource:
+    """A collection of tuples used as a source (:in $2, input relations, rule tables).
+
+    Indexes by bound positions are built on first use and kept up to date as
+    tuples are added (rule tables grow between semi-naive iterations).
+    """
+
+    __slots__ = ("rows", "_indexes", "_scans")
+
+    def __init__(self, rows: Any = ()) -> None:
+        self.rows: list[tuple[Any, ...]] = rows if isinstance(rows, list) else \
+            [tuple(r) for r in rows]
+        self._indexes: dict[Any, Any] = {}
+        self._scans: dict[Any, list[Any]] = {}
+
+    def add(self, new: list[tuple[Any, ...]]) -> None:
+        self.rows.extend(new)
+        for sig, idx in self._indexes.items():
+            _index_into(idx, sig, new)
+        for sig, ext in self._scans.items():
+            ext.extend(_coll_extract(new, sig))
+
+    def scan(self, sig: Any) -> list[Any]:
+        got = self._scans.get(sig)
+        if got is None:
+            got = self._scans[sig] = _coll_extract(self.rows, sig)
+        return got
+
+    def index(self, sig: Any) -> dict[Any, list[Any]]:
+        got = self._indexes.get(sig)
+        if got is None:
+            got = self._indexes[sig] = {}
+            _index_into(got, sig, self.rows)
+        return got
+
+
+def _coll_match(rows: list[tuple[Any, ...]], consts: Any, eq_pos: Any) -> list[Any]:
+    out = rows
+    for p, c in consts:
+        out = [t for t in out if t[p] == c]
+    for p, q in eq_pos:
+        out = [t for t in out if t[p] == t[q]]
+    return out
+
+
+def _coll_extract(rows: list[tuple[Any, ...]], sig: Any) -> list[Any]:
+    consts, eq_pos, out_pos = sig
+    ts = _coll_match(rows, consts, eq_pos)
+    if not out_pos:
+        return [()] if ts else []
+    if len(out_pos) == 1:
+        p = out_pos[0]
+        return [(t[p],) for t in ts]
+    ig = itemgetter(*out_pos)
+    return [ig(t) for t in ts]
+
+
+def _index_into(idx: dict[Any, list[Any]], sig: Any, rows: list[tuple[Any, ...]]) -> None:
+    consts, eq_pos, out_pos, key_pos = sig
+    ts = _coll_match(rows, consts, eq_pos)
+    kg = itemgetter(*key_pos)
+    if not out_pos:
+        for t in ts:
+            idx[kg(t)] = UNIT_ROWS
+        return
+    xg = itemgetter(*out_pos)
+    single = len(out_pos) == 1
+    for t in ts:
+        k = kg(t)
+        x = (xg(t),) if single else xg(t)
+        lst = idx.get(k)
+        if lst is None:
+            idx[k] = [x]
+        elif lst is not UNIT_ROWS:
+            lst.append(x)
+
+
+def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
+    if not isinstance(src, CollSource):
+        src = _as_coll(ctx, st.src, src)
+    try:
+        if not st.key_cols:
+            exts = src.scan((st.consts, st.eq_pos, st.out_pos))
+            if len(rows) == 1 and not rows[0]:
+                return list(exts)
+            return [r + x for r in rows for x in exts]
+        idx = src.index((st.consts, st.eq_pos, st.out_pos, st.key_pos))
+    except IndexError:
+        raise QueryError(f"Source {st.src} has a tuple shorter than the pattern "
+                         f"{_show(st.form)}", form=st.form) from None
+    out: list[Any] = []
+    app = out.append
+    get = idx.get
+    if len(st.key_cols) == 1:
+        kc = st.key_cols[0]
+        if not st.out_pos:
+            return [r for r in rows if r[kc] in idx]
+        for r in rows:
+            xs = get(r[kc])
+            if xs:
+                for x in xs:
+                    app(r + x)
+        return out
+    kg = itemgetter(*st.key_cols)
+    if not st.out_pos:
+        return [r for r in rows if kg(r) in idx]
+    for r in rows:
+        xs = get(kg(r))
+        if xs:
+            for x in xs:
+                app(r + x)
+    return out
+
+
+def _show(form: Any) -> str:
+    from fact_store.query.parse import show
+    return show(form)
+
+
+def _as_coll(ctx: Any, name: str, value: Any) -> CollSource:
+    src = ctx.memo.get(("coll", name))
+    if src is None:
+        try:
+            rows = [tuple(t) for t in value]
+        except TypeError:
+            raise QueryError(f"Source {name} must be a Db or a collection of tuples, got "
+                             f"{type(value).__name__}", source=name) from None
+        src = ctx.memo[("coll", name)] = CollSource(rows)
+    return src
