@@ -139,7 +139,7 @@ def _binding(schema: Any) -> _SchemaBinding:
     if sb is None:
         if len(_BINDINGS) >= _MAX_BINDINGS:
             for old in list(_BINDINGS)[: _MAX_BINDINGS // 2]:
-                del _BINDINGS[old]
+                _BINDINGS.pop(old, None)  # another thread may have dropped it already
         sb = _BINDINGS[schema.version] = _SchemaBinding(schema)
     return sb
 

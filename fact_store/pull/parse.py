@@ -368,7 +368,7 @@ def _freeze(x: Any) -> Any:
 def _remember(cache: dict[Any, PullSpec], key: Any, spec: PullSpec) -> None:
     if len(cache) >= CACHE_SIZE:
         for old in list(cache)[: CACHE_SIZE // 2]:
-            del cache[old]
+            cache.pop(old, None)  # another thread may have dropped it already
     cache[key] = spec
 
 

@@ -71,7 +71,8 @@ PEOPLE = [
     {":db/id": "eunan", ":person/name": "Eunan", ":person/friend": ["kerri"],
      ":person/enemy": ["lucy"]},
     {":db/id": "kerri", ":person/name": "Kerri"},
-    {":db/id": "rebecca", ":person/name": "Rebecca"},
+    {":db/id": "rebecca", ":person/name": "Rebecca", ":person/aka": ["Becky", "R", "Reb", "Ree"],
+     ":person/child": ["david", "thomas", "kerri"]},
     {":db/id": "order", ":order/id": 1,
      ":order/lines": [{":db/id": "line1", ":line/sku": "A", ":line/qty": 2,
                        ":line/parts": [{":db/id": "part1", ":line/sku": "A.1"}]},
@@ -106,4 +107,10 @@ def make_db(executor: str) -> Any:
 
 @pytest.fixture
 def people(executor: str) -> tuple[Any, dict[str, int]]:
+    return build_db(PEOPLE)
+
+
+@pytest.fixture
+def people_fast() -> tuple[Any, dict[str, int]]:
+    """The people db, for tests of the fast path itself (not run under both executors)."""
     return build_db(PEOPLE)

@@ -580,3 +580,37 @@ def test_pattern_text_that_is_not_edn(people: Db) -> None:
     db, ids = people
     with pytest.raises(EdnSyntaxError):
         pull(db, "[:person/name", ids["petr"])
+
+
+# --- more db values and shapes --------------------------------------------------------
+
+def test_pull_since_sees_only_later_datoms(people: Db) -> None:
+    db, ids = people
+    later = db.with_([[":db/add", ids["david"], ":person/age", 12]]).db_after
+    assert pull(later.since(db.basis_t), "[:person/name :person/age]", ids["david"]) == {
+        ":person/age": 12}
+
+
+def test_component_cycle_under_wildcard_stops_at_the_path(make_db: Any) -> None:
+    db, ids = make_db([{":db/id": "o", ":order/id": 7, ":order/lines": ["l"]},
+                       {":db/id": "l", ":line/sku": "L", ":line/parts": ["o"]}])
+    assert pull(db, "[*]", ids["o"]) == {
+        DB_ID: ids["o"], ":order/id": 7,
+        ":order/lines": [{DB_ID: ids["l"], ":line/sku": "L", ":line/parts": [{DB_ID: ids["o"]}]}]}
+
+
+def test_pull_in_query_find(people: Db) -> None:
+    db, ids = people
+    result = fact_store.q('[:find (pull ?e [:person/name {:person/child [:person/name]}]) . '
+                          ':where [?e :person/age 39]]', db)
+    assert result == {":person/name": "Petr",
+                      ":person/child": [{":person/name": "David"}, {":person/name": "Thomas"}]}
+
+
+def test_workload_patterns_take_the_simple_path(people_fast: Db) -> None:
+    # A guard for benchmarks/bench_pull.py: these shapes must not fall off the fast path.
+    from fact_store.pull import execute
+    db, _ = people_fast
+    for text in ("[:person/name :person/aka {:person/friend [:person/name :person/age]}]",
+                 "[:db/id :person/name :person/aka :person/sex]"):
+        assert execute._prepare(db, text).simple
