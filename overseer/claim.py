@@ -281,9 +281,10 @@ def settle(conn: Any, owner: str, outcomes: Iterable[Outcome] = (), candidates: 
             elif d.a == at.att:
                 attempt_of[d.e] = d.v
     claimed = [(e, attempt_of[e]) for e, s in status_of.items() if s == STARTED and e in attempt_of]
-    mine = {o[0] for o in outs}
-    recorded = [o[0] for o in outs if o[0] in status_of]
-    stale = [e for e in mine if e not in status_of]
+    # an outcome never sets :started, so a job of ours that shows :started was fenced off
+    # and then claimed afresh by this very transaction
+    recorded = [o[0] for o in outs if status_of.get(o[0], STARTED) != STARTED]
+    stale = [o[0] for o in outs if status_of.get(o[0], STARTED) == STARTED]
     return Settled(report, claimed, recorded, stale)
 
 

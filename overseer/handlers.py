@@ -150,7 +150,7 @@ class Handlers:
         try:
             return self._by_type[keyword(job_type)]
         except KeyError:
-            raise HandlerNotFound(f"no handler for job type {job_type}", type=job_type) from None
+            raise HandlerNotFound(f"no handler for job type {keyword(job_type)}", type=job_type) from None
 
 
 # -- turning a run into an outcome ----------------------------------------------------------

@@ -57,7 +57,10 @@ class Heartbeat:
         if not held:
             return set()
         current = claim.heartbeat(self.conn, self.owner, held, to_ms(now))
-        lost = {e for e, _ in held} - current
+        # an attempt whose outcome the worker recorded meanwhile is not lost: only the
+        # ones it still holds after the heartbeat and that are not current were reset
+        still = set(self.held())
+        lost = {e for e, a in held if (e, a) in still} - current
         if lost:
             log.warning("worker %s lost %d attempt(s) (reset by a monitor): %s", self.owner,
                         len(lost), sorted(lost))

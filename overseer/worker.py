@@ -252,6 +252,7 @@ class Worker:
         self._need_full = True
         self._last_full = 0.0
         self._wake = threading.Event()
+        self._idle_since: float | None = None
         self._stop = threading.Event()
         self._interrupts = 0
         self._slots = [_Slot(i) for i in range(self.config.concurrency)]
@@ -311,7 +312,12 @@ class Worker:
         with self._lock:
             touched, self._touched = self._touched, set()
             finished, self._finished = self._finished, []
-        if self._need_full or now - self._last_full >= self.config.sleep_time:
+        with self._lock:
+            empty = not self._pool
+        # The pool is kept current from the transactions this process sees, so the full
+        # query runs at start and, as a safety net, when there is nothing to do and the
+        # last full query is older than sleep_time.
+        if self._need_full or (empty and now - self._last_full >= self.config.sleep_time):
             eids = queries.ready_eids(db, self.types)
             with self._lock:
                 self._pool.clear()
@@ -368,9 +374,7 @@ class Worker:
             self.stats["stale"] += len(got.stale)
             log.warning("worker %s: outcome of %d stale attempt(s) refused (the jobs were reset): %s",
                         self.owner, len(got.stale), sorted(got.stale))
-        with self._lock:
-            for e in candidates:
-                self._pool.discard(e)
+        with self._lock:  # candidates lost to others leave the pool when their status change is seen
             for e, attempt in got.claimed:
                 self._pool.discard(e)
                 slot.queue.append((e, attempt))
@@ -396,10 +400,12 @@ class Worker:
         """One iteration of one slot: claim if it has nothing, run one job, record when due.
 
         Returns ``"ran"``, ``"idle"`` (nothing ready for this worker) or ``"stopped"``.
-        Deterministic given ``now``, the worker's ``rng`` and the store's state.
+        Deterministic given ``now`` (epoch seconds; the clock is read when None),
+        the worker's ``rng`` and the store's state.
         """
         slot = self._slots[slot_index]
-        now = self.clock() if now is None else now
+        fixed = now
+        now = self.clock() if fixed is None else fixed
         if self._stop.is_set():
             self._release(slot, now)
             return STOPPED
@@ -414,10 +420,10 @@ class Worker:
             return RAN
         self._run_one(slot, e, attempt, _main)
         if self._stop.is_set():
-            self._release(slot, self.clock() if now is None else now)
+            self._release(slot, self.clock() if fixed is None else fixed)
             return STOPPED
         if not slot.queue or time.monotonic() - slot.last_commit >= self.config.batch_window:
-            self._commit(slot, self.clock() if now is None else now)
+            self._commit(slot, self.clock() if fixed is None else fixed)
         return RAN
 
     def _release(self, slot: _Slot, now: float) -> None:
@@ -454,10 +460,21 @@ class Worker:
         return self._stop.is_set()
 
     def _idle_wait(self) -> None:
-        timeout = min(self.config.sleep_time, 0.25)
+        """Wait for a new transaction (or ``sleep_time``).
+
+        The file store learns of other processes' appends by polling ``stat`` with a
+        backoff that grows to 50 ms; right after activity a worker waits in short
+        slices (the poll restarts at 0.5 ms), so a job another worker makes ready
+        starts within a few ms; after a second of quiet it waits in longer slices.
+        """
         if self._wake.is_set():
             self._wake.clear()
             return
+        now = time.monotonic()
+        if self._idle_since is None:
+            self._idle_since = now
+        quiet = now - self._idle_since
+        timeout = min(self.config.sleep_time, 0.005 if quiet < 1.0 else 0.25)
         try:
             self.conn.wait(timeout)
         except fs.FactStoreError as exc:
@@ -465,7 +482,13 @@ class Worker:
             self._stop.wait(timeout)
         self._wake.clear()
 
-    def _loop(self, slot_index: int, main: bool) -> None:
+    def is_done(self) -> bool:
+        """True when no job in the store is unstarted or started (syncs first)."""
+        db = self.conn.sync()
+        st = db.schema.attr(":job/status")
+        return st is None or not (db.search(None, st.id, UNSTARTED) or db.search(None, st.id, STARTED))
+
+    def _loop(self, slot_index: int, main: bool, exit_when_done: bool = False) -> None:
         backoff = 0.01
         while True:
             try:
@@ -478,7 +501,12 @@ class Worker:
                 continue
             if r == STOPPED:
                 return
-            if r == IDLE:
+            if r == RAN:
+                self._idle_since = None
+            elif r == IDLE:
+                if exit_when_done and self.is_done():
+                    self.stop()
+                    continue
                 self._idle_wait()
 
     def _signal(self, signum: int, frame: Any) -> None:
@@ -506,8 +534,12 @@ class Worker:
                 log.error("worker %s could not release its running jobs: %s", self.owner, exc)
         os._exit(130)
 
-    def run(self, install_signals: bool = True) -> None:
-        """Run until :meth:`stop` (or SIGINT/SIGTERM when called in the main thread)."""
+    def run(self, install_signals: bool = True, exit_when_done: bool = False) -> None:
+        """Run until :meth:`stop` (or SIGINT/SIGTERM when called in the main thread).
+
+        ``exit_when_done`` stops the worker once no job in the store is unstarted
+        or started (for demos, tests and batch runs).
+        """
         main = threading.current_thread() is threading.main_thread()
         old: dict[int, Any] = {}
         if install_signals and main:
@@ -521,9 +553,9 @@ class Worker:
         log.info("worker %s started: types %s", self.owner, ", ".join(self.types))
         try:
             if cfg.concurrency == 1:
-                self._loop(0, main)
+                self._loop(0, main, exit_when_done)
             else:
-                threads = [threading.Thread(target=self._loop, args=(i, False), daemon=True,
+                threads = [threading.Thread(target=self._loop, args=(i, False, exit_when_done), daemon=True,
                                             name=f"overseer-slot-{i}") for i in range(cfg.concurrency)]
                 for t in threads:
                     t.start()

@@ -1,0 +1,219 @@
+"""click front end: demo, worker; exit codes 0 ok, 1 failure, 2 usage.
+
+``overseer worker HANDLERS --store URI`` runs a worker; HANDLERS is
+``module:attribute`` naming a mapping ``{job type: handler}`` (or a function
+returning one). Every option also reads an environment variable
+(``OVERSEER_STORE``, ``OVERSEER_CONCURRENCY`` …, see ``overseer worker --help``).
+
+``overseer demo`` inserts Overseer's sample graph and a generated one into a
+fresh embedded store, runs three worker processes on it, shows progress and
+ends with a table of every sample job: its status and the worker that ran it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from typing import Any
+
+import click
+
+DEFAULT_STORE = "file:./overseer.db"
+
+
+def load_handlers(spec: str) -> Any:
+    """Import ``module:attribute`` and return the handler mapping it names."""
+    module, sep, attr = spec.partition(":")
+    if not sep or not module or not attr:
+        raise click.BadParameter(f"expected module:attribute, got {spec!r}", param_hint="HANDLERS")
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as exc:
+        raise click.BadParameter(f"cannot import {module!r}: {exc}", param_hint="HANDLERS") from exc
+    obj: Any = mod
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise click.BadParameter(f"{module!r} has no attribute {attr!r}", param_hint="HANDLERS") from None
+    if callable(obj) and not hasattr(obj, "items"):
+        obj = obj()
+    if not hasattr(obj, "items"):
+        raise click.BadParameter(f"{spec} is not a mapping of job type to handler", param_hint="HANDLERS")
+    return obj
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Overseer: durable DAG job graphs run by worker processes on a fact store."""
+
+
+def _opt(name: str, envvar: str, type_: Any, help_: str) -> Any:
+    return click.option(name, envvar=envvar, type=type_, default=None, show_envvar=True, help=help_)
+
+
+@main.command()
+@click.argument("handlers")
+@click.option("--store", envvar="OVERSEER_STORE", default=DEFAULT_STORE, show_default=True,
+              show_envvar=True, help="Store URI: file:PATH[?durability=group], mem:NAME, postgresql://…")
+@_opt("--sleep-time", "OVERSEER_SLEEP_TIME", float, "Longest idle wait, seconds (default 10).")
+@click.option("--heartbeat/--no-heartbeat", "heartbeat_enabled", envvar="OVERSEER_HEARTBEAT_ENABLED",
+              default=None, show_envvar=True, help="Heartbeats and the monitor (default on).")
+@_opt("--heartbeat-interval", "OVERSEER_HEARTBEAT_INTERVAL", float, "Seconds between heartbeats (10).")
+@_opt("--heartbeat-tolerance", "OVERSEER_HEARTBEAT_TOLERANCE", float,
+      "Missed heartbeats before a job is reset (3).")
+@_opt("--detector-interval", "OVERSEER_DETECTOR_INTERVAL", float, "Seconds between monitor sweeps (10).")
+@_opt("--detector-stagger", "OVERSEER_DETECTOR_STAGGER", float, "Random extra delay per sweep (5).")
+@_opt("--concurrency", "OVERSEER_CONCURRENCY", int, "Jobs run at once (1).")
+@_opt("--max-attempts", "OVERSEER_MAX_ATTEMPTS", int, "Attempts before a reset/faulted job fails (5).")
+@_opt("--batch-size", "OVERSEER_BATCH_SIZE", int, "Most jobs claimed per transaction (64).")
+@_opt("--batch-window", "OVERSEER_BATCH_WINDOW", float, "Longest an outcome waits to share a commit (0.005).")
+@click.option("--exit-when-done", is_flag=True, envvar="OVERSEER_EXIT_WHEN_DONE",
+              help="Exit once no job in the store is unstarted or started.")
+@click.option("--log-level", envvar="OVERSEER_LOG_LEVEL", default="INFO", show_default=True)
+def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, **options: Any) -> None:
+    """Run a worker for the job types of HANDLERS (module:attribute) on the store."""
+    import fact_store as fs
+
+    from overseer.errors import OverseerError
+    from overseer.worker import Config, Worker
+
+    logging.basicConfig(level=log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    mapping = load_handlers(handlers)
+    try:
+        config = Config.from_mapping({k: v for k, v in options.items() if v is not None})
+        conn = fs.connect(store)
+        w = Worker(conn, mapping, config)
+    except (OverseerError, fs.FactStoreError) as exc:
+        click.echo(f"overseer worker: {exc}", err=True)
+        sys.exit(1)
+    try:
+        w.run(exit_when_done=exit_when_done)
+    finally:
+        w.close()
+        conn.close()
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--workers", default=3, show_default=True, type=click.IntRange(1, 16),
+              help="Worker processes to start.")
+@click.option("--jobs", default=300, show_default=True, type=click.IntRange(10, 100_000),
+              help="Size of the generated graph.")
+@click.option("--store", default=None, help="Store directory (default: a fresh temporary one).")
+@click.option("--keep", is_flag=True, help="Keep the store afterwards.")
+def demo(workers: int, jobs: int, store: str | None, keep: bool) -> None:
+    """Run the sample job graph and a generated one on a fresh store with worker processes."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    import fact_store as fs
+
+    import overseer
+    from overseer import demo as d
+    from overseer import queries
+
+    console = Console()
+    tmp = None
+    if store is None:
+        tmp = tempfile.mkdtemp(prefix="overseer-demo-")
+        path = os.path.join(tmp, "store")
+    else:
+        path = os.path.abspath(store)
+        shutil.rmtree(path, ignore_errors=True)
+    uri = f"file:{path}?durability=group"
+    conn = fs.connect(uri)
+    try:
+        overseer.install_schema(conn)
+        sample_ids = {n: f"sample/{n}" for n in d.SAMPLE_GRAPH}
+        conn.transact(overseer.graph_txns(d.SAMPLE_GRAPH, ids=sample_ids))
+        graph, types = d.generated_graph(jobs)
+        conn.transact(overseer.graph_txns(graph, types=types, ids=lambda n: f"gen/{n}"))
+        total = len(d.SAMPLE_GRAPH) + len(graph)
+        console.print(f"[bold]overseer demo[/]: {total} jobs ({len(d.SAMPLE_GRAPH)} in the sample graph, "
+                      f"{len(graph)} generated) in {path}; starting {workers} worker processes")
+        cmd = [sys.executable, "-m", "overseer.cli", "worker", "overseer.demo:HANDLERS", "--store", uri,
+               "--exit-when-done", "--heartbeat-interval", "1", "--detector-interval", "2",
+               "--detector-stagger", "1", "--sleep-time", "1", "--log-level", "ERROR"]
+        t0 = time.monotonic()
+        procs = [subprocess.Popen(cmd, stdin=subprocess.DEVNULL) for _ in range(workers)]
+        names = {str(p.pid): f"worker {i + 1}" for i, p in enumerate(procs)}
+        ok = True
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                      console=console, transient=False) as progress:
+            task = progress.add_task("jobs", total=total, detail="")
+            while True:
+                db = conn.sync()
+                counts = queries.status_counts(db)
+                done = sum(counts.get(s, 0) for s in overseer.STATUSES[2:])
+                detail = "  ".join(f"{s[1:]} {counts.get(s, 0)}" for s in overseer.STATUSES)
+                progress.update(task, completed=done, detail=detail)
+                if all(p.poll() is not None for p in procs):
+                    break
+                if time.monotonic() - t0 > 120:
+                    ok = False
+                    console.print("[red]the demo took longer than 2 minutes; stopping the workers[/]")
+                    for p in procs:
+                        p.terminate()
+                    break
+                time.sleep(0.1)
+        for p in procs:
+            p.wait(30)
+            ok = ok and p.returncode == 0
+        elapsed = time.monotonic() - t0
+        db = conn.sync()
+
+        def who(owner: str) -> str:
+            parts = owner.split(":")
+            return names.get(parts[1], owner) if len(parts) >= 2 else owner or "-"
+
+        table = Table(title="The sample graph", show_lines=False)
+        for col in ("job", "type", "depends on", "status", "attempts", "ran on"):
+            table.add_column(col)
+        rows = {r[0]: r for r in queries.job_rows(db, sample_ids.values())}
+        for node, deps in d.SAMPLE_GRAPH.items():
+            jid, jtype, status, owner, attempt = rows[sample_ids[node]]
+            colour = "green" if status == overseer.FINISHED else "red"
+            table.add_row(jid, jtype, ", ".join(deps) or "-", f"[{colour}]{status[1:]}[/]", str(attempt),
+                          who(owner))
+        console.print(table)
+        gen_rows = queries.job_rows(db, [f"gen/{n}" for n in graph])
+        by_status = Counter(r[2][1:] for r in gen_rows)
+        by_worker = Counter(who(r[3]) for r in gen_rows)
+        retried = sum(1 for r in gen_rows if r[4] > 1)
+        summary = Table(title=f"The generated graph: {len(graph)} jobs")
+        summary.add_column("")
+        summary.add_column("jobs", justify="right")
+        for s, n in sorted(by_status.items()):
+            summary.add_row(f"status {s}", str(n))
+        for w, n in sorted(by_worker.items()):
+            summary.add_row(f"ran on {w}", str(n))
+        summary.add_row("run again after a fault", str(retried))
+        console.print(summary)
+        finished = sum(1 for r in gen_rows if r[2] == overseer.FINISHED) + sum(
+            1 for r in rows.values() if r[2] == overseer.FINISHED)
+        console.print(f"{finished}/{total} jobs finished in {elapsed:.1f}s with {workers} workers "
+                      f"({finished / max(elapsed, 1e-9):.0f} jobs/s)")
+        ok = ok and finished == total
+    finally:
+        conn.close()
+        if tmp is not None and not keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif keep:
+            console.print(f"store kept at {path}")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":  # pragma: no cover - `python -m overseer.cli`
+    main()

@@ -1,0 +1,235 @@
+"""The worker, driven deterministically with step(now), sweep(now), beat(now) and a fake clock."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+import overseer
+from overseer import claim, queries
+from overseer.worker import Config, Worker
+
+from tests.overseer.conftest import NO_PULSE, run_all
+
+SAMPLE = {"start": [], "result1": ["start"], "result2": ["start"], "finish": ["result1", "result2"]}
+
+
+def _status(conn, jid):
+    return conn.db().entity([":job/id", jid])[":job/status"]
+
+
+def _worker(conn, handlers, clock=None, **cfg):
+    config = {**NO_PULSE, **cfg}
+    return Worker(conn, handlers, config, rng=random.Random(1), clock=clock or (lambda: 0.0))
+
+
+def test_the_sample_graph_runs_in_dependency_order(oconn, clock):
+    oconn.transact(overseer.graph_txns(SAMPLE, ids=lambda n: n))
+    ran = []
+    w = _worker(oconn, {t: (lambda job: ran.append(job[":job/id"])) for t in SAMPLE}, clock)
+    assert run_all(w) == 4
+    assert ran[0] == "start" and ran[-1] == "finish" and sorted(ran[1:3]) == ["result1", "result2"]
+    assert overseer.jobs_with_status(oconn.db(), "finished") and not overseer.jobs_unstarted(oconn.db())
+    assert w.step() == "idle"
+
+
+def test_the_handler_gets_the_jobs_attributes(mem_conn):
+    mem_conn.transact([{":db/ident": ":user-id", ":db/valueType": ":db.type/long",
+                        ":db/cardinality": ":db.cardinality/one"}])
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j", ":user-id": 456})])
+    seen = []
+    w = _worker(mem_conn, {"t": seen.append})
+    run_all(w)
+    job = seen[0]
+    assert (job[":job/id"], job[":job/type"], job[":user-id"], job[":job/attempt"]) == ("j", ":t", 456, 1)
+    assert job[":job/status"] == overseer.STARTED and job[":job/owner"] == w.owner
+
+
+def test_a_worker_runs_only_the_types_it_handles(mem_conn):
+    mem_conn.transact(overseer.graph_txns({"a1": [], "b1": [], "a2": ["b1"]}, ids=lambda n: n,
+                                          types=lambda n: n[0]))
+    ran = []
+    wa = _worker(mem_conn, {"a": lambda job: ran.append(job[":job/id"])})
+    assert run_all(wa) == 1 and ran == ["a1"]
+    assert _status(mem_conn, "b1") == overseer.UNSTARTED
+    wb = _worker(mem_conn, {"b": lambda job: ran.append(job[":job/id"])})
+    assert run_all(wb) == 1
+    assert run_all(wa) == 1 and ran == ["a1", "b1", "a2"]
+
+
+def test_abort_cascades_to_every_transitive_dependent(mem_conn):
+    mem_conn.transact(overseer.graph_txns(
+        {"start": [], "mid": ["start"], "end": ["mid"], "free": []}, ids=lambda n: n))
+    errors = []
+    w = Worker(mem_conn, {"start": lambda job: overseer.abort("bad input"), "mid": print, "end": print,
+                          "free": lambda job: None}, NO_PULSE, on_error=lambda *a: errors.append(a))
+    run_all(w)
+    st = {j: _status(mem_conn, j) for j in ("start", "mid", "end", "free")}
+    assert st == {"start": overseer.ABORTED, "mid": overseer.ABORTED, "end": overseer.ABORTED,
+                  "free": overseer.FINISHED}
+    assert json.loads(mem_conn.db().entity([":job/id", "start"])[":job/failure"])["message"] == "bad input"
+    assert len(errors) == 1
+
+
+def test_an_exception_fails_the_job_records_why_and_aborts_dependents(mem_conn):
+    mem_conn.transact(overseer.graph_txns({"a": [], "b": ["a"]}, ids=lambda n: n))
+    w = _worker(mem_conn, {"a": lambda job: {}["missing"], "b": print})
+    run_all(w)
+    ent = mem_conn.db().entity([":job/id", "a"])
+    info = json.loads(ent[":job/failure"])
+    assert ent[":job/status"] == overseer.FAILED and info["type"] == "builtins.KeyError"
+    assert "missing" in info["traceback"]
+    assert _status(mem_conn, "b") == overseer.ABORTED
+
+
+def test_fault_puts_the_job_back_and_it_runs_again_later(mem_conn):
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j"})])
+    attempts = []
+
+    def flaky(job):
+        attempts.append(job[":job/attempt"])
+        if job[":job/attempt"] < 3:
+            overseer.fault("try again")
+
+    w = _worker(mem_conn, {"t": flaky})
+    run_all(w)
+    assert attempts == [1, 2, 3]
+    ent = mem_conn.db().entity([":job/id", "j"])
+    assert ent[":job/status"] == overseer.FINISHED and ent.get(":job/failure") is None
+
+
+def test_fault_forever_ends_as_a_poison_job(mem_conn):
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j"})])
+    w = _worker(mem_conn, {"t": lambda job: overseer.fault("never")}, max_attempts=4)
+    assert run_all(w) == 4
+    ent = mem_conn.db().entity([":job/id", "j"])
+    assert ent[":job/status"] == overseer.FAILED and "poison" in ent[":job/failure"]
+
+
+def test_the_monitor_resets_a_dead_workers_job_and_another_worker_finishes_it(mem_conn, clock):
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j"})])
+    e = mem_conn.db().entid([":job/id", "j"])
+    cfg = {"heartbeat": {"enabled": True, "sleep-time": 1, "tolerance": 3}}
+    w = Worker(mem_conn, {"t": lambda job: None}, cfg, rng=random.Random(2), clock=clock)
+    claim.claim(mem_conn, e, "dead:1:w", now=int(clock() * 1000))   # a worker that then died
+    assert w.sweep(clock.advance(2.9)) == []                         # within tolerance x interval
+    assert w.sweep(clock.advance(0.2)) == [e]
+    assert _status(mem_conn, "j") == overseer.UNSTARTED
+    assert run_all(w) == 1
+    ent = mem_conn.db().entity(e)
+    assert (ent[":job/status"], ent[":job/attempt"], ent[":job/owner"], ent[":job/resets"]) == (
+        overseer.FINISHED, 2, w.owner, 1)
+
+
+def test_a_job_that_kills_every_worker_is_failed_after_its_reset_cap(mem_conn, clock):
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j"}), overseer.job_txn("t", {":job/id": "ok"})])
+    e = mem_conn.db().entid([":job/id", "j"])
+    cfg = {"heartbeat": {"enabled": True, "sleep-time": 1, "tolerance": 2}, "max_attempts": 3}
+    monitor = Worker(mem_conn, {"other": print}, cfg, clock=clock)
+    for n in range(1, 4):
+        assert claim.claim(mem_conn, e, f"victim:{n}:w", now=int(clock() * 1000)) == n
+        assert monitor.sweep(clock.advance(2.5)) == [e]
+    ent = mem_conn.db().entity(e)
+    assert ent[":job/status"] == overseer.FAILED and ent[":job/resets"] == 3
+    assert "poison job" in json.loads(ent[":job/failure"])["message"]
+    assert _status(mem_conn, "ok") == overseer.UNSTARTED   # other jobs keep flowing
+    assert run_all(Worker(mem_conn, {"t": print}, NO_PULSE)) == 1
+
+
+def test_heartbeats_renew_held_jobs_and_a_reset_job_is_abandoned(mem_conn, clock):
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j"})])
+    e = mem_conn.db().entid([":job/id", "j"])
+    cfg = {"heartbeat": {"enabled": True, "sleep-time": 1, "tolerance": 3}}
+    beats = []
+
+    def handler(job):
+        beats.append(w.beat(clock.advance(1)))
+        assert mem_conn.db().entity(e)[":job/heartbeat"] == int(clock() * 1000)
+        # meanwhile a monitor elsewhere (clock skew, a long pause) gives up on this attempt
+        claim.reset(mem_conn, e, job[":job/attempt"], int(clock() * 1000), int(clock() * 1000) + 10_000)
+        beats.append(w.beat(clock.advance(1)))
+
+    w = Worker(mem_conn, {"t": handler}, cfg, clock=clock, rng=random.Random(3))
+    w.step()
+    assert beats == [{e}, set()]
+    assert w.stats["stale"] == 1                 # its finish was refused (fenced)
+    ent = mem_conn.db().entity(e)                # and the same commit claimed the job afresh
+    assert (ent[":job/status"], ent[":job/attempt"]) == (overseer.STARTED, 2)
+    beats.clear()
+    w.handlers = overseer.worker.Handlers({"t": lambda job: beats.append(job[":job/attempt"])})
+    run_all(w)
+    assert beats == [2] and _status(mem_conn, "j") == overseer.FINISHED
+
+
+def test_stop_releases_claimed_jobs_that_were_not_run(mem_conn):
+    mem_conn.transact(overseer.graph_txns({f"j{i}": [] for i in range(20)}, ids=lambda n: n,
+                                          types=lambda n: "t"))
+    w = _worker(mem_conn, {"t": lambda job: None}, batch_size=8)
+    w._duration = 1e-6            # as after a few fast jobs: claim a full batch
+    assert w.step() == "ran"
+    assert len(w.held()) == 8     # 7 claimed and waiting, 1 run and not yet recorded
+    w.stop()
+    assert w.step() == "stopped"
+    db = mem_conn.db()
+    assert len(overseer.jobs_with_status(db, "finished")) == 1
+    assert len(overseer.jobs_with_status(db, "unstarted")) == 19
+    assert w.held() == []
+
+
+def test_fast_jobs_share_commits_and_a_chain_hands_off_to_the_child(mem_conn):
+    mem_conn.transact(overseer.graph_txns({f"i{i}": [] for i in range(200)}, ids=lambda n: n,
+                                          types=lambda n: "t"))
+    w = _worker(mem_conn, {"t": lambda job: None})
+    assert run_all(w) == 200
+    assert w.stats["commits"] < 60                   # batches grew past one job per commit
+    mem_conn.transact(overseer.graph_txns({i: ([i - 1] if i else []) for i in range(10)},
+                                          ids=lambda n: f"c{n}", types=lambda n: "t"))
+    before = w.stats["commits"]
+    assert run_all(w) == 10
+    assert w.stats["commits"] - before == 11         # the head's claim, then each finish claims the child
+
+
+def test_a_worker_learns_of_jobs_inserted_later(mem_conn):
+    w = _worker(mem_conn, {"t": lambda job: None})
+    assert w.step() == "idle"
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "late"})])
+    assert run_all(w) == 1
+    assert _status(mem_conn, "late") == overseer.FINISHED
+
+
+def test_random_pick_among_ready_jobs_depends_on_the_rng(mem_conn):
+    orders = []
+    for seed in (1, 2):
+        name = f"g{seed}"
+        mem_conn.transact(overseer.graph_txns({f"{name}-{i}": [] for i in range(30)}, ids=lambda n: n,
+                                              types=lambda n: name))
+        ran = []
+        w = Worker(mem_conn, {name: lambda job: ran.append(int(job[":job/id"].split("-")[1]))}, NO_PULSE,
+                   rng=random.Random(seed))
+        run_all(w)
+        orders.append(ran)
+    assert orders[0] != sorted(orders[0]) and orders[0] != orders[1]
+
+
+def test_config_from_overseer_style_settings_and_environment():
+    c = Config.from_mapping({"sleep-time": 2, "heartbeat": {"enabled": "false", "tolerance": 4},
+                             ":concurrency": 3}, env={"OVERSEER_MAX_ATTEMPTS": "9", "OVERSEER_SLEEP_TIME": "5"})
+    assert (c.sleep_time, c.heartbeat_enabled, c.heartbeat_tolerance, c.concurrency, c.max_attempts) == (
+        2.0, False, 4.0, 3, 9)
+    with pytest.raises(overseer.ConfigError, match="unknown config key 'sleeptime'"):
+        Config.from_mapping({"sleeptime": 1}, env={})
+    with pytest.raises(overseer.ConfigError, match="concurrency must be positive"):
+        Config(concurrency=0)
+    with pytest.raises(overseer.ConfigError, match="must be a float"):
+        Config.from_mapping({}, env={"OVERSEER_HEARTBEAT_INTERVAL": "soon"})
+
+
+def test_ready_pool_stays_current_without_full_queries(mem_conn):
+    mem_conn.transact(overseer.graph_txns({i: ([i - 1] if i % 10 else []) for i in range(100)},
+                                          ids=lambda n: f"j{n}", types=lambda n: "t"))
+    w = _worker(mem_conn, {"t": lambda job: None}, sleep_time=3600)
+    assert run_all(w) == 100
+    assert w.stats["full_queries"] == 1
+    assert not queries.jobs_unstarted(mem_conn.db())
