@@ -508,7 +508,7 @@ class Planner:
             best_cost = None
             errors: list[Unplannable] = []
             for c in remaining:
-                visible = set(seed_vars) | (extra_visible or set())
+                visible = set(bound) | (extra_visible or set())
                 for o in remaining:
                     if o is not c:
                         visible |= o.vars if isinstance(o, _Prebuilt) else bound_by_clause(o)
