@@ -65,13 +65,17 @@ The writer protocol (RELIABILITY.md R8)
 opens a transaction on its own session and takes
 ``pg_advisory_xact_lock(key)`` — the key is the first 8 bytes of
 BLAKE2b("fact-store writer", schema): one lock per store, database-wide — and
-reads ``head = max(t)`` *in a later statement* (READ COMMITTED takes a new
-snapshot per statement, so it sees every transaction committed before the lock
-was granted). The caller catches up (``read_after``) and validates.
+reads ``head = max(t)`` and the rows after the newest t this handle has seen
+*in later statements* (READ COMMITTED takes a new snapshot per statement, so
+they see every transaction committed before the lock was granted). The three
+statements go in one pipeline: one round trip. The caller catches up
+(``read_after``, served from those rows without a query) and validates.
 
 ``append(head + 1, …)`` INSERTs the row and ``pg_notify`` in one statement,
-then **COMMITs before returning**: acknowledged means COMMIT returned, and the
-contract's "durable when append returns" holds. The COMMIT ends the
+then **COMMITs before returning** — INSERT and COMMIT in one pipeline, one
+round trip: acknowledged means COMMIT returned, and the contract's "durable
+when append returns" holds. So a transaction costs two round trips and the
+server's commit flush. The COMMIT ends the
 transaction, so it also releases the advisory lock: the Connection does
 nothing under the lock after ``append``, so this is exactly its protocol. A
 second ``append`` in the same ``writer()`` block takes the lock again in a new
@@ -82,6 +86,10 @@ serialization point behind the lock: a second writer inserting the same t
 would block on the uncommitted key and then fail (SQLSTATE 23505), never
 create a gap or a duplicate. Sequences are not used (they leave gaps), nor
 SERIALIZABLE.
+
+Crash points (``fact_store.log.crash``): ``pg-before-commit`` (nothing of the
+INSERT/COMMIT pipeline sent yet, the lock held) and
+``pg-after-commit-before-return`` (committed, not yet acknowledged).
 
 If COMMIT fails, the outcome is **found out, not guessed**: on a fresh session
 the store takes the advisory lock (after terminating the old session with
@@ -391,6 +399,16 @@ def _is_transient(exc: BaseException, conn: Any = None) -> bool:
     return isinstance(exc, psycopg.InterfaceError)
 
 
+@dataclass(frozen=True)
+class _Prefetch:
+    """Records read at writer entry: t = ``start``, ``start + 1``...; ``complete`` if they
+    reach the head."""
+
+    start: int
+    records: list[RawRecord]
+    complete: bool
+
+
 class _Session:
     """One psycopg connection plus what the store knows about its backend."""
 
@@ -475,6 +493,10 @@ class PostgresStore(LogStore):
         self._w_open = False  # a transaction holding the advisory lock is open
         self._w_head = 0
         self._w_failed: str | None = None
+        #: rows after ``_seen`` read with the lock at writer entry; valid while it is held
+        self._w_cache: _Prefetch | None = None
+        #: the newest t this handle has read or appended: where the next prefetch starts
+        self._seen = 0
         self._listener: _Listener | None = None
         self._l_lock = threading.Lock()
 
@@ -696,9 +718,19 @@ class PostgresStore(LogStore):
 
     def read_after(self, t: int) -> Iterator[RawRecord]:
         """Ranged SELECTs in pages (64 rows, growing to 4096 while pages stay under 8 MiB);
-        each record's crc and t are checked."""
+        each record's crc and t are checked. Inside ``writer()``, the rows read with the
+        lock at entry are served without another query."""
         self._check()
         expect = max(t, 0) + 1
+        cache = self._w_cache
+        if (cache is not None and self._w_open and self._w_owner == threading.get_ident()
+                and cache.start <= expect):
+            for rec in cache.records[expect - cache.start:]:
+                self._seen = max(self._seen, rec.t)
+                yield rec
+                expect = rec.t + 1
+            if cache.complete:  # nothing newer: the lock is held
+                return
         page = _READ_PAGE_MIN
         q = self._q
         while True:
@@ -709,23 +741,30 @@ class PostgresStore(LogStore):
 
             rows = self._read("reading the log", fetch)
             size = 0
-            for rt, tx_uuid, payload, crc in rows:
-                if rt != expect:
-                    raise LogCorrupted(f"the log in {self.where} has no record t={expect} but "
-                                       f"has t={rt}: rows were deleted from tx_log",
-                                       offset=expect, t=expect)
-                payload = bytes(payload)
-                if _crc(self._seed, rt, tx_uuid, payload) != crc:
-                    raise LogCorrupted(f"record t={rt} in {self.where} fails its checksum: the "
-                                       "row was modified (or belongs to another store)",
-                                       offset=rt, t=rt)
-                size += len(payload)
-                yield RawRecord(rt, tx_uuid, payload, rt)
+            for rec in self._verified(rows, expect):
+                size += len(rec.payload)
+                self._seen = max(self._seen, rec.t)
+                yield rec
                 expect += 1
             if len(rows) < limit:
                 return
             if size < _READ_PAGE_BYTES // 2:
                 page = min(page * 2, _READ_PAGE_MAX)
+
+    def _verified(self, rows: list[Any], expect: int) -> Iterator[RawRecord]:
+        """Rows (t, tx_uuid, payload, crc) as records, checking t is ``expect``, +1... and crcs."""
+        for rt, tx_uuid, payload, crc in rows:
+            if rt != expect:
+                raise LogCorrupted(f"the log in {self.where} has no record t={expect} but "
+                                   f"has t={rt}: rows were deleted from tx_log",
+                                   offset=expect, t=expect)
+            payload = bytes(payload)
+            if _crc(self._seed, rt, tx_uuid, payload) != crc:
+                raise LogCorrupted(f"record t={rt} in {self.where} fails its checksum: the "
+                                   "row was modified (or belongs to another store)",
+                                   offset=rt, t=rt)
+            yield RawRecord(rt, tx_uuid, payload, rt)
+            expect += 1
 
     # -- writing ------------------------------------------------------------------------------
     @contextmanager
@@ -771,23 +810,29 @@ class PostgresStore(LogStore):
             self._writer = None
 
     def _begin(self, timeout: float | None) -> int:
-        """Open a transaction, take the advisory lock, read the head (retrying lost sessions)."""
+        """Open a transaction, take the advisory lock, read the head and the rows after
+        ``_seen`` — one round trip (a pipeline) — retrying lost sessions."""
         q = self._q
         started = time.monotonic()
         attempt = 0
         while True:
             attempt += 1
             session = None
+            self._w_cache = None
             try:
                 session = self._writer_session()
                 conn = session.conn
-                if timeout is not None:
-                    left = timeout - (time.monotonic() - started)
-                    ms = str(max(int(left * 1000), 1))
-                    conn.execute(q.set_lock_timeout, (ms,))
-                conn.execute(q.lock, (self._key,))
-                head = int(conn.execute(q.head).fetchone()[0])
-                return head
+                after = self._seen
+                with conn.pipeline():
+                    if timeout is not None:
+                        left = timeout - (time.monotonic() - started)
+                        ms = str(max(int(left * 1000), 1))
+                        conn.execute(q.set_lock_timeout, (ms,))
+                    conn.execute(q.lock, (self._key,))
+                    head_cur = conn.execute(q.head)
+                    rows_cur = conn.execute(q.read_page, (after, _READ_PAGE_MIN), binary=True)
+                head = int(head_cur.fetchone()[0])
+                rows = rows_cur.fetchall()
             except pg_errors.LockNotAvailable as exc:
                 self._rollback_writer()
                 raise LockTimeout(f"another process held the writer lock of {self.where} for "
@@ -800,6 +845,22 @@ class PostgresStore(LogStore):
                 self._discard(self._writer)
                 self._writer = None
                 self._backoff("taking the writer lock", started, attempt, exc)
+                continue
+            if after <= head:
+                try:
+                    records = list(self._verified(rows, after + 1))
+                except LogCorrupted:
+                    self._rollback_writer()
+                    raise
+                complete = len(rows) < _READ_PAGE_MIN
+                if complete and (records[-1].t if records else after) != head:
+                    self._rollback_writer()
+                    raise LogCorrupted(f"the log in {self.where} ends at t={head} but its rows "
+                                       f"after t={after} stop at "
+                                       f"{records[-1].t if records else after}", offset=head,
+                                       t=head)
+                self._w_cache = _Prefetch(after + 1, records, complete)
+            return head
 
     def append(self, t: int, tx_uuid: uuid.UUID, payload: bytes) -> None:
         """INSERT row t and COMMIT (module doc): durable and visible when this returns.
@@ -835,35 +896,32 @@ class PostgresStore(LogStore):
         conn = session.conn
         payload = bytes(payload)
         crc = _crc(self._seed, t, tx_uuid, payload)
+        crashpoint("pg-before-commit")
+        self._w_open = False  # COMMIT ends the transaction and releases the lock
+        self._w_cache = None
         try:
-            conn.execute(q.append, (t, tx_uuid, payload, crc, self._channel))
+            with conn.pipeline():  # INSERT (+ NOTIFY) and COMMIT: one round trip
+                conn.execute(q.append, (t, tx_uuid, payload, crc, self._channel))
+                conn.commit()
         except pg_errors.UniqueViolation as exc:
-            self._w_open = False
             self._rollback_writer()
             self._w_failed = "unique violation"
             raise self._duplicate(t, tx_uuid, exc) from exc
         except psycopg.Error as exc:
-            self._w_open = False
-            self._w_failed = _one_line(exc)
-            if _is_transient(exc, conn):
-                self._discard(session)
-                self._writer = None
-                raise StorageError(f"the connection to {self.where} was lost while inserting "
-                                   f"t={t}, before COMMIT: nothing was written; retrying is safe "
-                                   f"({_one_line(exc)})", t=t, tx_uuid=tx_uuid) from exc
-            self._rollback_writer()
-            raise self._sql_error(f"inserting t={t}", exc) from exc
-        crashpoint("pg-before-commit")
-        self._w_open = False
-        try:
-            conn.commit()
-        except psycopg.Error as exc:
-            self._w_failed = "COMMIT failed"
+            if not _is_transient(exc, conn):
+                # an error reply to the INSERT or the COMMIT: the transaction is aborted
+                self._rollback_writer()
+                self._w_failed = _one_line(exc)
+                raise StorageError(f"appending t={t} to {self.where} failed "
+                                   f"({_one_line(exc)}); it was not committed, nothing was "
+                                   "written", t=t, tx_uuid=tx_uuid) from exc
+            self._w_failed = "the connection was lost during COMMIT"
             self._discard(session)
             self._writer = None
             self._resolve(t, tx_uuid, session, exc)
             self._w_failed = None
         self._w_head = t
+        self._seen = max(self._seen, t)
         crashpoint("pg-after-commit-before-return")
 
     def _duplicate(self, t: int, tx_uuid: uuid.UUID, exc: BaseException) -> StorageError:
