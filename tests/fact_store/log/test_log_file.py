@@ -71,7 +71,6 @@ def test_file_uri_forms_and_options(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     ("file:x?lock_timeout=soon", "could not convert"),
     ("file://otherhost/x", "names host 'otherhost'"),
     ("sqlite:x", "expected mem:, mem:NAME, file:PATH"),
-    ("postgresql://localhost/db", "not yet available"),
 ])
 def test_bad_uris_raise_configuration_error_naming_the_uri(uri: str, match: str,
                                                             tmp_path: Path,
@@ -80,6 +79,15 @@ def test_bad_uris_raise_configuration_error_naming_the_uri(uri: str, match: str,
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ConfigurationError, match=match):
         open_store(uri)
+
+
+def test_postgresql_uris_go_to_the_postgres_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    import types
+    fake = types.ModuleType("fact_store.log.postgres")
+    fake.open_store = lambda uri: ("opened", uri)  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "fact_store.log.postgres", fake)
+    assert open_store("postgresql://h/db") == ("opened", "postgresql://h/db")
+    assert open_store("postgres://h/db") == ("opened", "postgres://h/db")
 
 
 def test_mem_names_share_state_and_bare_mem_is_fresh() -> None:
