@@ -88,6 +88,9 @@ def clear_caches() -> None:
 def _prepare(query: Any, inputs: tuple[Any, ...]) -> tuple[QueryPlan, dict[int, Any]]:
     parsed = parse_query(query)
     in_ = parsed.in_
+    if not inputs and parsed.in_default and not parsed.uses_source:
+        parsed = parsed.without_inputs()
+        in_ = parsed.in_
     if len(inputs) != len(in_):
         names = " ".join(_in_name(b) for b in in_)
         raise QueryError(f"Wrong number of inputs: the query takes {len(in_)} (:in {names}), "

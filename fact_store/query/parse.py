@@ -433,8 +433,8 @@ def _parse_clause(x: Any, allow_and: bool = False) -> Any:
         if len(items) < 2:
             raise _err("(and ...) needs at least one clause", x)
         return And(tuple(_parse_clause(c) for c in items[1:]))
-    if _is_seq(items[0]):
-        return _parse_fn_clause(x)
+    if _is_seq(items[0]) and items[0] and type(items[0][0]) is Symbol:
+        return _parse_fn_clause(x)     # [(fn ...)]; a lookup ref [:attr value] is a constant
     # rule-expr: (src? name args...) where name is a plain symbol
     if _is_src(items[0]) and len(items) > 1 and _is_plain_symbol(items[1]):
         return _parse_rule_expr(x, SrcVar(_sym(items[0])), items[1:])  # type: ignore[arg-type]
@@ -685,10 +685,19 @@ class Query:
     return_names: tuple[Any, ...] = ()      # Keyword / str / Symbol per find element
     form: Any = field(compare=False, repr=False, default=None)
     key: Any = field(compare=False, repr=False, default=None)   # text or frozen data
+    in_default: bool = False                # no :in was written (it defaults to $)
+    uses_source: bool = True                # some clause reads a source
 
     @property
     def find_elements(self) -> tuple[Any, ...]:
         return self.find.elements
+
+    def without_inputs(self) -> "Query":
+        """This query with an empty :in (run with no inputs when it reads no source)."""
+        import dataclasses
+        q = dataclasses.replace(self, in_=())
+        object.__setattr__(q, "key", ("no-inputs", self.key))
+        return q
 
 
 _QUERY_KEYS = (":find", ":with", ":in", ":where", ":keys", ":strs", ":syms", ":timeout")
@@ -759,9 +768,21 @@ def _parse_query_data(form: Any) -> Query:
         if len(names) != len(find.elements):
             raise _err(f"Count of :{return_kind} ({len(names)}) must match count of :find "
                        f"({len(find.elements)})", form)
-    q = Query(find, with_, tuple(in_), where, return_kind, names, form)
+    q = Query(find, with_, tuple(in_), where, return_kind, names, form,
+              in_default=":in" not in sec, uses_source=_uses_source(where, find))
     _validate(q)
     return q
+
+
+def _uses_source(where: tuple[Any, ...], find: Any) -> bool:
+    if any(isinstance(el, PullExpr) for el in find.elements):
+        return True
+    for c in iter_clauses(where):
+        if isinstance(c, (Pattern, RuleExpr)):
+            return True
+        if isinstance(c, (Predicate, Function)) and any(isinstance(a, SrcVar) for a in c.args):
+            return True
+    return False
 
 
 def _plain(n: str) -> str:
