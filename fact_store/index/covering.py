@@ -181,6 +181,9 @@ class PSortedList:
 
     def prefix(self, prefix: tuple[Any, ...]) -> list[Any]:
         """Every item whose leading elements equal ``prefix``. O(log n + matches)."""
+        last = prefix[-1]
+        if type(last) is int:  # a C-compared bound instead of MAX's Python __gt__
+            return self.range(prefix, prefix[:-1] + (last + 1,))
         return self.range(prefix, prefix + (MAX,))
 
     def count(self, lo: Any, hi: Any) -> int:
