@@ -813,7 +813,10 @@ class Session:
         t0 = time.perf_counter()
         try:
             stripped = text.lstrip()
-            if self.pending is None and stripped.startswith("."):
+            if stripped.startswith(".") and re.match(r"\.[A-Za-z]", stripped):
+                if self.pending is not None:
+                    self.pending = None
+                    self.out.note("(the query waiting for its inputs was dropped)")
                 self._command(text, line_offset)
             else:
                 self._forms(text, line_offset)

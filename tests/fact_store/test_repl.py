@@ -117,6 +117,13 @@ def test_missing_inputs_are_asked_for_with_the_binding_in_the_prompt(r):
     assert fs.read_edn(out) == ("Bob",) and r.session.prompt() == "fact-store> "
 
 
+def test_a_dot_command_at_the_input_prompt_drops_the_waiting_query(r):
+    r.run("[:find ?n :in $ ?a :where [?e :person/age ?a] [?e :person/name ?n]]")
+    _, err = r.run(".now")
+    assert "dropped" in err and r.session.pending is None
+    assert r.session.prompt() == "fact-store> "
+
+
 def test_table_names_columns_after_find_variables_and_entities_by_identity(conn):
     rp = Repl(conn, "table")
     rp.run(SCHEMA)
