@@ -412,12 +412,13 @@ def collect_stats(conn: fs.Connection) -> dict[str, Any]:
     tx0 = fs.t_to_tx(0)
     datoms = 0
     entities: set[int] = set()
-    for d in db.datoms("eavt"):
-        if d.tx == tx0:
-            continue  # built-in schema
-        datoms += 1
-        if d.e < tx0:
-            entities.add(d.e)
+    for a in db.schema.attrs():  # attribute by attribute: every current datom once
+        for d in db.datoms("aevt", a.id):
+            if d.tx == tx0:
+                continue  # built-in schema
+            datoms += 1
+            if d.e < tx0:
+                entities.add(d.e)
     attrs = [a for a in db.schema.attrs() if not repl._is_builtin(a.ident)]
     stats: dict[str, Any] = {
         "uri": conn.uri, "t": db.basis_t, "transactions": db.basis_t,

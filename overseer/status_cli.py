@@ -36,7 +36,7 @@ from overseer import queries
 from overseer.claim import failure_json
 from overseer.errors import OverseerError
 from overseer.graph import graph_txns
-from overseer.schema import (ABORTED, FAILED, FINISHED, STARTED, STATUSES, UNSTARTED,
+from overseer.schema import (ABORTED, FAILED, STARTED, STATUSES, UNSTARTED,
                              install_schema)
 
 __all__ = ["status_commands", "attach", "status_report", "job_rows", "job_detail",

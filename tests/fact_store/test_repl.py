@@ -13,7 +13,6 @@ import sys
 import pytest
 
 import fact_store as fs
-from fact_store import repl
 from fact_store.repl import Output, Session, completions, find_spec, is_complete, split_forms
 
 _n = itertools.count()
