@@ -201,8 +201,14 @@ def repl_cmd(uri_arg: str | None, uri: str, fmt: str, history_file: str | None,
     code is 1 if any of them failed. Type .help for the commands.
     """
     uri = uri_arg or uri
-    conn = _connect(uri, create=True)
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    if interactive:
+        try:
+            import prompt_toolkit  # noqa: F401 - an optional dependency (the cli extra)
+        except ImportError:
+            raise Failure("the interactive REPL needs prompt_toolkit: pip install "
+                          "'fact-store[cli]' (piped input works without it)") from None
+    conn = _connect(uri, create=True)
     out = repl.Output(_format(fmt) if not interactive or fmt != "auto" else "table",
                       interactive=interactive)
     session = repl.Session(conn, out)
