@@ -314,6 +314,7 @@ class _Sql:
     try_lock: Any
     set_lock_timeout: Any
     head: Any
+    head_and_rows: Any
     append: Any
     find_uuid: Any
     read_page: Any
@@ -358,6 +359,11 @@ def _statements(schema: str) -> _Sql:
         try_lock=q("SELECT pg_try_advisory_xact_lock(%s)"),
         set_lock_timeout=q("SELECT set_config('lock_timeout', %s, true)"),
         head=q("SELECT coalesce(max(t), 0) FROM {log}"),
+        # one statement, so one snapshot: the head and the rows after %s up to it
+        head_and_rows=q("SELECT h.head, r.t, r.tx_uuid, r.payload, r.crc "
+                        "FROM (SELECT coalesce(max(t), 0) AS head FROM {log}) h "
+                        "LEFT JOIN LATERAL (SELECT t, tx_uuid, payload, crc FROM {log} "
+                        "WHERE t > %s ORDER BY t LIMIT %s) r ON true ORDER BY r.t"),
         append=q("WITH ins AS (INSERT INTO {log} (t, tx_uuid, payload, crc) "
                  "VALUES (%s, %s, %b, %s) RETURNING t) "
                  "SELECT pg_notify(%s, ins.t::text) FROM ins"),
@@ -829,10 +835,10 @@ class PostgresStore(LogStore):
                         ms = str(max(int(left * 1000), 1))
                         conn.execute(q.set_lock_timeout, (ms,))
                     conn.execute(q.lock, (self._key,))
-                    head_cur = conn.execute(q.head)
-                    rows_cur = conn.execute(q.read_page, (after, _READ_PAGE_MIN), binary=True)
-                head = int(head_cur.fetchone()[0])
-                rows = rows_cur.fetchall()
+                    cur = conn.execute(q.head_and_rows, (after, _READ_PAGE_MIN), binary=True)
+                got = cur.fetchall()
+                head = int(got[0][0])
+                rows = [r[1:] for r in got if r[1] is not None]
             except pg_errors.LockNotAvailable as exc:
                 self._rollback_writer()
                 raise LockTimeout(f"another process held the writer lock of {self.where} for "
