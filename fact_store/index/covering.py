@@ -265,7 +265,9 @@ class PSortedList:
         """A new list with ``removes`` taken out and ``adds`` put in; self is unchanged.
 
         Items to remove must be present and items to add absent (the index
-        layer guarantees it). O(n / (LOAD * BRANCH) + k * (LOAD + BRANCH)).
+        layer guarantees it); lists passed in are sorted in place. Items are
+        handled in sorted runs, one search per branch and leaf touched.
+        O(n / (LOAD * BRANCH) + k * (LOAD + BRANCH)).
 
         :raises KeyError: when an item to remove is absent (a bug, never user input).
         """
@@ -277,85 +279,103 @@ class PSortedList:
             return self
         if len(adds) + len(removes) > (self._len >> 3) + self._load:
             return self._rebuild(adds, removes)
-        load2 = 2 * self._load
-        bload2 = 2 * self._bload
+        load, bload = self._load, self._bload
+        load2, bload2 = 2 * load, 2 * bload
         branches = self._branches[:]
         bmaxes = self._bmaxes[:]
         mine: set[int] = set()  # ids of nodes created by this update (safe to mutate)
-        for x in removes:
-            bi = bisect_left(bmaxes, x)
-            if bi == len(bmaxes):
-                raise KeyError(x)
-            branch = branches[bi]
-            if id(branch) not in mine:
-                branch = [branch[0][:], branch[1][:]]
-                branches[bi] = branch
-                mine.add(id(branch))
-            leaves, lmaxes = branch
-            li = bisect_left(lmaxes, x)
-            leaf = leaves[li]
-            if id(leaf) not in mine:
-                leaf = leaf[:]
-                leaves[li] = leaf
-                mine.add(id(leaf))
-            j = bisect_left(leaf, x)
-            if j == len(leaf) or leaf[j] != x:
-                raise KeyError(x)
-            del leaf[j]
-            if leaf:
-                lmaxes[li] = leaf[-1]
-            else:
-                del leaves[li]
-                del lmaxes[li]
-            if leaves:
-                bmaxes[bi] = lmaxes[-1]
-            else:
-                del branches[bi]
-                del bmaxes[bi]
-        for x in adds:
+        # Items are handled in sorted runs: one root and branch search per branch
+        # touched, one branch search per leaf touched, then bisects in the leaf.
+        if removes:
+            removes.sort()
+            i, n = 0, len(removes)
+            while i < n:
+                x = removes[i]
+                bi = bisect_left(bmaxes, x)
+                if bi == len(bmaxes):
+                    raise KeyError(x)
+                bmax = bmaxes[bi]
+                branch = branches[bi]
+                if id(branch) not in mine:
+                    branch = [branch[0][:], branch[1][:]]
+                    branches[bi] = branch
+                    mine.add(id(branch))
+                leaves, lmaxes = branch
+                while i < n and removes[i] <= bmax:
+                    li = bisect_left(lmaxes, removes[i])
+                    lmax = lmaxes[li]
+                    leaf = leaves[li]
+                    if id(leaf) not in mine:
+                        leaf = leaf[:]
+                        leaves[li] = leaf
+                        mine.add(id(leaf))
+                    while i < n and removes[i] <= lmax:
+                        x = removes[i]
+                        j = bisect_left(leaf, x)
+                        if j == len(leaf) or leaf[j] != x:
+                            raise KeyError(x)
+                        del leaf[j]
+                        i += 1
+                    if leaf:
+                        lmaxes[li] = leaf[-1]
+                    else:
+                        del leaves[li]
+                        del lmaxes[li]
+                if leaves:
+                    bmaxes[bi] = lmaxes[-1]
+                else:
+                    del branches[bi]
+                    del bmaxes[bi]
+        if adds:
+            adds.sort()
+            i, n = 0, len(adds)
             if not branches:
-                leaf = [x]
-                branch = [[leaf], [x]]
-                branches.append(branch)
-                bmaxes.append(x)
+                leaf = [adds[0]]
+                branches.append([[leaf], [adds[0]]])
+                bmaxes.append(adds[0])
                 mine.add(id(leaf))
-                mine.add(id(branch))
-                continue
-            bi = bisect_left(bmaxes, x)
-            if bi == len(bmaxes):
-                bi -= 1
-            branch = branches[bi]
-            if id(branch) not in mine:
-                branch = [branch[0][:], branch[1][:]]
-                branches[bi] = branch
-                mine.add(id(branch))
-            leaves, lmaxes = branch
-            li = bisect_left(lmaxes, x)
-            if li == len(lmaxes):
-                li -= 1
-            leaf = leaves[li]
-            if id(leaf) not in mine:
-                leaf = leaf[:]
-                leaves[li] = leaf
-                mine.add(id(leaf))
-            insort(leaf, x)
-            lmaxes[li] = leaf[-1]
-            bmaxes[bi] = lmaxes[-1]
-            if len(leaf) > load2:
-                half = len(leaf) >> 1
-                a, b = leaf[:half], leaf[half:]
-                leaves[li:li + 1] = [a, b]
-                lmaxes[li:li + 1] = [a[-1], b[-1]]
-                mine.add(id(a))
-                mine.add(id(b))
+                mine.add(id(branches[0]))
+                i = 1
+            while i < n:
+                x = adds[i]
+                bi = bisect_left(bmaxes, x)
+                last_branch = bi >= len(bmaxes) - 1
+                if bi == len(bmaxes):
+                    bi -= 1
+                bmax = bmaxes[bi]
+                branch = branches[bi]
+                if id(branch) not in mine:
+                    branch = [branch[0][:], branch[1][:]]
+                    branches[bi] = branch
+                    mine.add(id(branch))
+                leaves, lmaxes = branch
+                while i < n and (last_branch or adds[i] <= bmax):
+                    li = bisect_left(lmaxes, adds[i])
+                    if li == len(lmaxes):
+                        li -= 1
+                    tail = last_branch and li == len(lmaxes) - 1
+                    lmax = lmaxes[li]
+                    leaf = leaves[li]
+                    if id(leaf) not in mine:
+                        leaf = leaf[:]
+                        leaves[li] = leaf
+                        mine.add(id(leaf))
+                    while i < n and (tail or adds[i] <= lmax):
+                        insort(leaf, adds[i])
+                        i += 1
+                    lmaxes[li] = leaf[-1]
+                    if len(leaf) > load2:
+                        pieces = [leaf[k:k + load] for k in range(0, len(leaf), load)]
+                        leaves[li:li + 1] = pieces
+                        lmaxes[li:li + 1] = [p[-1] for p in pieces]
+                        mine.update(id(p) for p in pieces)
+                bmaxes[bi] = lmaxes[-1]
                 if len(leaves) > bload2:
-                    half = len(leaves) >> 1
-                    b1 = [leaves[:half], lmaxes[:half]]
-                    b2 = [leaves[half:], lmaxes[half:]]
-                    branches[bi:bi + 1] = [b1, b2]
-                    bmaxes[bi:bi + 1] = [b1[1][-1], b2[1][-1]]
-                    mine.add(id(b1))
-                    mine.add(id(b2))
+                    groups = [[leaves[k:k + bload], lmaxes[k:k + bload]]
+                              for k in range(0, len(leaves), bload)]
+                    branches[bi:bi + 1] = groups
+                    bmaxes[bi:bi + 1] = [g[1][-1] for g in groups]
+                    mine.update(id(g) for g in groups)
         return PSortedList(branches, bmaxes, self._len + len(adds) - len(removes),
                            self._load, self._bload)
 
