@@ -135,7 +135,7 @@ from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterator, NamedTuple
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from fact_store.errors import (
     ConfigurationError,
@@ -201,70 +201,93 @@ _REASONS = {
 }
 
 
+_Frame = tuple[int, bytes, bytes, int, int]  # t, tx uuid bytes, payload, start, end
+_UUID_SAFE = uuid.SafeUUID.unknown
+
+
+def _uuid(b: bytes) -> uuid.UUID:
+    """``uuid.UUID(bytes=b)`` without its argument checks (3x faster; b is 16 bytes)."""
+    u = object.__new__(uuid.UUID)
+    object.__setattr__(u, "int", int.from_bytes(b, "big"))
+    object.__setattr__(u, "is_safe", _UUID_SAFE)
+    return u
+
+
+def _raw_record(f: _Frame) -> RawRecord:
+    return RawRecord(f[0], _uuid(f[1]), f[2], f[3])
+
+
 class _Scanner:
-    """Iterate the valid frames from ``start``; ``stop`` says where it ended."""
+    """Iterate the valid frames from ``start`` as ``(t, uuid bytes, payload, start, end)``;
+    ``stop`` says where and why it ended. Reads 1 MiB at a time (more for a larger
+    frame); checks each length against the max record size and the file size before
+    reading the payload. ``payloads=False`` verifies without copying payloads out."""
 
     def __init__(self, ops: FileOps, fd: int, seed: int, max_record: int, start: int,
                  expected_t: int, size: int, payloads: bool = True) -> None:
         self.ops, self.fd, self.seed, self.max_record = ops, fd, seed, max_record
         self.pos, self.expected, self.size, self.payloads = start, expected_t, size, payloads
         self.stop: _Stop | None = None
-        self.last_crc = 0
 
-    def __iter__(self) -> Iterator[tuple[RawRecord, int]]:
-        ops, fd, seed, size = self.ops, self.fd, self.seed, self.size
+    def __iter__(self) -> Iterator[_Frame]:
+        ops, fd, seed, size, max_record = self.ops, self.fd, self.seed, self.size, self.max_record
+        payloads = self.payloads
+        unpack, crc32 = FRAME.unpack_from, zlib.crc32
+        fs, ps, magic_ok, kind_ok = FRAME_SIZE, rec.FRAME_PREFIX.size, rec.RECORD_MAGIC, rec.KIND_TX_V1
         pos, expected = self.pos, self.expected
         buf = b""
+        mv = memoryview(buf)
         bstart = pos
-        magic_ok = rec.RECORD_MAGIC
-        while True:
-            if pos >= size:
-                self.stop = _Stop(pos, expected, "eof", None)
-                return
-            if size - pos < FRAME_SIZE:
-                self.stop = _Stop(pos, expected, "incomplete", None)
-                return
-            rel = pos - bstart
-            if rel + FRAME_SIZE > len(buf):
-                buf = ops.read(fd, min(_CHUNK, size - pos), pos)
-                bstart, rel = pos, 0
-                if len(buf) < FRAME_SIZE:
-                    self.stop = _Stop(pos, expected, "incomplete", None)
-                    return
-            magic, kind, length, t, ub, crc = FRAME.unpack_from(buf, rel)
-            if magic != magic_ok:
-                self.stop = _Stop(pos, expected, "magic", None)
-                return
-            if length > self.max_record:
-                self.stop = _Stop(pos, expected, "length", None)
-                return
-            end = pos + FRAME_SIZE + length
-            if end > size:
-                self.stop = _Stop(pos, expected, "incomplete", None)
-                return
-            if rel + FRAME_SIZE + length > len(buf):
-                buf = ops.read(fd, min(max(_CHUNK, end - pos), size - pos), pos)
-                bstart, rel = pos, 0
-                if len(buf) < end - pos:
-                    self.stop = _Stop(pos, expected, "incomplete", None)
-                    return
-            mv = memoryview(buf)
-            payload = mv[rel + FRAME_SIZE:rel + FRAME_SIZE + length]
-            if rec.frame_crc(seed, mv[rel:rel + FRAME_SIZE], payload) != crc:
-                self.stop = _Stop(pos, expected, "crc", None)
-                return
-            if kind != rec.KIND_TX_V1:
-                self.stop = _Stop(pos, expected, "kind", t)
-                return
-            if t != expected:
-                self.stop = _Stop(pos, expected, "sequence", t)
-                return
-            self.last_crc = crc
-            yield RawRecord(t, uuid.UUID(bytes=ub), bytes(payload) if self.payloads else b"",
-                            pos), end
-            pos = end
-            expected += 1
+        blen = 0
+        reason = "eof"
+        found_t: int | None = None
+        try:
+            while pos < size:
+                rel = pos - bstart
+                if rel + fs > blen:
+                    if size - pos < fs:
+                        reason = "incomplete"
+                        break
+                    buf = ops.read(fd, min(_CHUNK, size - pos), pos)
+                    mv, bstart, rel, blen = memoryview(buf), pos, 0, len(buf)
+                    if blen < fs:
+                        reason = "incomplete"
+                        break
+                magic, kind, length, t, ub, crc = unpack(buf, rel)
+                if magic != magic_ok:
+                    reason = "magic"
+                    break
+                if length > max_record:
+                    reason = "length"
+                    break
+                end = pos + fs + length
+                if end > size:
+                    reason = "incomplete"
+                    break
+                pend = rel + fs + length
+                if pend > blen:
+                    buf = ops.read(fd, min(max(_CHUNK, end - pos), size - pos), pos)
+                    mv, bstart, rel, blen = memoryview(buf), pos, 0, len(buf)
+                    pend = fs + length
+                    if blen < pend:
+                        reason = "incomplete"
+                        break
+                if crc32(mv[rel + fs:pend], crc32(mv[rel:rel + ps], seed)) != crc:
+                    reason = "crc"
+                    break
+                if kind != kind_ok:
+                    reason, found_t = "kind", t
+                    break
+                if t != expected:
+                    reason, found_t = "sequence", t
+                    break
+                yield t, ub, buf[rel + fs:pend] if payloads else b"", pos, end
+                pos = end
+                expected += 1
+        finally:
+            mv.release()
             self.pos, self.expected = pos, expected
+        self.stop = _Stop(pos, expected, reason, found_t)
 
 
 def _frame_at(ops: FileOps, fd: int, seed: int, max_record: int, offset: int, size: int
@@ -484,6 +507,7 @@ class _Shared:
     def reset_offsets(self) -> None:
         # Dense: end offsets of records 1..dense_t, verified from the start.
         self.dense = array("q")
+        self.dense_end = HEADER_SIZE
         # Upper: a segment starting at a snapshot's anchor, records base_t+1.. (not
         # yet verified from the start; a writer verifies the whole log first).
         self.upper_base: tuple[int, int] | None = None
@@ -495,10 +519,6 @@ class _Shared:
     @property
     def dense_t(self) -> int:
         return len(self.dense)
-
-    @property
-    def dense_end(self) -> int:
-        return self.dense[-1] if self.dense else HEADER_SIZE
 
     @property
     def frontier(self) -> tuple[int, int]:
@@ -535,10 +555,12 @@ class _Shared:
         """Remember a verified record; True if it extended what this process knows."""
         if t == len(self.dense) + 1 and offset == self.dense_end:
             self.dense.append(end)
+            self.dense_end = end
             if self.upper_base is not None and self.upper_base[0] == t:
                 # Dense reached the snapshot anchor: the two segments join.
                 if end == self.upper_base[1]:
                     self.dense.extend(self.upper)
+                    self.dense_end = self.dense[-1]
                 else:
                     log.warning("record t=%d ends at %d, not at %d as a snapshot anchor "
                                 "said; forgetting the anchor", t, end, self.upper_base[1])
@@ -550,6 +572,22 @@ class _Shared:
                 self.upper.append(end)
                 return True
         return False
+
+    def register_many(self, frames: Iterable[tuple[int, int, int]]) -> bool:
+        """:meth:`register` each ``(t, start, end)`` in order; True if any was new."""
+        grew = False
+        dense = self.dense
+        base_t = self.upper_base[0] if self.upper_base is not None else 0
+        for t, offset, end in frames:
+            if t == len(dense) + 1 and offset == self.dense_end and t != base_t:
+                dense.append(end)  # the common case, inlined
+                self.dense_end = end
+                grew = True
+            else:
+                grew = self.register(t, offset, end) or grew
+                dense = self.dense
+                base_t = self.upper_base[0] if self.upper_base is not None else 0
+        return grew
 
 
 #: (st_dev, st_ino of the store directory, id(FileOps)) -> this process's state.
@@ -806,8 +844,7 @@ class FileStore(LogStore):
             if size > fend and sh.stuck != (fend, size):
                 scan = _Scanner(self._ops, sh.log_fd, sh.seed, sh.max_record, fend, ft + 1,
                                 size, payloads=False)
-                for r, end in scan:
-                    sh.register(r.t, r.offset, end)
+                sh.register_many((f[0], f[3], f[4]) for f in scan)
                 assert scan.stop is not None
                 self._reader_stop(sh, scan.stop, size)
                 if sh.frontier[0] > ft:
@@ -873,13 +910,17 @@ class FileStore(LogStore):
             _ft, known_end = sh.frontier
         size = self._size(sh)
         scan = _Scanner(self._ops, sh.log_fd, sh.seed, sh.max_record, start, start_t + 1, size)
-        for r, end in scan:
-            if end > known_end:
-                with sh.state_lock:
-                    if sh.register(r.t, r.offset, end):
-                        sh.cond.notify_all()
-            if r.t > t:
-                yield r
+        learned: list[tuple[int, int, int]] = []  # records beyond what the process knew
+        try:
+            for f in scan:
+                if f[4] > known_end:
+                    learned.append((f[0], f[3], f[4]))
+                    if len(learned) >= 4096:
+                        self._learn(sh, learned)
+                if f[0] > t:
+                    yield _raw_record(f)
+        finally:
+            self._learn(sh, learned)
         stop = scan.stop
         assert stop is not None
         if stop.offset < known_end:
@@ -889,6 +930,13 @@ class FileStore(LogStore):
                                offset=stop.offset, t=stop.t, path=sh.log_path)
         with sh.state_lock:
             self._reader_stop(sh, stop, size)
+
+    def _learn(self, sh: _Shared, frames: list[tuple[int, int, int]]) -> None:
+        if frames:
+            with sh.state_lock:
+                if sh.register_many(frames):
+                    sh.cond.notify_all()
+            frames.clear()
 
     # Writing -----------------------------------------------------------------------------
     def writer(self, timeout: float | None = None) -> "_WriterSession":
@@ -969,12 +1017,15 @@ class FileStore(LogStore):
             before = sh.frontier[0]
             scan = _Scanner(ops, sh.log_fd, sh.seed, sh.max_record, sh.dense_end,
                             sh.dense_t + 1, size, payloads=False)
-            for r, end in scan:
-                if upper_base is not None and r.t == upper_base[0] and end != upper_base[1]:
-                    raise LogCorrupted(f"{sh.log_path}: record t={r.t} ends at {end}, not at "
-                                       f"{upper_base[1]} as a snapshot anchor says",
-                                       offset=r.offset, t=r.t, path=sh.log_path)
-                sh.register(r.t, r.offset, end)
+            def frames() -> Iterator[tuple[int, int, int]]:
+                for f in scan:
+                    if upper_base is not None and f[0] == upper_base[0] and f[4] != upper_base[1]:
+                        raise LogCorrupted(f"{sh.log_path}: record t={f[0]} ends at {f[4]}, not "
+                                           f"at {upper_base[1]} as a snapshot anchor says",
+                                           offset=f[3], t=f[0], path=sh.log_path)
+                    yield f[0], f[3], f[4]
+
+            sh.register_many(frames())
             sh.upper_base, sh.upper = None, array("q")
             stop = scan.stop
             assert stop is not None
@@ -1418,15 +1469,14 @@ def verify(path: str, decode: bool = True, fileops: FileOps | None = None) -> Ve
         report.db_uuid, report.format_version = header.db_uuid, header.format_version
         scan = _Scanner(ops, fd, header.seed, header.max_record_bytes, HEADER_SIZE, 1, size,
                         payloads=decode)
-        for r, end in scan:
+        for t, _ub, payload, start, end in scan:
             if decode:
                 try:
-                    rec.decode_tx(r.payload)
+                    rec.decode_tx(payload)
                 except StorageError as exc:
-                    report.problems.append(f"record t={r.t} at offset {r.offset}: "
-                                           f"{exc.message}")
+                    report.problems.append(f"record t={t} at offset {start}: {exc.message}")
             report.records += 1
-            report.last_t, report.end_offset = r.t, end
+            report.last_t, report.end_offset = t, end
         stop = scan.stop
         assert stop is not None
         report.end_offset = stop.offset
