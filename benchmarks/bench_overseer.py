@@ -37,6 +37,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -90,8 +91,12 @@ def _worker_main(uri: str, go: Any, out: Any, config: dict[str, Any]) -> None:
     conn = fs.connect(uri)
     w = overseer.Worker(conn, {"noop": noop}, config)
     go.wait()
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     w.run(install_signals=False, exit_when_done=True)
-    out.put((os.getpid(), starts, dict(w.stats)))
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    stats = dict(w.stats)
+    stats["cpu_s"] = round(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime, 2)
+    out.put((os.getpid(), starts, stats))
     w.close()
     conn.close()
 
@@ -165,6 +170,7 @@ def run_graph(name: str, graph: dict[str, list[str]], workers: int, durability: 
                "median_delay_ms": round(statistics.median(delays), 2) if delays else None,
                "p90_delay_ms": round(statistics.quantiles(delays, n=10)[-1], 2) if len(delays) > 10 else None,
                "insert_s": round(insert_s, 2), "commits": stats.get("commits"),
+               "worker_cpu_s": stats.get("cpu_s"),
                "ok": finished == n and len(starts) == n}
         return _emit(row)
     finally:

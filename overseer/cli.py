@@ -121,7 +121,7 @@ def demo(workers: int, jobs: int, store: str | None, keep: bool) -> None:
 
     import overseer
     from overseer import demo as d
-    from overseer import queries
+    from overseer import queries, status
 
     console = Console()
     tmp = None
@@ -154,11 +154,9 @@ def demo(workers: int, jobs: int, store: str | None, keep: bool) -> None:
                       console=console, transient=False) as progress:
             task = progress.add_task("jobs", total=total, detail="")
             while True:
-                db = conn.sync()
-                counts = queries.status_counts(db)
-                done = sum(counts.get(s, 0) for s in overseer.STATUSES[2:])
-                detail = "  ".join(f"{s[1:]} {counts.get(s, 0)}" for s in overseer.STATUSES)
-                progress.update(task, completed=done, detail=detail)
+                p = status.progress(conn.sync())
+                detail = "  ".join(f"{s[1:]} {n}" for s, n in p.counts.items())
+                progress.update(task, completed=p.done, detail=detail)
                 if all(p.poll() is not None for p in procs):
                     break
                 if time.monotonic() - t0 > 120:

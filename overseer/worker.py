@@ -166,6 +166,25 @@ def _coerce(v: Any, want: type) -> Any:
     return want(v)
 
 
+def job_dict(db: Any, e: int) -> dict[Any, Any]:
+    """The job a handler receives: ``{":db/id": e, attribute ident: value}``.
+
+    Cardinality-many attributes give lists; refs (``:job/dep``) give entity ids.
+    What ``db.pull("[*]", e)`` gives, flattened, read straight from the EAVT index.
+    """
+    schema = db.schema
+    job: dict[Any, Any] = {":db/id": e}
+    for _e, a, v, _tx, _added in db.search(e):
+        attr = schema.attr(a)
+        if attr is None:
+            continue
+        if attr.many:
+            job.setdefault(attr.ident, []).append(v)
+        else:
+            job[attr.ident] = v
+    return job
+
+
 # -- the pool of ready candidates -----------------------------------------------------------
 
 class _RandomSet:
@@ -334,6 +353,13 @@ class Worker:
                     for row in db.search(None, dep.id, e):
                         touched.add(row[0])
         if touched:
+            # most are claimed already (a hand-off claims a child in its parent's finish
+            # transaction): drop those with one index read before the Datalog check
+            st = db.schema.attr(":job/status")
+            if st is not None:
+                sid = st.id
+                touched = {e for e in touched if any(r[2] == UNSTARTED for r in db.search(e, sid))}
+        if touched:
             ready = queries.ready_among(db, touched, self.types)
             self.stats["among_queries"] += 1
             with self._lock:
@@ -358,7 +384,9 @@ class Worker:
         if claim_more and not self._stop.is_set():
             want = max(0, self._target() - len(slot.queue))
             if want:
-                db = self.conn.db()
+                # catch up *before* the transaction: applying other processes' records
+                # then happens outside the writer lock, in parallel with their commits
+                db = self.conn.sync()
                 self._refresh(db, now)
                 with self._lock:
                     candidates = self._pool.sample(self.rng, want + max(2, want // 4))
@@ -383,8 +411,7 @@ class Worker:
         return bool(slot.queue)
 
     def _run_one(self, slot: _Slot, e: int, attempt: int, main_thread: bool) -> None:
-        db = self.conn.db()
-        job = dict(db.pull(["*"], e))
+        job = job_dict(self.conn.db(), e)
         job[":job/attempt"] = attempt
         handler = self.handlers.get(job.get(":job/type"))
         slot.running = (e, attempt)

@@ -85,3 +85,20 @@ def test_status_counts_and_job_rows(mem_conn):
     db = mem_conn.db()
     assert queries.status_counts(db) == {overseer.FINISHED: 1, overseer.UNSTARTED: 5}
     assert queries.job_rows(db, ["start"]) == [("start", ":start", overseer.FINISHED, "", 0)]
+
+
+def test_status_views(mem_conn):
+    from overseer import claim, status
+    _insert(mem_conn)
+    e = mem_conn.db().entid([":job/id", "start"])
+    claim.claim(mem_conn, e, "host:7:w", now=99)
+    other = mem_conn.db().entid([":job/id", "other"])
+    a = claim.claim(mem_conn, other, "host:8:w", now=100)
+    claim.record(mem_conn, other, a, "host:8:w", "fail", '{"type": "x", "message": "boom"}')
+    db = mem_conn.db()
+    p = status.progress(db)
+    assert (p.total, p.done, p.counts[overseer.STARTED], p.counts[overseer.FAILED]) == (6, 1, 1, 1)
+    assert status.running(db) == [{"id": "start", "type": ":start", "owner": "host:7:w", "attempt": 1,
+                                   "heartbeat": 99}]
+    assert status.failed(db) == [{"id": "other", "type": ":other", "failure": {"type": "x", "message": "boom"}}]
+    assert status.worker_name("host:7:abc") == "host:7"

@@ -1,0 +1,94 @@
+"""Read-only views: graph progress, failed jobs, who is running what.
+
+Each view reads one Db value (a consistent snapshot) with the queries of
+:mod:`overseer.queries`; none writes anything.
+
+>>> import fact_store as fs, overseer
+>>> conn = fs.connect("mem:overseer-status-doc")
+>>> _ = overseer.install_schema(conn)
+>>> _ = conn.transact(overseer.graph_txns({"a": [], "b": ["a"]}))
+>>> p = progress(conn.db())
+>>> p.total, p.done, p.counts[overseer.UNSTARTED], p.is_complete
+(2, 0, 2, False)
+>>> conn.close()
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import fact_store as fs
+
+from overseer import queries
+from overseer.schema import STATUSES, TERMINAL
+
+RUNNING = """
+[:find ?id ?type ?owner ?attempt ?heartbeat
+ :where [?j :job/status :started]
+        [?j :job/id ?id]
+        [?j :job/type ?type]
+        [(get-else $ ?j :job/owner "") ?owner]
+        [(get-else $ ?j :job/attempt 0) ?attempt]
+        [(get-else $ ?j :job/heartbeat 0) ?heartbeat]]
+"""
+
+FAILED = """
+[:find ?id ?type ?failure
+ :where [?j :job/status :failed]
+        [?j :job/id ?id]
+        [?j :job/type ?type]
+        [(get-else $ ?j :job/failure "{}") ?failure]]
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How many jobs have each status."""
+
+    counts: dict[fs.Keyword, int]
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def done(self) -> int:
+        """Jobs in a terminal status (finished, failed, aborted)."""
+        return sum(n for s, n in self.counts.items() if s in TERMINAL)
+
+    @property
+    def is_complete(self) -> bool:
+        return self.done == self.total
+
+
+def progress(db: Any) -> Progress:
+    """Job counts by status (every status present, zeros included)."""
+    counts = {s: 0 for s in STATUSES}
+    counts.update(queries.status_counts(db))
+    return Progress(counts)
+
+
+def running(db: Any) -> list[dict[str, Any]]:
+    """The started jobs: id, type, the worker running it, attempt and last heartbeat (epoch ms)."""
+    return [{"id": i, "type": t, "owner": o, "attempt": a, "heartbeat": h}
+            for i, t, o, a, h in sorted(fs.q(RUNNING, db))]
+
+
+def failed(db: Any) -> list[dict[str, Any]]:
+    """The failed jobs with their failure info (decoded from ``:job/failure``)."""
+    out = []
+    for i, t, f in sorted(fs.q(FAILED, db)):
+        try:
+            info = json.loads(f)
+        except ValueError:
+            info = {"message": f}
+        out.append({"id": i, "type": t, "failure": info})
+    return out
+
+
+def worker_name(owner: str) -> str:
+    """``host:pid:uuid`` → ``host:pid`` (what a person reads in a table)."""
+    parts = owner.split(":")
+    return ":".join(parts[:2]) if len(parts) >= 2 else owner
