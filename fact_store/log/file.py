@@ -512,7 +512,10 @@ class _Shared:
         # yet verified from the start; a writer verifies the whole log first).
         self.upper_base: tuple[int, int] | None = None
         self.upper = array("q")
-        self.stuck: tuple[int, int] | None = None
+        # Where readers last stopped at an invalid frame: (offset, file size, mtime)
+        # and when; an unchanged file is not rescanned for 0.5 s.
+        self.stuck: tuple[int, int, int] | None = None
+        self.stuck_at = 0.0
         self.durable_end = 0
 
     # Offsets ------------------------------------------------------------------
@@ -826,6 +829,17 @@ class FileStore(LogStore):
     def _size(self, sh: _Shared) -> int:
         return self._ops.fstat(sh.log_fd).st_size
 
+    def _stat(self, sh: _Shared) -> tuple[int, int]:
+        st = self._ops.fstat(sh.log_fd)
+        return st.st_size, st.st_mtime_ns
+
+    @staticmethod
+    def _is_stuck(sh: _Shared, key: tuple[int, int, int]) -> bool:
+        """Did a reader already stop at this invalid frame of this unchanged file?
+        (A writer that cut the tail and appended exactly as many bytes within one
+        mtime tick is caught by the 0.5 s expiry.)"""
+        return sh.stuck == key and time.monotonic() - sh.stuck_at < 0.5
+
     def head(self) -> int:
         """Newest verified t. O(1) when the file has not grown; else O(new bytes)."""
         sh = self._shared()
@@ -835,29 +849,30 @@ class FileStore(LogStore):
     def _head(self, sh: _Shared) -> int:
         self._check_identity(sh)
         with sh.state_lock:
-            size = self._size(sh)
+            size, mtime = self._stat(sh)
             ft, fend = sh.frontier
             if size < fend:
                 raise LogCorrupted(f"{sh.log_path} shrank to {size} bytes, below the end of "
                                    f"verified record t={ft} ({fend}); another tool truncated "
                                    "it. Reopen the store.", offset=size, t=ft, path=sh.log_path)
-            if size > fend and sh.stuck != (fend, size):
+            if size > fend and not self._is_stuck(sh, (fend, size, mtime)):
                 scan = _Scanner(self._ops, sh.log_fd, sh.seed, sh.max_record, fend, ft + 1,
                                 size, payloads=False)
                 sh.register_many((f[0], f[3], f[4]) for f in scan)
                 assert scan.stop is not None
-                self._reader_stop(sh, scan.stop, size)
+                self._reader_stop(sh, scan.stop, size, mtime)
                 if sh.frontier[0] > ft:
                     sh.cond.notify_all()
             return sh.frontier[0]
 
-    def _reader_stop(self, sh: _Shared, stop: _Stop, size: int) -> None:
+    def _reader_stop(self, sh: _Shared, stop: _Stop, size: int, mtime: int) -> None:
         """A reader's scan ended at ``stop``: the end, unless it is corruption."""
         if stop.reason == "eof":
             return
         if stop.reason == "kind":
             raise self._unsupported_kind(sh, stop)
-        if sh.stuck == (stop.offset, size):
+        key = (stop.offset, size, mtime)
+        if self._is_stuck(sh, key):
             return
         corrupt = self._corruption(sh, stop, size)
         if corrupt is not None:
@@ -867,7 +882,7 @@ class FileStore(LogStore):
             if again is not None and again[0] == stop.t and again[1] == rec.KIND_TX_V1:
                 return
             raise corrupt
-        sh.stuck = (stop.offset, size)
+        sh.stuck, sh.stuck_at = key, time.monotonic()
 
     def _corruption(self, sh: _Shared, stop: _Stop, size: int) -> LogCorrupted | None:
         """LogCorrupted if the invalid frame at ``stop`` has valid data after it."""
@@ -908,7 +923,7 @@ class FileStore(LogStore):
         with sh.state_lock:
             start_t, start = sh.known_at_or_below(max(t, 0))
             _ft, known_end = sh.frontier
-        size = self._size(sh)
+        size, mtime = self._stat(sh)
         scan = _Scanner(self._ops, sh.log_fd, sh.seed, sh.max_record, start, start_t + 1, size)
         learned: list[tuple[int, int, int]] = []  # records beyond what the process knew
         try:
@@ -929,7 +944,7 @@ class FileStore(LogStore):
                                "log was modified under the store. Nothing was changed.",
                                offset=stop.offset, t=stop.t, path=sh.log_path)
         with sh.state_lock:
-            self._reader_stop(sh, stop, size)
+            self._reader_stop(sh, stop, size, mtime)
 
     def _learn(self, sh: _Shared, frames: list[tuple[int, int, int]]) -> None:
         if frames:

@@ -230,6 +230,27 @@ def test_a_torn_tail_stops_readers_and_is_cut_by_the_next_writer(tmp_path: Path,
     assert report.ok and report.torn_tail_bytes == 0 and report.last_t == 5
 
 
+def test_a_reader_stuck_at_a_torn_tail_sees_the_record_written_over_it(tmp_path: Path) -> None:
+    import time
+    d = tmp_path / "db"
+    make_log(d, 2)
+    reader = FileStore(str(d))
+    other = FileStore(str(d), fileops=FaultyFS())  # its own descriptors: another "process"
+    payload = b"p" * 63
+    append_bytes(d / "log", bytes(rec.FRAME.size + len(payload)))  # same size as the record
+    size = (d / "log").stat().st_size
+    assert reader.head() == 2 and reader.head() == 2
+    with other.writer() as head:
+        other.append(head + 1, uuid.uuid4(), payload)
+    assert (d / "log").stat().st_size == size
+    deadline = time.monotonic() + 3
+    while reader.head() < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert reader.head() == 3 and [r.payload for r in reader.read_after(2)] == [payload]
+    other.close()
+    reader.close()
+
+
 def test_truncation_at_every_offset_of_the_last_records_recovers_the_longest_prefix(
         tmp_path: Path) -> None:
     """F-05 (PR size): every offset inside the last 3 records."""
