@@ -34,10 +34,13 @@ def is_db(x: Any) -> bool:
 class Ctx:
     """Everything one execution needs: sources, memoised scans, rule state, trace."""
 
-    __slots__ = ("sources", "memo", "rng", "trace", "stats", "rule_state", "counts", "access")
+    __slots__ = ("sources", "memo", "rng", "trace", "stats", "rule_state", "counts", "access",
+                 "satisfied", "params")
 
-    def __init__(self, sources: dict[str, Any], rng: Any = None, trace: bool = False) -> None:
+    def __init__(self, sources: dict[str, Any], rng: Any = None, trace: bool = False,
+                 params: tuple[Any, ...] = ()) -> None:
         self.sources = sources
+        self.params = params
         self.memo: dict[Any, Any] = {}
         self.counts: dict[Any, int] = {}
         self.rng = rng
@@ -45,6 +48,7 @@ class Ctx:
         self.stats: dict[int, list[Any]] = {}
         self.rule_state: dict[Any, Any] = {}
         self.access: dict[int, Any] = {}
+        self.satisfied: set[Any] = set()   # filters an AVET range already applied
 
     def get_rng(self) -> Any:
         if self.rng is None:
@@ -56,9 +60,12 @@ def run_block(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> list[tuple
     """Run ``block``'s steps over ``rows`` (columns ``block.seed_vars``)."""
     if ctx.trace:
         return _run_block_traced(ctx, block, rows)
+    satisfied = ctx.satisfied
     for step in block.steps:
         if not rows:
             return rows
+        if satisfied and step in satisfied:
+            continue
         rows = _RUNNERS[type(step)](ctx, step, rows)
     return rows
 
@@ -69,7 +76,8 @@ def _run_block_traced(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> li
         st = ctx.stats.setdefault(id(step), [0, 0, 0, 0.0, ""])
         st[0] += 1
         st[1] += len(rows)
-        if not rows:
+        if not rows or (ctx.satisfied and step in ctx.satisfied):
+            st[2] += len(rows)
             continue
         t0 = time.perf_counter()
         rows = _RUNNERS[type(step)](ctx, step, rows)
@@ -97,28 +105,51 @@ def _arg_getter(ctx: Ctx, spec: tuple[int, Any]) -> Any:
     kind, x = spec
     if kind == 0:
         return itemgetter(x)
-    val = ctx.sources[x] if kind == 2 else x
+    val = ctx.sources[x] if kind == 2 else (ctx.params[x] if kind == 3 else x)
     return lambda r: val
 
 
+def _consts(ctx: Ctx, args: tuple[tuple[int, Any], ...]) -> tuple[tuple[int, Any], ...]:
+    """Arguments with parameters (kind 3) replaced by their values (kind 1)."""
+    if not any(k == 3 for k, _ in args):
+        return args
+    p = ctx.params
+    return tuple((1, p[x]) if k == 3 else (k, x) for k, x in args)
+
+
+def _plain_eq_const(c: Any) -> bool:
+    """Is Clojure ``=`` against ``c`` just Python ``==``?  (Not for numbers and booleans.)"""
+    return isinstance(c, (str, tuple, frozenset)) or c is None
+
+
 def _run_filter(ctx: Ctx, st: FilterStep, rows: list[Any]) -> list[Any]:
-    args = st.args
+    args = _consts(ctx, st.args)
     try:
         if st.fn is not None and len(args) == 2:
-            op = COMPARISONS.get(st.fn.name)
+            name = st.fn.name
             (k1, x1), (k2, x2) = args
-            if op is not None or st.fn.name in ("=", "not=", "!="):
-                if op is None:
-                    eq = clj_eq
-                    if st.fn.name == "=":
-                        op = eq
-                    else:
-                        def op(a: Any, b: Any) -> bool:
-                            return not clj_eq(a, b)
+            if k1 == 1 and k2 == 0 and name in _FLIP:
+                name, (k1, x1), (k2, x2) = _FLIP[name], (k2, x2), (k1, x1)
+            if k1 == 0 and k2 == 1:
+                i, c = x1, x2
+                if name == ">":
+                    return [r for r in rows if r[i] > c]
+                if name == "<":
+                    return [r for r in rows if r[i] < c]
+                if name == ">=":
+                    return [r for r in rows if r[i] >= c]
+                if name == "<=":
+                    return [r for r in rows if r[i] <= c]
+                if name == "=" and _plain_eq_const(c):
+                    return [r for r in rows if r[i] == c]
+                if name in ("not=", "!=") and _plain_eq_const(c):
+                    return [r for r in rows if r[i] != c]
+            op = COMPARISONS.get(name)
+            if op is None and name in ("=", "not=", "!="):
+                op = clj_eq if name == "=" else _clj_ne
+            if op is not None:
                 if k1 == 0 and k2 == 1:
                     return [r for r in rows if op(r[x1], x2)]
-                if k1 == 1 and k2 == 0:
-                    return [r for r in rows if op(x1, r[x2])]
                 if k1 == 0 and k2 == 0:
                     return [r for r in rows if op(r[x1], r[x2])]
         getters = [_arg_getter(ctx, a) for a in args]
@@ -128,13 +159,20 @@ def _run_filter(ctx: Ctx, st: FilterStep, rows: list[Any]) -> list[Any]:
                 g = getters[0]
                 return [r for r in rows if is_truthy(f(g(r)))]
             return [r for r in rows if is_truthy(f(*[g(r) for g in getters]))]
-        fc = st.fn_col
-        return [r for r in rows if is_truthy(_call_input_fn(r[fc], [g(r) for g in getters],
+        fg = _arg_getter(ctx, st.fn_col)  # type: ignore[arg-type]
+        return [r for r in rows if is_truthy(_call_input_fn(fg(r), [g(r) for g in getters],
                                                             st.form))]
     except FactStoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - a user's function or a type mismatch
         raise _wrap(exc, st.form) from exc
+
+
+_FLIP = {"<": ">", ">": "<", "<=": ">=", ">=": "<=", "=": "=", "not=": "not=", "!=": "!="}
+
+
+def _clj_ne(a: Any, b: Any) -> bool:
+    return not clj_eq(a, b)
 
 
 def _call_input_fn(f: Any, args: list[Any], form: Any) -> Any:
@@ -179,10 +217,11 @@ def _expand(binding: Any, value: Any, form: Any) -> list[tuple[Any, ...]]:
 def _run_bind(ctx: Ctx, st: BindStep, rows: list[Any]) -> list[Any]:
     getters = [_arg_getter(ctx, a) for a in st.args]
     f = st.fn.fn if st.fn is not None else None
-    fc = st.fn_col
+    fg = _arg_getter(ctx, st.fn_col) if st.fn_col is not None else None
+    pchecks = [(i, ctx.params[x]) for i, x in st.param_checks]
     out: list[Any] = []
     app = out.append
-    simple = (isinstance(st.binding, BindScalar) and len(st.new_idx) == 1)
+    simple = (isinstance(st.binding, BindScalar) and len(st.new_idx) == 1 and not pchecks)
     try:
         if simple and f is not None:
             if len(getters) == 1:
@@ -202,9 +241,11 @@ def _run_bind(ctx: Ctx, st: BindStep, rows: list[Any]) -> list[Any]:
         ng = itemgetter(*new_idx) if len(new_idx) > 1 else None
         for r in rows:
             args = [g(r) for g in getters]
-            v = f(*args) if f is not None else _call_input_fn(r[fc], args, form)
+            v = f(*args) if f is not None else _call_input_fn(fg(r), args, form)  # type: ignore
             for vals in _expand(binding, v, form):
                 if any(not _same(vals[i], r[c]) for i, c in eq_checks):
+                    continue
+                if pchecks and any(not _same(vals[i], x) for i, x in pchecks):
                     continue
                 if any(vals[i] != vals[j] for i, j in dup_checks):
                     continue
@@ -299,7 +340,7 @@ def _run_or(ctx: Ctx, st: OrStep, rows: list[Any]) -> list[Any]:
 
 def _run_rule(ctx: Ctx, st: RuleStep, rows: list[Any]) -> list[Any]:
     from fact_store.query.rules import evaluate_call
-    specs = st.args
+    specs = _consts(ctx, st.args)
     cols = tuple(x for k, x in specs if k == 0)
     consts = [(i, x) for i, (k, x) in enumerate(specs) if k == 1]
     if cols:

@@ -20,7 +20,7 @@ from typing import Any
 
 from fact_store.errors import FactStoreError, QueryError
 from fact_store.query import builtins
-from fact_store.query.execute import CollSource, Ctx, is_db, run_block
+from fact_store.query.execute import UNIT_ROWS, CollSource, Ctx, is_db, run_block
 from fact_store.query.parse import (
     Aggregate, BindColl, BindIgnore, BindScalar, BindTuple, FindColl, FindRel, FindScalar,
     FindTuple, PullExpr, RulesVar, SrcVar, Var, show,
@@ -107,20 +107,24 @@ def _bshow(b: Any) -> str:
 
 def run_plan(plan: QueryPlan, ctx: Ctx, scalar_row: tuple[Any, ...]) -> Any:
     """Run every component, combine what :find needs, and shape the result."""
-    parts: list[list[tuple[Any, ...]]] = []
+    parts: list[Any] = []
+    ctx.params = scalar_row
+    scalar_row = tuple(scalar_row[i] for i in plan.find_params)
     for comp in plan.components:
-        rows = run_block(ctx, comp.block, [scalar_row])
+        rows = run_block(ctx, comp.block, UNIT_ROWS)
         if not rows:
             return _empty(plan)
         cols = comp.out_cols
         if not cols:
             continue
-        if len(cols) == 1:
+        if cols == tuple(range(len(comp.block.vars))):
+            parts.append(set(rows))
+        elif len(cols) == 1:
             c = cols[0]
-            parts.append([(x,) for x in {r[c] for r in rows}])
+            parts.append({(r[c],) for r in rows})
         else:
             g = itemgetter(*cols)
-            parts.append(list({g(r) for r in rows}))
+            parts.append({g(r) for r in rows})
     if not parts:
         tuples: Any = [scalar_row]
     elif len(parts) == 1:

@@ -220,7 +220,7 @@ def _norm_key(db: Any, pos: int, ref_v: bool, k: Any) -> Any:
 
 # ---------------------------------------------------------------- patterns on a Db
 
-def _args(st: Any, db: Any) -> tuple[list[Any], Any] | None:
+def _args(ctx: Any, st: Any, db: Any) -> tuple[list[Any], Any] | None:
     args: list[Any] = [None, None, None, None]
     added = None
     for pos, c in st.consts:
@@ -228,6 +228,17 @@ def _args(st: Any, db: Any) -> tuple[list[Any], Any] | None:
             args[pos] = c
         else:
             added = c
+    for pos, i in st.params:
+        val = ctx.params[i]
+        if pos == 4:
+            if not isinstance(val, bool):
+                return None
+            added = val
+            continue
+        val = _norm_key(db, pos, st.ref_v, val)
+        if val is None:
+            return None
+        args[pos] = val
     for pos, raw in st.late:
         try:
             eid = db.entid(tuple(raw))
@@ -279,7 +290,7 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
     src = ctx.sources[st.src]
     if not st.is_db:
         return _run_coll(ctx, st, src, rows)
-    got = _args(st, src)
+    got = _args(ctx, st, src)
     if got is None:
         return []
     args, added = got
@@ -287,11 +298,14 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
     if not st.key_cols:
         ds = lay = None
         if st.ranges and acc.raw and len(rows) == 1:
-            ds = _ranged(acc, st, args, rows[0])
+            ds = _ranged(ctx, acc, st, args, rows[0])
             if ds is not None:
                 lay = AVET
+                ctx.satisfied.update(st.range_filters)
                 _note(ctx, st, "AVET range")
         if ds is None:
+            if st.range_filters:
+                ctx.satisfied.difference_update(st.range_filters)
             ds, lay = acc.fetch(*args)
             _note(ctx, st, "scan " + _NAMES[lay])
         ds = _filter(ds, lay, added, st.eq_pos)
@@ -314,12 +328,13 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
     return _lookup(ctx, st, acc, args, added, rows)
 
 
-def _ranged(acc: Access, st: Any, args: list[Any], row: tuple[Any, ...]) -> list[Any] | None:
+def _ranged(ctx: Any, acc: Access, st: Any, args: list[Any],
+            row: tuple[Any, ...]) -> list[Any] | None:
     """An AVET range read for a pattern whose value is compared with constants right after."""
     lo = hi = None
     lo_incl = hi_incl = True
     for op, kind, x in st.ranges:
-        val = row[x] if kind == 0 else x
+        val = row[x] if kind == 0 else (ctx.params[x] if kind == 3 else x)
         if val is None or isinstance(val, bool):
             return None
         if op in (">", ">="):
@@ -635,13 +650,16 @@ def _index_into(idx: dict[Any, list[Any]], sig: Any, rows: list[tuple[Any, ...]]
 def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
     if not isinstance(src, CollSource):
         src = _as_coll(ctx, st.src, src)
+    consts = st.consts
+    if st.params:
+        consts = consts + tuple((pos, ctx.params[i]) for pos, i in st.params)
     try:
         if not st.key_cols:
-            exts = src.scan((st.consts, st.eq_pos, st.out_pos))
+            exts = src.scan((consts, st.eq_pos, st.out_pos))
             if len(rows) == 1 and not rows[0]:
                 return list(exts)
             return [r + x for r in rows for x in exts]
-        idx = src.index((st.consts, st.eq_pos, st.out_pos, st.key_pos))
+        idx = src.index((consts, st.eq_pos, st.out_pos, st.key_pos))
     except IndexError:
         raise QueryError(f"Source {st.src} has a tuple shorter than the pattern "
                          f"{_show(st.form)}", form=st.form) from None

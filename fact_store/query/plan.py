@@ -76,6 +76,8 @@ class PatternStep:
     note: str = ""
     uses_added: bool = False                # reads the added position (needs search())
     ranges: tuple[tuple[str, int, Any], ...] = ()   # (op, 0 col | 1 const, x): AVET range on v
+    range_filters: tuple[Any, ...] = ()     # the FilterSteps those ranges make redundant
+    params: tuple[tuple[int, int], ...] = ()  # (position, parameter slot): run-time constants
 
 
 @dataclass(eq=False, slots=True)
@@ -83,8 +85,8 @@ class FilterStep:
     """Keep rows for which a predicate is truthy."""
 
     fn: builtins.Fn | None
-    fn_col: int | None                      # [(?f ?x)]: the function is in a column
-    args: tuple[tuple[int, Any], ...]       # (0, col) | (1, constant) | (2, source name)
+    fn_col: tuple[int, int] | None          # [(?f ?x)]: the function's (0, col) | (3, param)
+    args: tuple[tuple[int, Any], ...]       # (0, col) | (1, constant) | (2, source) | (3, param)
     form: Any
 
 
@@ -93,7 +95,7 @@ class BindStep:
     """Call a function per row and bind its result (scalar, tuple, collection, relation)."""
 
     fn: builtins.Fn | None
-    fn_col: int | None
+    fn_col: tuple[int, int] | None
     args: tuple[tuple[int, Any], ...]
     binding: Any
     bind_vars: tuple[Var, ...]              # the binding's variables, in order ('_' dropped)
@@ -102,6 +104,7 @@ class BindStep:
     dup_checks: tuple[tuple[int, int], ...]  # two places of one new var in the binding
     new_vars: tuple[Var, ...]
     form: Any
+    param_checks: tuple[tuple[int, int], ...] = ()  # (index into bind_vars, parameter slot)
 
 
 @dataclass(eq=False, slots=True)
@@ -148,6 +151,22 @@ class RuleStep:
     dup_checks: tuple[tuple[int, int], ...]  # free positions holding one new var twice
     new_vars: tuple[Var, ...]
     form: Any
+
+
+class Env(dict):  # type: ignore[type-arg]
+    """Variables bound in a block: ``env[var]`` is a row column; ``env.params[var]`` is the
+    slot of a scalar input (a parameter: a constant for the whole execution, never a column)."""
+
+    def __init__(self, cols: Any = (), params: dict[Var, int] | None = None) -> None:
+        super().__init__(cols)
+        self.params: dict[Var, int] = params if params is not None else {}
+
+    def has(self, v: Any) -> bool:
+        return v in self or v in self.params
+
+    def spec(self, v: Var) -> tuple[int, int]:
+        """(0, column) or (3, parameter slot)."""
+        return (0, self[v]) if v in self else (3, self.params[v])
 
 
 class Unplannable(Exception):
@@ -223,12 +242,12 @@ class Planner:
         return info
 
     def resolve_fn(self, name: str, fn_var: Var | None, nargs: int, form: Any,
-                   bound: dict[Var, int]) -> tuple[builtins.Fn | None, int | None]:
+                   bound: Env) -> tuple[builtins.Fn | None, tuple[int, int] | None]:
         if fn_var is not None:
-            if fn_var not in bound:
+            if not bound.has(fn_var):
                 raise Unplannable(f"Insufficient bindings: function variable {fn_var.name} "
                                   f"is not bound in {show(form)}", form)
-            return None, bound[fn_var]
+            return None, bound.spec(fn_var)
         f = builtins.resolve_fn(name)
         if f is None:
             raise QueryError(f"Unknown function '{name}' in {show(form)}: use a built-in or "
@@ -243,12 +262,12 @@ class Planner:
     def _fn_args(self, args: tuple[Any, ...], bound: dict[Var, int], form: Any,
                  default_src: SrcVar) -> tuple[tuple[int, Any], ...]:
         out = []
-        missing = [a.name for a in args if isinstance(a, Var) and a not in bound]
+        missing = [a.name for a in args if isinstance(a, Var) and not bound.has(a)]
         if missing:
             raise Unplannable(f"Insufficient bindings: {missing} not bound in {show(form)}", form)
         for a in args:
             if isinstance(a, Var):
-                out.append((0, bound[a]))
+                out.append(bound.spec(a))
             elif isinstance(a, SrcVar):
                 name = default_src.name if a.name == "$" else a.name
                 self.source(SrcVar(name), form)
@@ -268,6 +287,7 @@ class Planner:
                                    f"{show(c.form)}", form=c.form)
         consts: list[tuple[int, Any]] = []
         late: list[tuple[int, Any]] = []
+        params: list[tuple[int, int]] = []
         key_cols: list[int] = []
         key_pos: list[int] = []
         out_pos: list[int] = []
@@ -295,6 +315,9 @@ class Planner:
                 if t in bound:
                     key_cols.append(bound[t])
                     key_pos.append(pos)
+                    bound_pos.add(pos)
+                elif t in bound.params:
+                    params.append((pos, bound.params[t]))
                     bound_pos.add(pos)
                 elif t in first_new:
                     eq_pos.append((first_new[t], pos))
@@ -346,7 +369,8 @@ class Planner:
         uses_added = len(terms) == 5 and not isinstance(terms[4], Blank)
         return PatternStep(src.name, info.is_db, tuple(consts), tuple(late), tuple(key_cols),
                            tuple(key_pos), tuple(out_pos), tuple(eq_pos), tuple(new_vars), ref_v,
-                           never, est, c.form, len(terms), note, uses_added)
+                           never, est, c.form, len(terms), note, uses_added,
+                           params=tuple(params))
 
     # -- predicates and functions ----------------------------------------------
 
@@ -367,11 +391,13 @@ class Planner:
             raise QuerySyntaxError(f"{c.fn} takes a source ($) as its first argument in "
                                    f"{show(c.form)}", form=c.form)
         bvars = tuple(binding_vars(c.binding))
-        new_idx, eq_checks, dup_checks, new_vars = [], [], [], []
+        new_idx, eq_checks, dup_checks, new_vars, param_checks = [], [], [], [], []
         first: dict[Var, int] = {}
         for i, v in enumerate(bvars):
             if v in bound:
                 eq_checks.append((i, bound[v]))
+            elif v in bound.params:
+                param_checks.append((i, bound.params[v]))
             elif v in first:
                 dup_checks.append((first[v], i))
             else:
@@ -379,7 +405,7 @@ class Planner:
                 new_idx.append(i)
                 new_vars.append(v)
         return BindStep(f, fcol, args, c.binding, bvars, tuple(new_idx), tuple(eq_checks),
-                        tuple(dup_checks), tuple(new_vars), c.form)
+                        tuple(dup_checks), tuple(new_vars), c.form, tuple(param_checks))
 
     # -- not / or --------------------------------------------------------------
 
@@ -389,7 +415,7 @@ class Planner:
         inner = set().union(*(clause_vars(x) for x in c.clauses))
         if c.join_vars is not None:
             join = list(c.join_vars)
-            missing = [v.name for v in join if v not in bound]
+            missing = [v.name for v in join if not bound.has(v)]
             if missing:
                 raise Unplannable(f"Insufficient bindings: {missing} not bound in "
                                   f"{show(c.form)}", c.form)
@@ -399,33 +425,35 @@ class Planner:
                 raise QueryError(f"Insufficient bindings: none of "
                                  f"{sorted(v.name for v in inner)} is bound in {show(c.form)}",
                                  form=c.form)
-            missing = [v.name for v in join if v not in bound]
+            missing = [v.name for v in join if not bound.has(v)]
             if missing:
                 raise Unplannable(f"Insufficient bindings: {missing} not bound in "
                                   f"{show(c.form)}", c.form)
-        block = self.plan_block(c.clauses, tuple(join), src, required=())
-        return NotStep(tuple(bound[v] for v in join), block, c.form)
+        keys = tuple(v for v in join if v in bound)
+        block = self.plan_block(c.clauses, keys, src, required=(), params=bound.params)
+        return NotStep(tuple(bound[v] for v in keys), block, c.form)
 
     def plan_or(self, c: Or, bound: dict[Var, int], default_src: SrcVar) -> OrStep:
         src = c.source if c.source.name != "$" else default_src
         if c.join_vars is not None:
             vars_ = list(c.join_vars)
-            missing = [v.name for v in c.required if v not in bound]
+            missing = [v.name for v in c.required if not bound.has(v)]
             if missing:
                 raise Unplannable(f"Insufficient bindings: {missing} not bound in "
                                   f"{show(c.form)}", c.form)
         else:
             vars_ = _ordered_vars(c.branches)
         key = [v for v in vars_ if v in bound]
-        new = [v for v in vars_ if v not in bound]
-        memo_key = (id(c), tuple(key), src.name)
+        new = [v for v in vars_ if not bound.has(v)]
+        memo_key = (id(c), tuple(key), src.name, id(bound.params))
         got = self._or_memo.get(memo_key)
         if got is None:
             branches = []
             outs = []
             try:
                 for b in c.branches:
-                    blk = self.plan_block(b.clauses, tuple(key), src, required=tuple(new))
+                    blk = self.plan_block(b.clauses, tuple(key), src, required=tuple(new),
+                                          params=bound.params)
                     branches.append(blk)
                     outs.append(blk.cols(tuple(new)))
                 got = (tuple(branches), tuple(outs))
@@ -457,7 +485,7 @@ class Planner:
         nreq = len(branches[0].required)
         adorn = []
         for i, a in enumerate(c.args):
-            is_bound = isinstance(a, Const) or (isinstance(a, Var) and a in bound)
+            is_bound = isinstance(a, Const) or (isinstance(a, Var) and bound.has(a))
             if i < nreq and not is_bound:
                 raise Unplannable(f"Insufficient bindings: rule '{c.name}' requires "
                                   f"{show(a)} bound in {show(c.form)}", c.form)
@@ -471,7 +499,7 @@ class Planner:
         first: dict[Var, int] = {}
         for a, is_b in zip(c.args, adorn):
             if is_b:
-                args.append((0, bound[a]) if isinstance(a, Var) else (1, a.value))
+                args.append(bound.spec(a) if isinstance(a, Var) else (1, a.value))
             elif isinstance(a, Blank):
                 out.append((3, None))
             elif a in first:
@@ -487,12 +515,13 @@ class Planner:
 
     def plan_block(self, clauses: tuple[Any, ...], seed_vars: tuple[Var, ...],
                    default_src: SrcVar, required: tuple[Var, ...] = (),
-                   first: Any = None, extra_visible: set[Var] | None = None) -> Block:
+                   first: Any = None, extra_visible: set[Var] | None = None,
+                   params: dict[Var, int] | None = None) -> Block:
         """Order ``clauses`` greedily, starting from ``seed_vars`` (and ``first`` if given).
 
         :raises Unplannable: some clause can never run (or ``required`` stays unbound).
         """
-        bound: dict[Var, int] = {v: i for i, v in enumerate(seed_vars)}
+        bound = Env({v: i for i, v in enumerate(seed_vars)}, params)
         cols = list(seed_vars)
         remaining = list(clauses)
         steps: list[Any] = []
@@ -508,7 +537,7 @@ class Planner:
             best_cost = None
             errors: list[Unplannable] = []
             for c in remaining:
-                visible = set(bound) | (extra_visible or set())
+                visible = set(bound) | set(bound.params) | (extra_visible or set())
                 for o in remaining:
                     if o is not c:
                         visible |= o.vars if isinstance(o, _Prebuilt) else bound_by_clause(o)
@@ -531,7 +560,7 @@ class Planner:
                 bound[v] = len(cols)
                 cols.append(v)
             remaining.remove(c)
-        missing = [v.name for v in required if v not in bound]
+        missing = [v.name for v in required if not bound.has(v)]
         if missing:
             raise Unplannable(f"Insufficient bindings: {missing} are not bound by the clauses", None)
         _attach_ranges(steps, len(seed_vars))
@@ -599,17 +628,21 @@ def _attach_ranges(steps: list[Any], nseed: int) -> None:
         return
     vcol = nseed + st.out_pos.index(2)
     ranges = []
+    absorbed = []
     for f in steps[1:]:
         if not isinstance(f, FilterStep):
             break
         if f.fn is None or f.fn.name not in _RANGE_OPS or len(f.args) != 2:
             continue
         (k1, x1), (k2, x2) = f.args
-        if k1 == 0 and x1 == vcol and (k2 == 1 or (k2 == 0 and x2 < nseed)):
-            ranges.append((f.fn.name, 0 if k2 == 0 else 1, x2))
-        elif k2 == 0 and x2 == vcol and (k1 == 1 or (k1 == 0 and x1 < nseed)):
-            ranges.append((_RANGE_OPS[f.fn.name], 0 if k1 == 0 else 1, x1))
+        if k1 == 0 and x1 == vcol and (k2 in (1, 3) or (k2 == 0 and x2 < nseed)):
+            ranges.append((f.fn.name, k2, x2))
+            absorbed.append(f)
+        elif k2 == 0 and x2 == vcol and (k1 in (1, 3) or (k1 == 0 and x1 < nseed)):
+            ranges.append((_RANGE_OPS[f.fn.name], k1, x1))
+            absorbed.append(f)
     st.ranges = tuple(ranges)
+    st.range_filters = tuple(absorbed)
 
 
 @dataclass(eq=False)
@@ -648,7 +681,8 @@ class QueryPlan:
     find: Any                               # the FindSpec
     sources: dict[str, SourceInfo]
     rule_program: Any = None
-    scalar_idx: tuple[int, ...] = ()        # :in bindings that are scalars (the seed row)
+    scalar_idx: tuple[int, ...] = ()        # :in bindings that are scalars (parameters)
+    find_params: tuple[int, ...] = ()       # parameter slots :find needs, first in each tuple
 
 
 def input_sources(query: Query) -> tuple[list[int], list[tuple[int, str, Any]]]:
@@ -692,6 +726,7 @@ def plan_query(query: Query, sources: dict[str, SourceInfo],
     for i in scalar_idx:
         scalar_vars.extend(binding_vars(query.in_[i]))
     scalar_set = set(scalar_vars)
+    params = {v: i for i, v in enumerate(scalar_vars)}
     all_sources = dict(sources)
     input_rels = []
     pseudo: list[_Prebuilt] = []
@@ -734,7 +769,7 @@ def plan_query(query: Query, sources: dict[str, SourceInfo],
     comps = []
     try:
         for members in groups.values():
-            block = planner.plan_block(tuple(members), tuple(scalar_vars), SrcVar("$"))
+            block = planner.plan_block(tuple(members), (), SrcVar("$"), params=params)
             out_vars = tuple(v for v in needed if v in block.vars and v not in scalar_set)
             comps.append(Component(block, out_vars, block.cols(out_vars)))
     except Unplannable as exc:
@@ -745,9 +780,11 @@ def plan_query(query: Query, sources: dict[str, SourceInfo],
     if missing:
         raise QueryError(f"Insufficient bindings: {missing} in :find are never bound",
                          form=query.form)
-    order = tuple(scalar_vars) + tuple(v for c in comps for v in c.out_vars)
+    used_scalars = tuple(v for v in scalar_vars if v in needed)
+    order = used_scalars + tuple(v for c in comps for v in c.out_vars)
     return QueryPlan(query, tuple(scalar_vars), tuple(input_rels), tuple(comps), order,
-                     query.find, all_sources, planner.rule_program, tuple(scalar_idx))
+                     query.find, all_sources, planner.rule_program, tuple(scalar_idx),
+                     tuple(params[v] for v in used_scalars))
 
 
 def _bind_terms(b: Any) -> list[Any]:

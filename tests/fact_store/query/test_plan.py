@@ -104,6 +104,6 @@ def test_scalar_inputs_are_constants_for_the_whole_query(people):
     plan, _ = _prepare('[:find ?e :in $ ?min :where [?e :person/age ?a] [(> ?a ?min)]]', (db, 1))
     steps = plan.components[0].block.steps
     assert isinstance(steps[0], PatternStep) and isinstance(steps[1], FilterStep)
-    assert steps[0].ranges == ((">", 0, 0),)
+    assert steps[0].ranges == ((">", 3, 0),)          # bound by parameter slot 0
     assert q('[:find ?e :in $ ?min :where [?e :person/age ?a] [(> ?a ?min)]]', db, 30) == \
         q('[:find ?e :where [?e :person/age ?a] [(> ?a 30)]]', db)
