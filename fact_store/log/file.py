@@ -617,6 +617,15 @@ os.register_at_fork(after_in_child=_after_fork_in_child)
 class FileStore(LogStore):
     """The ``file:`` :class:`~fact_store.log.base.LogStore`; the module doc is its manual.
 
+    ``path`` is the store directory, created (0700) with its log if missing.
+    ``durability``: fsync | group | none (``os`` is an alias of none).
+    ``lock_timeout``: seconds ``writer()`` waits by default (None: forever).
+    ``max_tx_bytes``: the payload limit written into a *new* log's header; an
+    existing log keeps the limit it was created with, so every process agrees.
+    ``network_fs``: ``refuse`` (default) or ``warn`` on NFS/SMB/FUSE/… (statfs).
+    ``fileops``: the I/O seam (tests pass a FaultyFS); handles with the same
+    FileOps in one process share one lock descriptor and one view of the log.
+
     >>> import tempfile, uuid
     >>> s = FileStore(tempfile.mkdtemp() + "/db")
     >>> with s.writer() as head:
