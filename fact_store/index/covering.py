@@ -181,6 +181,8 @@ class PSortedList:
 
     def prefix(self, prefix: tuple[Any, ...]) -> list[Any]:
         """Every item whose leading elements equal ``prefix``. O(log n + matches)."""
+        if not prefix:
+            return [x for b in self._branches for leaf in b[0] for x in leaf]
         last = prefix[-1]
         if type(last) is int:  # a C-compared bound instead of MAX's Python __gt__
             return self.range(prefix, prefix[:-1] + (last + 1,))
