@@ -1,0 +1,122 @@
+"""Worker bodies run in forked children by the reliability scenarios (RELIABILITY.md T2).
+
+Each runs until killed (or ``count`` transactions), acknowledging each
+transaction in its own fsynced journal *after* ``transact()`` returned.
+Children are forked from the test process (``fork_child``): a real process with
+its own descriptors and locks, started in milliseconds; it leaves with
+``os._exit`` so no test-runner code runs in it.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import random
+import signal
+import time
+import traceback
+from typing import Any, Callable
+
+from fact_store.connection import Connection
+from fact_store.log import open_store
+
+from tests.reliability.journal import JsonJournal, datom_digest
+
+_FORK = multiprocessing.get_context("fork")
+
+#: The schema of the F-01 workload: a unique key per tx and 0..19 long values.
+F01_SCHEMA = [
+    {":db/ident": ":w/key", ":db/valueType": ":db.type/string",
+     ":db/cardinality": ":db.cardinality/one", ":db/unique": ":db.unique/identity"},
+    {":db/ident": ":w/v", ":db/valueType": ":db.type/long",
+     ":db/cardinality": ":db.cardinality/many"},
+]
+
+
+def fork_child(target: Callable[..., Any], *args: Any, **kw: Any) -> multiprocessing.Process:
+    proc = _FORK.Process(target=_child_main, args=(target, args, kw), daemon=True)
+    proc.start()
+    return proc
+
+
+def _child_main(target: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for name in ("fact_store", "fact_store.log.file", "overseer"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    code = 0
+    try:
+        target(*args, **kw)
+    except BaseException:  # noqa: BLE001 - report and leave; the parent checks exit codes
+        traceback.print_exc()
+        code = 1
+    os._exit(code)
+
+
+def connection(uri: str, **kw: Any) -> Connection:
+    """A Connection that bypasses ``connect()``'s per-process cache (safe after fork)."""
+    store = open_store(uri)
+    try:
+        return Connection(uri, store, **kw)
+    except BaseException:
+        store.close()
+        raise
+
+
+def f01_writer(uri: str, journal: str, worker: int, seed: int, count: int = 0,
+               checkpoint_every: int | None = None, torn_log: str | None = None) -> None:
+    """Transact 1–20 datoms per tx (a unique ``:w/key`` plus ``:w/v`` values) until killed."""
+    if torn_log is not None:
+        _count_torn_tails(torn_log)
+    rng = random.Random(seed)
+    conn = connection(uri, checkpoint_every=checkpoint_every)
+    j = JsonJournal(journal)
+    seq = 0
+    while count == 0 or seq < count:
+        key = f"w{worker}-{seed}-{seq}"
+        vals = list({rng.getrandbits(40) for _ in range(rng.randint(0, 19))})
+        tx: list[Any] = [{":db/id": "e", ":w/key": key}]
+        if vals:
+            tx[0][":w/v"] = vals
+        rep = conn.transact(tx)
+        j.append(t=rep.t, key=key, n=len(rep.tx_data), d=datom_digest(rep.tx_data))
+        seq += 1
+    conn.close()
+
+
+class _TornTailFile(logging.Handler):
+    """Appends one line per torn tail this process cut (the survivors of F-02 count them)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(logging.WARNING)
+        self.path = path
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "cutting a torn tail" in record.getMessage():
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            try:
+                os.write(fd, f"{os.getpid()} {record.args[1]}\n".encode())  # type: ignore[index]
+            finally:
+                os.close(fd)
+
+
+def _count_torn_tails(path: str) -> None:
+    lg = logging.getLogger("fact_store.log.file")
+    lg.setLevel(logging.WARNING)
+    lg.addHandler(_TornTailFile(path))
+
+
+def raw_writer(uri: str, journal: str, worker: int, seed: int, sizes: list[int],
+               torn_log: str | None = None, crash_at: str | None = None) -> None:
+    """Raw-log appends of the given payload sizes (F-02); counts torn tails it cuts."""
+    if torn_log is not None:
+        _count_torn_tails(torn_log)
+    from log_harness import run_worker
+    run_worker(uri, journal, worker=worker, count=0, sizes=",".join(map(str, sizes)),
+               seed=seed, crash_at=crash_at)
+
+
+def wait_all(procs: list[multiprocessing.Process], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    for p in procs:
+        p.join(max(deadline - time.monotonic(), 0.1))
