@@ -19,11 +19,13 @@ option                 default    meaning
                                   stores share one database under different schemas.
                                   Must match ``^[a-z_][a-z0-9_]{0,62}$`` (checked
                                   before any SQL runs; never ``pg_*``).
-``durability``         fsync      ``fsync``/``group``: acknowledged means COMMIT
-                                  returned on a server with ``fsync=on`` and
-                                  ``synchronous_commit`` on/local/remote_*
-                                  (PostgreSQL groups commits itself, so ``group``
-                                  is the same). ``none``: our sessions commit with
+``durability``         fsync      ``fsync``: acknowledged means COMMIT returned on a
+                                  server with ``fsync=on`` and ``synchronous_commit``
+                                  on/local/remote_*; the flush happens under the
+                                  writer lock. ``group``: durable when ``writer()``
+                                  exits — the flush is waited for after the lock, so
+                                  writers in several processes share flushes (see
+                                  "Group mode"). ``none``: our sessions commit with
                                   ``synchronous_commit=off`` (a server crash may
                                   lose the last acknowledged transactions).
 ``unsafe_server``      refuse     in ``fsync``/``group`` mode, a server running with
@@ -102,6 +104,33 @@ never applied twice (``tx_uuid`` is UNIQUE, and the store never re-sends an
 append). A connection lost *before* COMMIT was sent is a plain StorageError:
 nothing can have been committed.
 
+Group mode
+----------
+
+With ``durability=fsync`` every COMMIT waits for its WAL flush while holding
+the writer lock, so writers in several processes cannot share a flush: the
+commit rate of N processes is that of one. ``durability=group`` commits under
+the lock with ``SET LOCAL synchronous_commit = off`` (no flush wait; the row
+is visible at once and the lock is free), and ``writer()`` exit — after the
+lock — runs a flush barrier: a transaction that writes one WAL record
+(``pg_logical_emit_message(true, …)``) commits synchronously, which flushes
+WAL past its commit record and so past ours; concurrent barriers share one
+flush. Then it
+looks the tx uuid up: present means durable (acknowledge); absent means a
+server crash lost it (a StorageError; retrying is safe); unreachable is
+TransactionOutcomeUnknown. As with the file store's group mode, a transaction
+is visible to other processes before it is durable: a server crash in that
+window loses it, and everything after it, though another peer may already have
+read it. The peer-continuity check (below) turns that into an error instead of
+a silent divergence.
+
+Peer continuity: each handle remembers the (t, tx uuid) of the newest record it
+read or appended; every writer entry (in the same statement as the head) and
+every re-made reader session checks the log still holds it. If not — a crash in
+group mode, a failover to a lagging replica, tables restored from a backup —
+the handle is closed and ``StoreMoved`` says to reconnect (its process's
+indexes no longer describe the log).
+
 Sessions, notifications, reconnecting
 -------------------------------------
 
@@ -169,6 +198,7 @@ from fact_store.errors import (
     LogCorrupted,
     NotAFactStore,
     StorageError,
+    StoreMoved,
     TransactionOutcomeUnknown,
     UnsupportedFormat,
 )
@@ -315,6 +345,8 @@ class _Sql:
     set_lock_timeout: Any
     head: Any
     head_and_rows: Any
+    async_commit: Any
+    barrier: Any
     append: Any
     find_uuid: Any
     read_page: Any
@@ -360,14 +392,22 @@ def _statements(schema: str) -> _Sql:
         set_lock_timeout=q("SELECT set_config('lock_timeout', %s, true)"),
         head=q("SELECT coalesce(max(t), 0) FROM {log}"),
         # one statement, so one snapshot: the head and the rows after %s up to it
-        head_and_rows=q("SELECT h.head, r.t, r.tx_uuid, r.payload, r.crc "
-                        "FROM (SELECT coalesce(max(t), 0) AS head FROM {log}) h "
+        head_and_rows=q("SELECT h.head, h.seen, r.t, r.tx_uuid, r.payload, r.crc "
+                        "FROM (SELECT coalesce(max(t), 0) AS head, "
+                        "(SELECT tx_uuid FROM {log} WHERE t = %s) AS seen FROM {log}) h "
                         "LEFT JOIN LATERAL (SELECT t, tx_uuid, payload, crc FROM {log} "
                         "WHERE t > %s ORDER BY t LIMIT %s) r ON true ORDER BY r.t"),
         append=q("WITH ins AS (INSERT INTO {log} (t, tx_uuid, payload, crc) "
                  "VALUES (%s, %s, %b, %s) RETURNING t) "
                  "SELECT pg_notify(%s, ins.t::text) FROM ins"),
         find_uuid=q("SELECT t FROM {log} WHERE tx_uuid = %s"),
+        async_commit=q("SELECT set_config('synchronous_commit', 'off', true)"),
+        # group mode's flush barrier: a transaction that wrote WAL commits synchronously,
+        # flushing past its commit record, so past every commit before it. (Taking an
+        # xid is not enough: PostgreSQL skips the flush for a transaction that wrote no
+        # WAL.) A transactional logical message writes one small record, locks nothing
+        # (concurrent barriers share a flush) and is executable by PUBLIC by default.
+        barrier=q("SELECT pg_logical_emit_message(true, 'fact-store', '')"),
         read_page=q("SELECT t, tx_uuid, payload, crc FROM {log} WHERE t > %s ORDER BY t "
                     "LIMIT %s"),
         log_uuid_at=q("SELECT tx_uuid FROM {log} WHERE t = %s"),
@@ -501,8 +541,11 @@ class PostgresStore(LogStore):
         self._w_failed: str | None = None
         #: rows after ``_seen`` read with the lock at writer entry; valid while it is held
         self._w_cache: _Prefetch | None = None
-        #: the newest t this handle has read or appended: where the next prefetch starts
-        self._seen = 0
+        #: (t, tx uuid) of the newest record this handle has read or appended: where the
+        #: next prefetch starts, and what the log must still hold (peer continuity)
+        self._seen: tuple[int, uuid.UUID | None] = (0, None)
+        #: group mode: (t, tx uuid) committed asynchronously, not yet known durable
+        self._unflushed: tuple[int, uuid.UUID] | None = None
         self._listener: _Listener | None = None
         self._l_lock = threading.Lock()
 
@@ -588,7 +631,13 @@ class PostgresStore(LogStore):
         if self._reader is None or self._reader.conn.closed or self._reader.conn.broken:
             self._discard(self._reader)
             self._reader = None
-            self._reader = self._connect("reader", autocommit=True)
+            session = self._connect("reader", autocommit=True)
+            try:
+                self._check_continuity(session.conn)
+            except BaseException:
+                self._discard(session)
+                raise
+            self._reader = session
         return self._reader
 
     def _writer_session(self) -> _Session:
@@ -643,6 +692,29 @@ class PostgresStore(LogStore):
             return StorageError(f"{what}: the tables of schema {self.schema} are gone from "
                                 f"{self.where} (dropped under the store?): {_one_line(exc)}")
         return StorageError(f"{what} on PostgreSQL at {self.where} failed: {_one_line(exc)}")
+
+    def _saw(self, t: int, tx_uuid: uuid.UUID) -> None:
+        if t > self._seen[0]:
+            self._seen = (t, tx_uuid)
+
+    def _lost(self, t: int, tx_uuid: uuid.UUID) -> StoreMoved:
+        """The peer-continuity error; closes this handle (its reader's view is not the log's)."""
+        self.close()
+        return StoreMoved(
+            f"the log in {self.where} no longer holds record t={t} (tx uuid {tx_uuid}), which "
+            "this process had already read: the server lost transactions (a crash with "
+            "durability=group, a failover to a lagging replica) or the tables were replaced. "
+            "This store is closed; reconnect to rebuild the indexes from the log.",
+            t=t, tx_uuid=tx_uuid)
+
+    def _check_continuity(self, conn: Any) -> None:
+        """After re-making a session: the newest record this handle saw is still there."""
+        t, u = self._seen
+        if u is None:
+            return
+        row = conn.execute(self._q.log_uuid_at, (t,)).fetchone()
+        if row is None or row[0] != u:
+            raise self._lost(t, u)
 
     # -- opening ------------------------------------------------------------------------
     def _open(self) -> tuple[uuid.UUID, int]:
@@ -732,7 +804,7 @@ class PostgresStore(LogStore):
         if (cache is not None and self._w_open and self._w_owner == threading.get_ident()
                 and cache.start <= expect):
             for rec in cache.records[expect - cache.start:]:
-                self._seen = max(self._seen, rec.t)
+                self._saw(rec.t, rec.tx_uuid)
                 yield rec
                 expect = rec.t + 1
             if cache.complete:  # nothing newer: the lock is held
@@ -749,7 +821,7 @@ class PostgresStore(LogStore):
             size = 0
             for rec in self._verified(rows, expect):
                 size += len(rec.payload)
-                self._seen = max(self._seen, rec.t)
+                self._saw(rec.t, rec.tx_uuid)
                 yield rec
                 expect += 1
             if len(rows) < limit:
@@ -792,11 +864,13 @@ class PostgresStore(LogStore):
         try:
             self._w_owner = me
             self._w_failed = None
+            self._unflushed = None
             left = None if timeout is None else max(timeout - (time.monotonic() - started), 0)
             self._w_head = self._begin(left)
             self._w_open = True
             yield self._w_head
         finally:
+            unflushed, self._unflushed = self._unflushed, None
             try:
                 if self._w_open:
                     self._w_open = False
@@ -804,6 +878,43 @@ class PostgresStore(LogStore):
             finally:
                 self._w_owner = None
                 self._w_lock.release()
+            if unflushed is not None:
+                self._flush(*unflushed)
+
+    def _flush(self, t: int, tx_uuid: uuid.UUID) -> None:
+        """Group mode, after the lock: make record t durable, or say it was lost.
+
+        A synchronous commit of a transaction that wrote WAL (the barrier statement; on
+        the reader session, so threads of this process and other processes share
+        flushes) flushes WAL past record t's commit; then t is looked up: present means
+        durable, absent means a server crash took it.
+        """
+        q = self._q
+
+        def barrier(conn: Any) -> bool:
+            with conn.transaction():
+                conn.execute(q.barrier)
+            return conn.execute(q.find_uuid, (tx_uuid,)).fetchone() is not None
+
+        try:
+            durable = self._read("flushing the log", barrier)
+        except StoreMoved:
+            raise
+        except StorageError as exc:
+            if isinstance(exc.__cause__, pg_errors.InsufficientPrivilege):
+                raise ConfigurationError(
+                    f"durability=group needs EXECUTE on pg_logical_emit_message at {self.where} "
+                    f"({_one_line(exc.__cause__)}); t={t} is committed but its flush is not "
+                    "confirmed. Grant it, or use durability=fsync.", t=t,
+                    tx_uuid=tx_uuid) from exc
+            raise TransactionOutcomeUnknown(
+                f"t={t} (tx uuid {tx_uuid}) was committed to {self.where} without waiting for "
+                f"its flush (durability=group), and the flush could not be confirmed: {exc}",
+                t=t, tx_uuid=tx_uuid) from exc
+        if not durable:
+            raise StorageError(f"t={t} (tx uuid {tx_uuid}) was lost: the server crashed before "
+                               "it was flushed (durability=group). It was never acknowledged; "
+                               "nothing of it remains, retrying is safe.", t=t, tx_uuid=tx_uuid)
 
     def _rollback_writer(self) -> None:
         session = self._writer
@@ -828,17 +939,19 @@ class PostgresStore(LogStore):
             try:
                 session = self._writer_session()
                 conn = session.conn
-                after = self._seen
+                after, after_uuid = self._seen
                 with conn.pipeline():
                     if timeout is not None:
                         left = timeout - (time.monotonic() - started)
                         ms = str(max(int(left * 1000), 1))
                         conn.execute(q.set_lock_timeout, (ms,))
                     conn.execute(q.lock, (self._key,))
-                    cur = conn.execute(q.head_and_rows, (after, _READ_PAGE_MIN), binary=True)
+                    cur = conn.execute(q.head_and_rows, (after, after, _READ_PAGE_MIN),
+                                       binary=True)
                 got = cur.fetchall()
                 head = int(got[0][0])
-                rows = [r[1:] for r in got if r[1] is not None]
+                still_there = got[0][1]
+                rows = [r[2:] for r in got if r[2] is not None]
             except pg_errors.LockNotAvailable as exc:
                 self._rollback_writer()
                 raise LockTimeout(f"another process held the writer lock of {self.where} for "
@@ -852,6 +965,9 @@ class PostgresStore(LogStore):
                 self._writer = None
                 self._backoff("taking the writer lock", started, attempt, exc)
                 continue
+            if after_uuid is not None and still_there != after_uuid:
+                self._rollback_writer()
+                raise self._lost(after, after_uuid)
             if after <= head:
                 try:
                     records = list(self._verified(rows, after + 1))
@@ -907,6 +1023,8 @@ class PostgresStore(LogStore):
         self._w_cache = None
         try:
             with conn.pipeline():  # INSERT (+ NOTIFY) and COMMIT: one round trip
+                if self.durability == "group":  # flushed after the lock: writer() exit
+                    conn.execute(q.async_commit)
                 conn.execute(q.append, (t, tx_uuid, payload, crc, self._channel))
                 conn.commit()
         except pg_errors.UniqueViolation as exc:
@@ -927,7 +1045,9 @@ class PostgresStore(LogStore):
             self._resolve(t, tx_uuid, session, exc)
             self._w_failed = None
         self._w_head = t
-        self._seen = max(self._seen, t)
+        self._saw(t, tx_uuid)
+        if self.durability == "group":
+            self._unflushed = (t, tx_uuid)
         crashpoint("pg-after-commit-before-return")
 
     def _duplicate(self, t: int, tx_uuid: uuid.UUID, exc: BaseException) -> StorageError:

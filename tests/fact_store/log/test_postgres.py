@@ -21,8 +21,8 @@ from urllib.parse import quote
 import pytest
 
 import fact_store as fs
-from fact_store.errors import (ConfigurationError, LockTimeout, LogCorrupted, NotAFactStore,
-                               StorageError, UnsupportedFormat)
+from fact_store.errors import (ConfigurationError, ConnectionClosed, LockTimeout, LogCorrupted,
+                               NotAFactStore, StorageError, StoreMoved, UnsupportedFormat)
 from fact_store.log import open_store
 from fact_store.log import postgres as pgstore
 from tests.pg import PgServer, fresh_schema, new_schema_name
@@ -541,3 +541,53 @@ def test_a_missing_database_fails_at_once(pg: tuple[PgServer, str]) -> None:
     with pytest.raises(StorageError, match="does not exist"):
         open_store(server.store_uri(schema, dbname="no_such_db_" + uuid.uuid4().hex[:6]))
     assert time.monotonic() - start < 5
+
+
+# --- peer continuity -----------------------------------------------------------------------------------
+
+def test_a_log_that_lost_what_this_peer_read_is_store_moved(
+        pg: tuple[PgServer, str], opened: Callable[[str], Any]) -> None:
+    """As after a failover to a lagging replica (or a crash in group mode): t=3 that
+    this handle read is gone and another transaction took its place."""
+    server, schema = pg
+    a, b = opened(server.store_uri(schema)), opened(server.store_uri(schema))
+    for _ in range(3):
+        _append(b)
+    assert [r.t for r in a.read_after(0)] == [1, 2, 3]
+    server.admin_execute(sql.SQL("DELETE FROM {} WHERE t = 3").format(_tbl(schema, "tx_log")))
+    _append(opened(server.store_uri(schema)), b"another t=3")  # b saw t=3 too: a new handle
+    with pytest.raises(StoreMoved, match="no longer holds record t=3.*reconnect"):
+        with a.writer():
+            pass
+    with pytest.raises(ConnectionClosed):
+        a.head()
+    fresh = opened(server.store_uri(schema))
+    assert [r.payload for r in fresh.read_after(2)] == [b"another t=3"]
+
+
+def test_a_reconnected_reader_checks_continuity_too(
+        pg: tuple[PgServer, str], opened: Callable[[str], Any]) -> None:
+    server, schema = pg
+    a, b = opened(server.store_uri(schema)), opened(server.store_uri(schema))
+    _append(b)
+    _append(b)
+    assert a.head() == 2 and [r.t for r in a.read_after(0)] == [1, 2]
+    server.admin_execute(sql.SQL("DELETE FROM {} WHERE t = 2").format(_tbl(schema, "tx_log")))
+    _append(opened(server.store_uri(schema)), b"other")
+    server.admin_execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                         "WHERE application_name = %s", (f"fact-store {schema} reader",))
+    with pytest.raises(StoreMoved):
+        a.head()
+
+
+def test_group_mode_is_durable_when_the_writer_block_exits(
+        pg: tuple[PgServer, str], opened: Callable[[str], Any]) -> None:
+    server, schema = pg
+    s = opened(server.store_uri(schema, durability="group"))
+    for i in range(3):
+        _append(s, b"g%d" % i)
+    sessions = server.admin_execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name LIKE %s",
+        (f"fact-store {schema} %",))
+    assert sessions[0][0] >= 1
+    assert [r.payload for r in s.read_after(0)] == [b"g0", b"g1", b"g2"]

@@ -356,7 +356,7 @@ import os, sys, time
 import fact_store as fs
 uri, wid, stop, journal = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 conn = fs.connect(uri)
-acks = attempt = 0
+acks = attempt = moved = 0
 with open(journal, "a") as j:
     while not os.path.exists(stop):
         attempt += 1
@@ -367,6 +367,11 @@ with open(journal, "a") as j:
             acks += 1
         except fs.TransactionOutcomeUnknown:
             j.write(f"unknown {value} -\n")
+        except fs.StoreMoved:  # group mode: the crash lost what this peer had read
+            j.write(f"unknown {value} -\n")
+            conn.close()
+            conn = fs.connect(uri)
+            moved += 1
         except fs.StorageError as exc:
             j.write(f"fail {value} -\n")
             time.sleep(0.01)
@@ -385,14 +390,20 @@ def _journal(path: Path) -> list[tuple[str, str, int | None]]:
     return out
 
 
-def test_server_crashes_mid_run_lose_and_duplicate_nothing(pg: tuple[PgServer, str],
+@pytest.mark.parametrize("durability", ["fsync", "group"])
+def test_server_crashes_mid_run_lose_and_duplicate_nothing(durability: str,
+                                                            pg: tuple[PgServer, str],
                                                             tmp_path: Path) -> None:
     """P-01 (PR size): 3 peer processes transact while the server is crashed
-    (``pg_ctl stop -m immediate``) and restarted; they reconnect and go on."""
+    (``pg_ctl stop -m immediate``) and restarted; they reconnect and go on.
+
+    In group mode a crash may also take transactions other peers had already
+    read: those peers get StoreMoved and reconnect (the worker does), and the
+    journal's verdicts must still hold."""
     server, schema = pg
     if not server.can_restart:
         pytest.skip("needs the harness's own server to crash it")
-    uri = server.store_uri(schema)
+    uri = server.store_uri(schema, durability=durability)
     conn = fs.connect(uri)
     conn.transact(VALUE_SCHEMA)
     conn.close()
@@ -432,5 +443,5 @@ def test_server_crashes_mid_run_lose_and_duplicate_nothing(pg: tuple[PgServer, s
                 p.kill()
     outcomes = [o for j in journals for o in _journal(j)]
     counts = _check_outcomes(outcomes, _values_by_t(uri))
-    print(f"P-01 crash_cycles={crashes} workers={workers} violations=0 acks={counts['ack']} "
-          f"fails={counts['fail']} unknown={counts['unknown']}")
+    print(f"P-01 durability={durability} crash_cycles={crashes} workers={workers} violations=0 "
+          f"acks={counts['ack']} fails={counts['fail']} unknown={counts['unknown']}")
