@@ -24,9 +24,52 @@ stale attempt can never record an outcome.
 4
 >>> conn.close()
 
+User guide (Overseer's, in Python spelling)
+-------------------------------------------
+
+**Inserting jobs.** ``graph_txns(graph, args=None)`` turns ``{node: [deps]}`` into
+the tx-data of one transaction: every job ``:unstarted`` with ``:job/dep`` edges;
+a node is its job type and gets a random UUID id unless ``types=``/``ids=`` say
+otherwise. ``args`` (e.g. ``{":organization-id": 123}``) become attributes of every
+job: declare them in your schema. ``job_txn("my-job-type", {":user-id": 456})`` is
+one job. A missing dependency or a cycle raises ``GraphError`` naming them; ids
+that already exist make ``conn.transact`` raise ``DuplicateJobId`` (a GraphError)
+and write nothing. No execution order is promised among ready jobs.
+
+**Handlers.** ``{job type: handler}``; a handler is ``f(job)`` or
+``{"pre_process": f(job), "process": f(job), "post_process": f(job, result)}``.
+``job`` is a dict of the job's attributes (``job[":job/id"]``, ``job[":job/attempt"]``,
+your args). ``harness(handler, wrapper, stage="process")`` wraps a stage.
+``validate_graph_handlers(handlers, graph)`` names the types without a handler.
+Inside a handler: ``abort(msg)`` (the job and every transitive dependent become
+``:aborted``; reported), ``abort_silent(msg)`` (the same, not reported),
+``fault(msg)`` (back to ``:unstarted`` for a later try). Any other exception:
+``:failed`` with JSON failure info in ``:job/failure``, dependents ``:aborted``.
+Execution is at least once: make handlers idempotent.
+
+**Workers.** ``start(conn_or_uri, handlers, config)`` runs a worker until
+SIGINT/SIGTERM (a first signal finishes the running job, a second releases it);
+``Worker(...).step(now)`` runs one iteration. ``config`` uses Overseer's names in
+seconds (``{"sleep-time": 10, "heartbeat": {"enabled": True, "sleep-time": 10,
+"tolerance": 3}, "detector-interval": 10, "concurrency": 1, "max-attempts": 5}``),
+over ``OVERSEER_*`` environment variables (see :class:`Config`). From a shell:
+``overseer worker myapp.jobs:HANDLERS --store file:./jobs.db``; ``overseer demo``.
+
+**Status.** ``jobs_with_status(db, "failed")``, ``jobs_unstarted(db)``,
+``jobs_ready(db)``, ``jobs_dead(db, threshold_ms)``, ``transitive_dependents(db, id)``:
+one Datalog query each; ``overseer.status`` has progress and failure views.
+
+**Statuses and fencing.** ``:unstarted → :started`` (a claim: attempt n+1, owner,
+heartbeat) ``→ :finished | :failed | :aborted | :unstarted`` (fault, or a reset by
+a monitor when the heartbeat, epoch ms, is older than interval × tolerance). An
+outcome or heartbeat counts only while its attempt is current, so a worker paused
+past its lease cannot overwrite what replaced it. A job reset or faulted at its
+``max_attempts``-th attempt fails as a poison job.
+
 Everything public is exported here; the modules behind it are the map of the
 design (see ``STYLE.md``): ``schema``, ``graph``, ``queries``, ``claim``,
-``handlers``, ``heartbeat``, ``status``, ``worker``, ``cli``.
+``handlers``, ``heartbeat``, ``status``, ``worker``, ``cli`` (and ``demo``, the
+demo's graphs and handlers).
 """
 
 from overseer.errors import (ClaimLost, ConfigError, DuplicateJobId, GraphError, HandlerNotFound,

@@ -512,8 +512,13 @@ class Worker:
     def is_done(self) -> bool:
         """True when no job in the store is unstarted or started (syncs first)."""
         db = self.conn.sync()
-        st = db.schema.attr(":job/status")
-        return st is None or not (db.search(None, st.id, UNSTARTED) or db.search(None, st.id, STARTED))
+        if db.schema.attr(":job/status") is None:
+            return True
+        for status in (UNSTARTED, STARTED):  # one index seek each, O(log n)
+            d = next(iter(db.seek_datoms(":avet", ":job/status", status)), None)
+            if d is not None and d.v == status and db.ident(d.a) == ":job/status":
+                return False
+        return True
 
     def _loop(self, slot_index: int, main: bool, exit_when_done: bool = False) -> None:
         backoff = 0.01
