@@ -1586,6 +1586,7 @@ def run_interactive(session: Session, history_path: str | None = None,
     kb = KeyBindings()
 
     @kb.add("enter")
+    @kb.add("c-j")  # a terminal in cooked mode turns the Enter typed ahead into a newline
     def _enter(event: Any) -> None:
         buf = event.current_buffer
         state = buf.complete_state
