@@ -288,11 +288,12 @@ class Worker:
     def held(self) -> list[tuple[int, int]]:
         """``(eid, attempt)`` of every attempt this worker claimed and has not recorded."""
         out: list[tuple[int, int]] = []
-        for s in self._slots:
-            out.extend(s.queue)
-            if s.running is not None:
-                out.append(s.running)
-            out.extend((o.eid, o.attempt) for o in s.pending)
+        for s in self._slots:  # called from the heartbeat thread: copy each container at once
+            out.extend(list(s.queue))
+            running = s.running
+            if running is not None:
+                out.append(running)
+            out.extend((o.eid, o.attempt) for o in list(s.pending))
         return out
 
     def _on_lost(self, lost: set[int]) -> None:

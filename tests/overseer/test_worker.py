@@ -233,3 +233,60 @@ def test_ready_pool_stays_current_without_full_queries(mem_conn):
     assert run_all(w) == 100
     assert w.stats["full_queries"] == 1
     assert not queries.jobs_unstarted(mem_conn.db())
+
+
+def test_run_with_concurrency_uses_several_threads(mem_conn):
+    import threading
+    import time as _time
+
+    mem_conn.transact(overseer.graph_txns({i: ([i - 1] if i % 3 else []) for i in range(90)},
+                                          ids=lambda n: f"j{n}", types=lambda n: "t"))
+    threads = set()
+
+    def handler(job):
+        threads.add(threading.current_thread().name)
+        _time.sleep(0.002)
+
+    w = Worker(mem_conn, {"t": handler}, {"concurrency": 3, "heartbeat": {"sleep-time": 0.05},
+                                          "detector-interval": 0.05, "detector-stagger": 0.01})
+    t = threading.Thread(target=w.run, kwargs={"exit_when_done": True})
+    t.start()
+    t.join(60)
+    assert not t.is_alive()
+    assert len(overseer.jobs_with_status(mem_conn.db(), "finished")) == 90
+    assert len(threads) == 3
+
+
+def test_start_runs_until_stopped(mem_conn):
+    import threading
+
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j"})])
+    box = {}
+
+    def handler(job):
+        box["worker"] = w_holder[0]
+
+    w_holder = []
+    orig = Worker.__init__
+
+    def run():
+        box["result"] = overseer.start(mem_conn, {"t": handler}, NO_PULSE)
+
+    def capture(self, *a, **k):
+        orig(self, *a, **k)
+        w_holder.append(self)
+
+    Worker.__init__ = capture
+    try:
+        t = threading.Thread(target=run)
+        t.start()
+        for _ in range(500):
+            if box.get("worker"):
+                break
+            threading.Event().wait(0.01)
+        w_holder[0].stop()
+        t.join(10)
+    finally:
+        Worker.__init__ = orig
+    assert not t.is_alive() and box["result"] is w_holder[0]
+    assert _status(mem_conn, "j") == overseer.FINISHED
