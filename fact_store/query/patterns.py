@@ -402,27 +402,35 @@ def _build_index(acc: Access, args: list[Any], added: Any, st: Any) -> _Index:
     return idx
 
 
+def _needs_norm(st: Any, rows: list[Any]) -> list[tuple[int, int]]:
+    """Key positions whose row values may be idents or lookup refs rather than ids."""
+    if st.keys_ids:
+        return []
+    norm = [(i, p) for i, p in enumerate(st.key_pos) if p in (0, 1, 3) or (p == 2 and st.ref_v)]
+    if norm:
+        cols = [st.key_cols[i] for i, _ in norm]
+        if all(type(r[c]) is int for r in rows for c in cols):
+            return []
+    return norm
+
+
 def _probe(st: Any, db: Any, idx: _Index, rows: list[Any]) -> list[Any]:
     first, rest = idx.first, idx.rest
     get = first.get
     out: list[Any] = []
     app = out.append
-    norm = [(i, p) for i, p in enumerate(st.key_pos) if p in (0, 1, 3) or (p == 2 and st.ref_v)]
+    norm = _needs_norm(st, rows)
     single = idx.single
     if len(st.key_cols) == 1:
         kc, kp = st.key_cols[0], st.key_pos[0]
         if not st.out_pos:
-            res = [r for r in rows if r[kc] in first]
-            if norm and len(res) < len(rows):
-                res = [r for r in rows if r[kc] in first or (
-                    type(r[kc]) is not int and _norm_key(db, kp, st.ref_v, r[kc]) in first)]
-            return res
+            if not norm:
+                return [r for r in rows if r[kc] in first]
+            return [r for r in rows if r[kc] in first or (
+                type(r[kc]) is not int and _norm_key(db, kp, st.ref_v, r[kc]) in first)]
         if not rest and not norm and single:
-            for r in rows:
-                x = get(r[kc], _MISS)
-                if x is not _MISS:
-                    app(r + (x,))
-            return out
+            miss = _MISS
+            return [r + (x,) for r in rows if (x := get(r[kc], miss)) is not miss]
         for r in rows:
             k = r[kc]
             x = get(k, _MISS)

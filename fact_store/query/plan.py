@@ -78,6 +78,8 @@ class PatternStep:
     ranges: tuple[tuple[str, int, Any], ...] = ()   # (op, 0 col | 1 const, x): AVET range on v
     range_filters: tuple[Any, ...] = ()     # the FilterSteps those ranges make redundant
     params: tuple[tuple[int, int], ...] = ()  # (position, parameter slot): run-time constants
+    keys_ids: bool = False                  # every key needing ident resolution holds ids
+    id_vars: tuple[Var, ...] = ()           # new variables that will hold ids
 
 
 @dataclass(eq=False, slots=True)
@@ -157,9 +159,13 @@ class Env(dict):  # type: ignore[type-arg]
     """Variables bound in a block: ``env[var]`` is a row column; ``env.params[var]`` is the
     slot of a scalar input (a parameter: a constant for the whole execution, never a column)."""
 
-    def __init__(self, cols: Any = (), params: dict[Var, int] | None = None) -> None:
+    def __init__(self, cols: Any = (), params: dict[Var, int] | None = None,
+                 ids: set[Var] | None = None) -> None:
         super().__init__(cols)
         self.params: dict[Var, int] = params if params is not None else {}
+        #: variables known to hold entity (or attribute) ids: bound by a Db pattern at
+        #: e, a or tx, or at v of a ref attribute.  Joins on them skip ident resolution.
+        self.ids: set[Var] = ids if ids is not None else set()
 
     def has(self, v: Any) -> bool:
         return v in self or v in self.params
@@ -367,10 +373,14 @@ class Planner:
             est = (10.0 if bound_pos & set(key_pos) else 1000.0) * (0.3 if not new_vars else 1)
             note = "collection"
         uses_added = len(terms) == 5 and not isinstance(terms[4], Blank)
+        keys_ids = all(terms[p] in bound.ids for p in key_pos
+                       if p in (0, 1, 3) or (p == 2 and ref_v))
+        id_vars = tuple(terms[p] for p in out_pos if info.is_db and (
+            p in (0, 1, 3) or (p == 2 and ref_v)))
         return PatternStep(src.name, info.is_db, tuple(consts), tuple(late), tuple(key_cols),
                            tuple(key_pos), tuple(out_pos), tuple(eq_pos), tuple(new_vars), ref_v,
                            never, est, c.form, len(terms), note, uses_added,
-                           params=tuple(params))
+                           params=tuple(params), keys_ids=keys_ids, id_vars=id_vars)
 
     # -- predicates and functions ----------------------------------------------
 
@@ -430,7 +440,8 @@ class Planner:
                 raise Unplannable(f"Insufficient bindings: {missing} not bound in "
                                   f"{show(c.form)}", c.form)
         keys = tuple(v for v in join if v in bound)
-        block = self.plan_block(c.clauses, keys, src, required=(), params=bound.params)
+        block = self.plan_block(c.clauses, keys, src, required=(), params=bound.params,
+                                ids=bound.ids & set(keys))
         return NotStep(tuple(bound[v] for v in keys), block, c.form)
 
     def plan_or(self, c: Or, bound: dict[Var, int], default_src: SrcVar) -> OrStep:
@@ -453,7 +464,7 @@ class Planner:
             try:
                 for b in c.branches:
                     blk = self.plan_block(b.clauses, tuple(key), src, required=tuple(new),
-                                          params=bound.params)
+                                          params=bound.params, ids=bound.ids & set(key))
                     branches.append(blk)
                     outs.append(blk.cols(tuple(new)))
                 got = (tuple(branches), tuple(outs))
@@ -516,12 +527,12 @@ class Planner:
     def plan_block(self, clauses: tuple[Any, ...], seed_vars: tuple[Var, ...],
                    default_src: SrcVar, required: tuple[Var, ...] = (),
                    first: Any = None, extra_visible: set[Var] | None = None,
-                   params: dict[Var, int] | None = None) -> Block:
+                   params: dict[Var, int] | None = None, ids: set[Var] | None = None) -> Block:
         """Order ``clauses`` greedily, starting from ``seed_vars`` (and ``first`` if given).
 
         :raises Unplannable: some clause can never run (or ``required`` stays unbound).
         """
-        bound = Env({v: i for i, v in enumerate(seed_vars)}, params)
+        bound = Env({v: i for i, v in enumerate(seed_vars)}, params, set(ids or ()))
         cols = list(seed_vars)
         remaining = list(clauses)
         steps: list[Any] = []
@@ -531,6 +542,7 @@ class Planner:
             for v in getattr(step, "new_vars", ()):
                 bound[v] = len(cols)
                 cols.append(v)
+            bound.ids.update(getattr(step, "id_vars", ()))
             remaining.remove(first)
         while remaining:
             best = None
@@ -559,6 +571,7 @@ class Planner:
             for v in getattr(step, "new_vars", ()):
                 bound[v] = len(cols)
                 cols.append(v)
+            bound.ids.update(getattr(step, "id_vars", ()))
             remaining.remove(c)
         missing = [v.name for v in required if not bound.has(v)]
         if missing:
