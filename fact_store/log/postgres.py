@@ -1216,7 +1216,7 @@ class _Listener(threading.Thread):
         self.generation = 0
         self.ready = threading.Event()
         self._cond = threading.Condition()
-        self._stop = threading.Event()
+        self._halt = threading.Event()
         self._last_used = time.monotonic()
         self._waiters = 0
 
@@ -1225,10 +1225,10 @@ class _Listener(threading.Thread):
 
     @property
     def stopping(self) -> bool:
-        return self._stop.is_set()
+        return self._halt.is_set()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._halt.set()
         self._bump()
 
     def _bump(self, t: int | None = None) -> None:
@@ -1252,7 +1252,7 @@ class _Listener(threading.Thread):
     def run(self) -> None:
         store = self.store
         delay = 0.02
-        while not self._stop.is_set():
+        while not self._halt.is_set():
             session = None
             try:
                 session = store._connect("listener", autocommit=True)
@@ -1260,7 +1260,7 @@ class _Listener(threading.Thread):
                 self.ready.set()
                 self._bump()  # notifications may have been missed while away: re-check
                 delay = 0.02
-                while not self._stop.is_set():
+                while not self._halt.is_set():
                     for n in session.conn.notifies(timeout=0.5):
                         try:
                             self._bump(int(n.payload))
@@ -1268,15 +1268,15 @@ class _Listener(threading.Thread):
                             self._bump()
                     if (not self._waiters
                             and time.monotonic() - self._last_used > _LISTENER_IDLE):
-                        self._stop.set()
+                        self._halt.set()
             except psycopg.Error as exc:
-                if not self._stop.is_set():
+                if not self._halt.is_set():
                     log.debug("listener of %s: %s; reconnecting", store.where, _one_line(exc))
-                    self._stop.wait(delay * random.uniform(0.5, 1.0))
+                    self._halt.wait(delay * random.uniform(0.5, 1.0))
                     delay = min(delay * 2, 1.0)
             finally:
                 PostgresStore._discard(session)
-                if not self._stop.is_set():
+                if not self._halt.is_set():
                     self.ready.clear()
         self._bump()
 

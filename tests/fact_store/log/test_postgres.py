@@ -591,3 +591,25 @@ def test_group_mode_is_durable_when_the_writer_block_exits(
         (f"fact-store {schema} %",))
     assert sessions[0][0] >= 1
     assert [r.payload for r in s.read_after(0)] == [b"g0", b"g1", b"g2"]
+
+
+def test_a_forked_child_opens_its_own_sessions_and_leaves_the_parents_alone(
+        pg: tuple[PgServer, str], opened: Callable[[str], Any]) -> None:
+    import os
+
+    server, schema = pg
+    s = opened(server.store_uri(schema))
+    _append(s, b"parent")
+    assert s.wait(0, timeout=0.1)  # the listener thread runs
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        try:
+            _append(s, b"child")
+            os._exit(0 if s.head() == 2 else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    _append(s, b"parent again")  # the parent's sessions survived the child
+    assert [r.payload for r in s.read_after(0)] == [b"parent", b"child", b"parent again"]
+    assert s.wait(2, timeout=0.1)
