@@ -561,7 +561,9 @@ class PostgresStore(LogStore):
         _orphans.extend(s for s in (self._reader, self._writer) if s is not None)
         if self._listener is not None:
             _orphans.append(self._listener)
+        seen = self._seen  # what the child's indexes were built from (peer continuity)
         self._init_process_state()
+        self._seen = seen
 
     def _connect(self, role: str, autocommit: bool) -> _Session:
         """A new session; checks the server's durability settings for writers."""
