@@ -59,11 +59,11 @@ class HistNode:
 
     _lock = threading.Lock()
 
-    def __init__(self, prev: "HistNode | None", t: int,
-                 datoms: list[tuple[int, int, Any, int, bool]]) -> None:
+    def __init__(self, prev: "HistNode | None", t: int, datoms: Any) -> None:
         self.prev = prev
         self.t = t
-        self.datoms: list[tuple[int, int, Any, int, bool]] | None = datoms
+        #: the history datoms of this node, or a callable producing them (bulk loads)
+        self.datoms: Any = datoms
         self._indexes: tuple[PSortedList, PSortedList] | None = None
 
     def indexes(self) -> tuple[PSortedList, PSortedList]:
@@ -81,7 +81,8 @@ class HistNode:
                 node = node.prev
             adds: list[tuple[int, int, Any, int, bool]] = []
             for n in reversed(pending):
-                adds.extend(n.datoms or ())
+                ds = n.datoms
+                adds.extend((ds() if callable(ds) else ds) or ())
             if node is None:
                 heavt = PSortedList.from_unsorted(adds)
                 havet = PSortedList.from_unsorted((a, v, e, tx, ad) for e, a, v, tx, ad in adds)
@@ -151,20 +152,34 @@ class Db:
 
         ``history`` defaults to one assertion per current datom. O(n log n).
         """
-        eavt = sorted(datoms) if not isinstance(datoms, list) else sorted(datoms)
+        eavt = list(datoms)
+        eavt.sort()  # O(n) when already in EAVT order (timsort finds the one run)
         ref_ids = schema.ref_ids
-        aevt = [(a, e, v, tx) for e, a, v, tx in eavt]
-        aevt.sort()
-        avet = [(a, v, e, tx) for e, a, v, tx in eavt]
-        avet.sort()
+        # AEVT and AVET by attribute buckets: EAVT order is already (e, v, tx) order
+        # inside each attribute, so AEVT needs no sort at all.
+        buckets: dict[int, list[tuple[int, int, Any, int]]] = {}
+        for r in eavt:
+            b = buckets.get(r[1])
+            if b is None:
+                buckets[r[1]] = b = []
+            b.append(r)
+        aevt: list[tuple[int, int, Any, int]] = []
+        avet: list[tuple[int, Any, int, int]] = []
+        for a in sorted(buckets):
+            rows = buckets[a]
+            aevt.extend([(a, e, v, tx) for e, _, v, tx in rows])
+            part = [(a, v, e, tx) for e, _, v, tx in rows]
+            part.sort()
+            avet.extend(part)
         vaet = [(v, a, e, tx) for e, a, v, tx in eavt if a in ref_ids]
         vaet.sort()
         if history is None:
             no_hist = schema.no_history_ids
-            hist = HistNode(None, basis_t, [(e, a, v, tx, True) for e, a, v, tx in eavt
-                                             if a not in no_hist])
+            hist = HistNode(None, basis_t, lambda: [(e, a, v, tx, True) for e, a, v, tx in eavt
+                                                    if a not in no_hist])
         else:
-            hist = HistNode(None, basis_t, history if isinstance(history, list) else list(history))
+            hist = HistNode(None, basis_t, history if isinstance(history, list) or callable(history)
+                            else list(history))
         if next_eid is None:
             top = max((e for e, _, _, _ in eavt if e < TX0), default=USER0 - 1)
             next_eid = max(USER0, top + 1)

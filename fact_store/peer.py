@@ -8,6 +8,7 @@ in bulk when opening a store, and from an index snapshot when one exists.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 from typing import Any, Iterable
 
 from fact_store.datom import TX0, USER0, Datom, t_to_tx
@@ -77,18 +78,27 @@ def schema_from_datoms(current: Iterable[tuple[int, int, Any, int]]) -> Schema:
 
 
 def replay(records: Iterable[tuple[int, _dt.datetime, list[tuple[int, int, Any, int, bool]]]],
-           base: Db | None = None) -> Db:
-    """Fold log records into a Db in bulk (O(n log n)); ``base`` is a snapshot or empty db."""
+           base: Db | None = None, bulk_after: int = 256) -> Db:
+    """Fold log records into a Db: record by record for a short tail, in bulk (O(n log n))
+    once the tail is longer than ``bulk_after`` records. ``base`` is a snapshot or None."""
     db = base or Db.empty()
+    it = iter(records)
+    head: list[tuple[int, _dt.datetime, list[tuple[int, int, Any, int, bool]]]] = []
+    for rec in it:
+        head.append(rec)
+        if len(head) > bulk_after:
+            break
+    if len(head) <= bulk_after:
+        for rt, instant, datoms in head:
+            db = apply_record(db, rt, instant, datoms).db_after
+        return db
     current: dict[tuple[int, int, Any], int] = {(r[0], r[1], r[2]): r[3] for r in db._eavt}
     history: list[tuple[int, int, Any, int, bool]] = list(db._heavt)
     t = db.basis_t
     last_instant = db.last_instant
-    any_record = False
-    for rt, instant, datoms in records:
+    for rt, instant, datoms in itertools.chain(head, it):
         if rt != t + 1:
             raise StorageError(f"log record t={rt} does not follow t={t}", t=rt)
-        any_record = True
         t = rt
         last_instant = max(last_instant, instant)
         for e, a, v, tx, added in datoms:
@@ -97,11 +107,9 @@ def replay(records: Iterable[tuple[int, _dt.datetime, list[tuple[int, int, Any, 
             else:
                 current.pop((e, a, v), None)
             history.append((e, a, v, tx, added))
-    if not any_record:
-        return db
     cur = [(e, a, v, tx) for (e, a, v), tx in current.items()]
     schema = schema_from_datoms(cur)
-    no_hist = {a.id for a in schema.attrs() if a.no_history}
+    no_hist = schema.no_history_ids
     if no_hist:
         history = [h for h in history if h[1] not in no_hist]
     return Db.from_datoms(schema, cur, basis_t=t, last_instant=last_instant, history=history)
@@ -119,7 +127,7 @@ def db_from_snapshot(payload: bytes) -> Db:
     cur = list(d["current"])
     schema = schema_from_datoms(cur)
     return Db.from_datoms(schema, cur, basis_t=d["t"], next_eid=d["next_eid"],
-                          last_instant=_from_us(d["instant_us"]), history=list(d["history"]))
+                          last_instant=_from_us(d["instant_us"]), history=d["history"])
 
 
 __all__ = ["apply_record", "replay", "snapshot_bytes", "db_from_snapshot", "schema_from_datoms",

@@ -269,8 +269,10 @@ def _prepare(obj: Any) -> Any:
     return root
 
 
-def unpack(data: bytes, what: str = "msgpack data") -> Any:
+def unpack(data: bytes, what: str = "msgpack data", use_list: bool = True) -> Any:
     """Inverse of :func:`pack`; safe on untrusted bytes.
+
+    ``use_list=False`` returns arrays as tuples (snapshot loaders want index rows as tuples).
 
     No allocation beyond ``len(data)``; arrays nest at most msgpack's stack
     limit; only the ext table's types come back.
@@ -278,7 +280,7 @@ def unpack(data: bytes, what: str = "msgpack data") -> Any:
     :raises LogCorrupted: the bytes are not valid (``what`` names them in the message).
     """
     try:
-        return msgpack.unpackb(data, raw=False, use_list=True, strict_map_key=True,
+        return msgpack.unpackb(data, raw=False, use_list=use_list, strict_map_key=True,
                                ext_hook=_HOOK, timestamp=0)
     except _DECODE_ERRORS as exc:
         raise _fail_decode(what, exc) from exc

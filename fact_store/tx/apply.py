@@ -22,7 +22,7 @@ import datetime as _dt
 from dataclasses import dataclass
 from typing import Any
 
-from fact_store.datom import Datom, t_to_tx
+from fact_store.datom import TX0, Datom, t_to_tx
 from fact_store.edn.values import Keyword
 from fact_store.errors import (CardinalityConflict, CasFailed, DatomsConflict, InvalidTxData,
                                LimitExceeded, SchemaError, TransactionError, UniqueConflict)
@@ -263,6 +263,9 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
     if schema_es:
         new_schema = _schema_after(db, schema, schema_es, new_adds, retract_list)
     next_eid = max(rs.next_eid, db.next_eid)
+    for e, _, _ in new_adds:  # an explicit eid never handed out must not be handed out later
+        if next_eid <= e < TX0:
+            next_eid = e + 1
     db_after = db._apply(t, new_adds, retract_list, new_schema, next_eid, instant)
     if schema_es:
         _check_schema_data(db, schema, new_schema, db_after, schema_es)

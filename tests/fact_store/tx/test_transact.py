@@ -283,3 +283,11 @@ def test_as_of_since_history(db):
     assert [r[2] for r in now.since(r1.db_after.basis_t).search(e, age)] == [2]
     with pytest.raises(E.InvalidTxData, match="filtered db"):
         transact(now.as_of(1), [])
+
+
+def test_an_explicit_new_eid_is_never_handed_out_again(db):
+    e = db.next_eid + 5
+    db2 = transact(db, [[":db/add", e, ":person/name", "explicit"]]).db_after
+    r = transact(db2, [{":db/id": "x", ":person/name": "new"}])
+    assert r.tempids["x"] != e
+    assert values(r.db_after, e, ":person/name") == ["explicit"]
