@@ -123,3 +123,274 @@ def test_f02_big_records_killed_mid_write_never_corrupt_the_middle(scenario: Sce
                     acked_checked=acked)
     scenario.require(torn_iters >= 0.2 * iterations,
                      f"torn writes in only {torn_iters} of {iterations} iterations (need 20%)")
+
+
+# --- F-05: truncation at every offset of the header and of the last 3 records ---------------
+
+def _raw_log(d: Path, sizes: list[int], seed: int) -> list[bytes]:
+    """A store of raw records with these payload sizes; returns the payloads."""
+    import random as _random
+    import uuid
+    rng = _random.Random(seed)
+    s = FileStore(str(d))
+    payloads = []
+    for size in sizes:
+        p = rng.randbytes(size)
+        with s.writer() as head:
+            s.append(head + 1, uuid.UUID(int=rng.getrandbits(128)), p)
+        payloads.append(p)
+    s.close()
+    return payloads
+
+
+def _sha(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_f05_truncation_at_every_offset_opens_the_longest_complete_prefix(
+        scenario: Scenario) -> None:
+    import os
+
+    from fact_store.errors import LogCorrupted, NotAFactStore
+
+    from tests.reliability.checks import TornTailCounter
+    from tests.reliability.mutilator import HEADER_SIZE, spans
+
+    rng = scenario.rng
+    sizes = [rng.choice((1, 10, 100, 2000, 30_000)) for _ in range(47)]
+    sizes += [rng.choice((1, 50, 300)), 1 << 20, rng.choice((1500, 2500))]
+    src = scenario.dir / "src"
+    payloads = _raw_log(src, sizes, scenario.seed)
+    original = (src / "log").read_bytes()
+    sp = spans(original)
+    assert len(sp) == 50
+    big = sp[-2]
+    offsets = set(range(0, HEADER_SIZE + 1))
+    for s in (sp[-3], sp[-1]):
+        offsets.update(range(s.start, s.end))
+    n_big = scale(2000, big.end - big.start)
+    offsets.update(rng.sample(range(big.start, big.end), min(n_big, big.end - big.start)))
+    ends = [s.end for s in sp]
+    w = scenario.dir / "w"
+    w.mkdir(mode=0o700)
+    log = w / "log"
+    log.write_bytes(original)
+    wrong = 0
+    cuts = 0
+    fd = os.open(log, os.O_RDWR)
+    try:
+        cur = len(original)
+        for off in sorted(offsets, reverse=True):
+            if cur < off:
+                os.pwrite(fd, original[cur:off], cur)
+            os.ftruncate(fd, off)
+            cur = off
+            if off < HEADER_SIZE:
+                if off == 0:
+                    continue  # an empty log file holds nothing: pinned below
+                before = _sha(log)
+                with pytest.raises((LogCorrupted, NotAFactStore)):
+                    FileStore(str(w)).close()
+                assert _sha(log) == before, f"cut header at {off}: the file was modified"
+                continue
+            k = sum(1 for e in ends if e <= off)
+            end_k = ends[k - 1] if k else HEADER_SIZE
+            with TornTailCounter() as counter:
+                s = FileStore(str(w))
+                try:
+                    assert s.head() == k, f"offset {off}: head {s.head()}, expected {k}"
+                    with s.writer() as head:
+                        assert head == k
+                    # the payloads of the last records (all of them now and then)
+                    frm = 0 if off % 97 == 0 else max(k - 2, 0)
+                    got = [r.payload for r in s.read_after(frm)]
+                finally:
+                    s.close()
+            assert got == payloads[frm:k], f"offset {off}: records differ"
+            size = os.fstat(fd).st_size
+            assert size == end_k, f"offset {off}: cut to {size}, expected {end_k}"
+            assert counter.cuts == (1 if off > end_k else 0), f"offset {off}: no warning"
+            cuts += counter.cuts
+            cur = size
+            if off % 7 == 0:
+                s = FileStore(str(w))  # a second open truncates nothing more
+                try:
+                    with s.writer() as head:
+                        assert head == k
+                finally:
+                    s.close()
+                assert os.fstat(fd).st_size == end_k
+    finally:
+        os.close(fd)
+    # Pinned: a zero-byte log (no header at all) is taken as "no log yet" and a fresh
+    # one is created in its place; nothing is lost, since zero bytes held no record.
+    log.write_bytes(b"")
+    s = FileStore(str(w))
+    assert s.head() == 0
+    s.close()
+    scenario.report("F-05", len(offsets), wrong, torn_tails_cut=cuts,
+                    big_record_offsets=min(n_big, big.end - big.start))
+    scenario.require(cuts > 0.9 * (len(offsets) - HEADER_SIZE - 50), "few offsets needed a cut")
+
+
+# --- F-07: corruption in the middle is refused, named, and changes nothing ----------------------
+
+def test_f07_mid_log_corruption_is_detected_and_nothing_is_modified(scenario: Scenario) -> None:
+    from fact_store.errors import LogCorrupted
+    from fact_store.log import verify
+
+    from tests.reliability.mutilator import mid_log_corruptions, spans
+
+    rng = scenario.rng
+    n = scale(10_000, 1_000_000)
+    src = scenario.dir / "src"
+    _raw_log(src, [rng.choice((1, 40, 300, 1500)) for _ in range(20)], scenario.seed)
+    original = (src / "log").read_bytes()
+    starts = {s.t: s.start for s in spans(original)}
+    w = scenario.dir / "w"
+    w.mkdir(mode=0o700)
+    log = w / "log"
+    undetected = 0
+    kinds: dict[str, int] = {}
+    for m in mid_log_corruptions(original, rng, n):
+        kind = m.name.split("@")[0].rstrip("0123456789-")
+        kinds[kind] = kinds.get(kind, 0) + 1
+        log.write_bytes(m.data)
+        s = FileStore(str(w))
+        try:
+            try:
+                with s.writer():
+                    pass
+                undetected += 1
+                pytest.fail(f"{m.name}: a writer opened a log corrupt at t={m.target_t}")
+            except LogCorrupted as exc:
+                assert exc.data["offset"] == starts[m.target_t] or m.name.startswith(
+                    ("zero4k", "swap")), f"{m.name}: offset {exc.data['offset']}"
+            # a reader reaches t = k-1, then refuses
+            got = []
+            with pytest.raises(LogCorrupted):
+                for r in s.read_after(0):
+                    got.append(r.t)
+            assert got == list(range(1, len(got) + 1)) and len(got) <= m.target_t - 1
+        finally:
+            s.close()
+        assert log.read_bytes() == m.data, f"{m.name}: the log was modified"
+        rep = verify(str(w), decode=False)
+        assert not rep.ok and rep.corruption is not None, f"{m.name}: verify saw nothing"
+        if m.name.startswith(("flip", "byte")):
+            assert rep.corruption["offset"] == starts[m.target_t] and \
+                rep.records == m.target_t - 1, f"{m.name}: {rep.summary()}"
+    scenario.report("F-07", n, undetected, **kinds)
+    scenario.require(kinds.get("flip", 0) + kinds.get("byte", 0) >= 0.8 * n, "few bit/byte cases")
+
+
+# --- F-08: every I/O operation failing, 4 kinds x transient/persistent ---------------------------
+
+def _f08_workload(d: Path, ops: object, n: int, seed: int) -> tuple[dict[int, str], list[tuple[str, str]]]:
+    """Transact ``n`` txs through a Connection over ``ops``; returns the acknowledged
+    ``{t: key}`` and the ``(key, error class)`` of every tx that raised."""
+    import random as _random
+
+    from fact_store.errors import FactStoreError, StorageError
+
+    rng = _random.Random(seed)
+    acked: dict[int, str] = {}
+    failed: list[tuple[str, str]] = []
+    conn = None
+    for i in range(n):
+        key = f"k{i}"
+        try:
+            if conn is None:
+                store = FileStore(str(d), fileops=ops)  # type: ignore[arg-type]
+                try:
+                    conn = Connection(f"file:{d}", store)
+                except BaseException:
+                    store.close()
+                    raise
+            if conn.db().schema.attr(":w/key") is None:
+                conn.transact(F01_SCHEMA)  # idempotent if an unknown outcome did commit it
+            vals = [rng.getrandbits(30) for _ in range(rng.randint(0, 4))]
+            tx = [{":db/id": "e", ":w/key": key, ":w/v": vals}] if vals else [{":w/key": key}]
+            rep = conn.transact(tx)
+            acked[rep.t] = key
+        except StorageError as exc:
+            failed.append((key, type(exc).__name__))
+        except FactStoreError as exc:
+            raise AssertionError(f"tx {key}: unexpected {exc!r}") from exc
+        except OSError as exc:  # the bug this scenario exists to catch
+            raise AssertionError(f"tx {key}: a bare OSError escaped: {exc!r}") from exc
+        try:
+            if i == n // 2 and conn is not None:
+                conn.checkpoint()  # a snapshot is a cache: its failure loses nothing
+        except StorageError:
+            pass
+    if conn is not None:
+        conn.close()
+    return acked, failed
+
+
+def _f08_check(d: Path, acked: dict[int, str], failed: list[tuple[str, str]]) -> None:
+    """After the fault clears: acknowledged txs present at their t, txs that failed
+    for certain (not outcome-unknown) absent, every record whole, t contiguous,
+    verify clean, later transactions succeed."""
+    from fact_store.connection import _decode
+    from fact_store.log import verify
+
+    s = FileStore(str(d))
+    try:
+        with s.writer() as head:
+            records = list(s.read_after(0))
+        assert [r.t for r in records] == list(range(1, head + 1))
+        conn = Connection(f"file:{d}", s)
+        db = conn.db()
+        key_attr = db.schema.attr(":w/key")
+        present: dict[str, int] = {}
+        if key_attr is not None:
+            for r in records:
+                for e, a, v, _tx, added in _decode(r.payload)[1]:
+                    if a == key_attr.id and added:
+                        assert v not in present, f"{v} committed twice"
+                        present[v] = r.t
+        for t, key in acked.items():
+            assert present.get(key) == t, f"acknowledged {key} at t={t}: found {present.get(key)}"
+        for key, err in failed:
+            if err != "TransactionOutcomeUnknown":
+                assert key not in present, f"{key} failed with {err} but is in the log"
+        rep = verify(str(d), decode=True)
+        assert rep.ok and rep.torn_tail_bytes == 0, rep.summary()
+        if key_attr is None:
+            conn.transact(F01_SCHEMA)
+        conn.transact([{":w/key": "after-recovery"}])
+    finally:
+        s.close()
+
+
+def test_f08_every_io_error_is_a_storage_error_and_never_a_false_ack(scenario: Scenario) -> None:
+    from faultyfs import Fault, FaultyFS
+
+    n_tx = scale(20, 50)
+    probe = FaultyFS()
+    _f08_workload(scenario.dir / "probe", probe, n_tx, scenario.seed)
+    totals = dict(probe.calls)
+    cases: list[Fault] = []
+    for persistent in (False, True):
+        for i in range(1, totals["any"] + 1):
+            cases += [Fault("any", i, "eio", persistent), Fault("any", i, "enospc", persistent)]
+        cases += [Fault("pwrite", i, "short", persistent) for i in range(1, totals["pwrite"] + 1)]
+        cases += [Fault("fdatasync", i, "eio", persistent)
+                  for i in range(1, totals["fdatasync"] + 1)]
+    with_errors = unknown = 0
+    for k, fault in enumerate(cases):
+        d = scenario.dir / f"case{k}"
+        ops = FaultyFS([fault])
+        acked, failed = _f08_workload(d, ops, n_tx, scenario.seed + k)
+        with_errors += bool(failed)
+        unknown += any(e == "TransactionOutcomeUnknown" for _k, e in failed)
+        ops.clear_faults()
+        if (d / "log").exists():
+            _f08_check(d, acked, failed)
+    scenario.report("F-08", len(cases), 0, ops_per_workload=totals["any"],
+                    runs_with_errors=with_errors, outcome_unknown=unknown)
+    scenario.require(with_errors >= len(cases) // 2,
+                     f"only {with_errors} of {len(cases)} runs saw an error")
