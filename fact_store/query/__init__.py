@@ -207,9 +207,8 @@ def _explain(plan: QueryPlan, values: dict[int, Any], rng: Any) -> Explain:
         if len(plan.components) > 1:
             lines.append(f"component {n + 1} (joined to the others by a product)")
         _describe(comp.block, ctx, steps, lines, 0)
-    if plan.rule_program is not None:
-        for call in plan.rule_program.calls.values():
-            _describe_rule(call, ctx, steps, lines)
+    for call in _used_calls(plan):
+        _describe_rule(call, ctx, steps, lines)
     size = len(result) if hasattr(result, "__len__") and not isinstance(result, (str, tuple)) \
         else (0 if result is None else 1)
     lines.append(f"result: {size} in {elapsed:.3f} ms")
@@ -256,15 +255,36 @@ def _describe(block: Block, ctx: Ctx, steps: list[dict[str, Any]], lines: list[s
                 _describe(b, ctx, steps, lines, depth + 2)
 
 
-def _describe_rule(call: Any, ctx: Ctx, steps: list[dict[str, Any]], lines: list[str]) -> None:
-    adorn = "".join("b" if b else "f" for b in call.adorn)
-    lines.append(f"rule {call.name} ({adorn}, {call.mode}):")
+def _blocks_of(call: Any) -> list[Block]:
     blocks: list[Block] = [b for b, _ in call.bodies] + [b for b, _ in call.rec_bodies] + \
         [b for b, _ in call.exit_bodies]
     for t in call.tables:
         for body in t.bodies:
             blocks.append(body.seed_block)
             blocks.extend(v for _, v, _ in body.variants)
-    for b in blocks:
+    return blocks
+
+
+def _used_calls(plan: QueryPlan) -> list[Any]:
+    """The rule calls the plan can reach, in the order first met."""
+    out: dict[int, Any] = {}
+    todo: list[Block] = [c.block for c in plan.components]
+    while todo:
+        block = todo.pop(0)
+        for step in block.steps:
+            if isinstance(step, RuleStep) and id(step.call) not in out:
+                out[id(step.call)] = step.call
+                todo.extend(_blocks_of(step.call))
+            elif isinstance(step, NotStep):
+                todo.append(step.block)
+            elif isinstance(step, OrStep):
+                todo.extend(step.branches)
+    return list(out.values())
+
+
+def _describe_rule(call: Any, ctx: Ctx, steps: list[dict[str, Any]], lines: list[str]) -> None:
+    adorn = "".join("b" if b else "f" for b in call.adorn)
+    lines.append(f"rule {call.name} ({adorn}, {call.mode}):")
+    for b in _blocks_of(call):
         lines.append("  branch:")
         _describe(b, ctx, steps, lines, 2)

@@ -554,11 +554,15 @@ class Planner:
                     if o is not c:
                         visible |= o.vars if isinstance(o, _Prebuilt) else bound_by_clause(o)
                 try:
-                    step = self._make(c, bound, default_src, visible)
+                    if isinstance(c, RuleExpr) and not (     # planned only if chosen
+                            self.rule_program is not None and self.rule_program.in_group(c.name)):
+                        step, cost = c, self._rule_cost(c, bound)
+                    else:
+                        step = self._make(c, bound, default_src, visible)
+                        cost = self._cost(step, bound)
                 except Unplannable as exc:
                     errors.append(exc)
                     continue
-                cost = self._cost(step, bound)
                 if best_cost is None or cost < best_cost:
                     best, best_cost = (c, step), cost
                     if cost == _COST_FILTER:
@@ -567,6 +571,8 @@ class Planner:
                 exc = errors[0]
                 raise Unplannable(exc.message, exc.form)
             c, step = best
+            if step is c:
+                step = self._make(c, bound, default_src, set())
             steps.append(step)
             for v in getattr(step, "new_vars", ()):
                 bound[v] = len(cols)
@@ -599,6 +605,21 @@ class Planner:
         if isinstance(c, _Prebuilt):
             return c.make(bound)
         raise QuerySyntaxError(f"Unknown clause {show(c)}", form=c)
+
+    def _rule_cost(self, c: RuleExpr, bound: Env) -> float:
+        """The cost of calling a rule here, without planning it (that happens once, if chosen).
+
+        :raises Unplannable: a required argument is not bound yet.
+        """
+        branches = self.rules.get(c.name)
+        if branches:
+            for a in c.args[:len(branches[0].required)]:
+                if isinstance(a, Var) and not bound.has(a):
+                    raise Unplannable(f"Insufficient bindings: rule '{c.name}' requires "
+                                      f"{show(a)} bound in {show(c.form)}", c.form)
+        some_bound = any(isinstance(a, Const) or (isinstance(a, Var) and bound.has(a))
+                         for a in c.args)
+        return 50.0 if some_bound else (5000.0 if not bound else 5e6)
 
     def _cost(self, step: Any, bound: dict[Var, int]) -> float:
         if isinstance(step, FilterStep):
