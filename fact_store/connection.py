@@ -14,6 +14,7 @@ with the first ``listen()`` callback and calls listeners for every new record.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import threading
@@ -23,7 +24,7 @@ from typing import Any, Callable, Iterator
 
 from fact_store.datom import Datom, t_to_tx, tx_to_t
 from fact_store.db import Db
-from fact_store.errors import ConnectionClosed, FactStoreError, StorageError
+from fact_store.errors import ConnectionClosed, FactStoreError, StorageError, StoreMoved
 from fact_store.log import open_store
 from fact_store.log.base import LogStore
 from fact_store.log.record import decode_tx, encode_tx
@@ -141,8 +142,18 @@ class Connection:
     def sync(self) -> Db:
         """Catch up with every record in the store, then return the latest db."""
         self._check_open()
-        with self._lock:
+        with self._lock, self._closing_on_moved():
             return self._catch_up()
+
+    @contextlib.contextmanager
+    def _closing_on_moved(self) -> Iterator[None]:
+        """A store that moved (replaced log, lost continuity) closes this connection for good,
+        so the next ``connect(uri)`` opens it afresh."""
+        try:
+            yield
+        except StoreMoved:
+            self.close()
+            raise
 
     def wait(self, timeout: float) -> Db:
         """Wait up to ``timeout`` seconds for a transaction newer than ``db()``; return the synced db."""
@@ -157,7 +168,8 @@ class Connection:
         :raises StorageError: the store failed; see TransactionOutcomeUnknown.
         """
         self._check_open()
-        with self._lock:
+        with self._lock, self._closing_on_moved():
+            self._catch_up()  # most of the catching up happens before the writer lock
             with self._store.writer():
                 self._catch_up()
                 report = transact(self._db, tx_data, instant=instant, max_datoms=self.max_tx_datoms)
