@@ -408,9 +408,10 @@ def _needs_norm(st: Any, rows: list[Any]) -> list[tuple[int, int]]:
         return []
     norm = [(i, p) for i, p in enumerate(st.key_pos) if p in (0, 1, 3) or (p == 2 and st.ref_v)]
     if norm:
-        cols = [st.key_cols[i] for i, _ in norm]
-        if all(type(r[c]) is int for r in rows for c in cols):
-            return []
+        for i, _ in norm:
+            if set(map(type, map(itemgetter(st.key_cols[i]), rows))) != {int}:
+                return norm
+        return []
     return norm
 
 

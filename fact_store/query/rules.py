@@ -513,8 +513,20 @@ def _eval_factored(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> di
         delta = new
     rows = list(reached)
     answers: dict[Any, set[Any]] = {}
+    one_seed = len(seeds) == 1
     for blk, free_cols in call.exit_bodies:
         res = run_block(ctx, blk, rows)
+        if not res:
+            continue
+        if one_seed:       # every row belongs to the one seed: no grouping needed
+            s = answers.setdefault(seeds[0], set())
+            if len(free_cols) == 1:
+                c = free_cols[0]
+                s.update([(r[c],) for r in res])
+            else:
+                g = itemgetter(*free_cols)
+                s.update([g(r) for r in res])
+            continue
         fg = _getter(free_cols)
         for r in res:
             s = answers.get(r[0])
