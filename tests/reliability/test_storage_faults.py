@@ -394,3 +394,241 @@ def test_f08_every_io_error_is_a_storage_error_and_never_a_false_ack(scenario: S
                     runs_with_errors=with_errors, outcome_unknown=unknown)
     scenario.require(with_errors >= len(cases) // 2,
                      f"only {with_errors} of {len(cases)} runs saw an error")
+
+
+# --- F-03: every white-box crash point x 20 hit counts ----------------------------------------
+
+#: point -> whether the tx in flight when the process dies is in the log afterwards
+#: (a process crash keeps the page cache: once written, the record stays).
+F03_POINTS = {
+    "before-write": False,
+    "mid-write": False,
+    "after-write-before-fsync": True,
+    "after-fsync-before-unlock": True,
+    "after-unlock-before-ack": True,
+    "snapshot-tmp-written": None,   # dies in the k-th checkpoint
+    "snapshot-renamed": None,
+    "tail-truncate": None,          # dies cutting the torn tail left at tx k
+}
+
+
+def test_f03_crash_points_leave_every_acknowledged_tx_and_no_partial_one(
+        scenario: Scenario) -> None:
+    ks = list(range(1, scale(20, 500) + 1))
+    runs = 0
+    for point, in_flight_present in F03_POINTS.items():
+        for k in ks:
+            d = scenario.dir / f"{point}-{k}"
+            _new_f01_store(d)
+            journals = [scenario.dir / f"acks-{point}-{k}"]
+            if point == "tail-truncate":
+                # first leave a torn tail at tx k, then die while the next writer cuts it
+                first = fork_child(f01_writer, f"file:{d}", str(journals[0]), 0, scenario.seed + k,
+                                   count=k + 3, crash_at=f"mid-write:{k}")
+                first.join(60)
+                assert first.exitcode == -signal.SIGKILL, first.exitcode
+                journals.append(scenario.dir / f"acks-{point}-{k}-b")
+                child = fork_child(f01_writer, f"file:{d}", str(journals[1]), 1, scenario.seed,
+                                   count=3, crash_at="tail-truncate:1")
+            else:
+                snap = point.startswith("snapshot")
+                child = fork_child(f01_writer, f"file:{d}", str(journals[0]), 0, scenario.seed + k,
+                                   count=2 * k + 3 if snap else k + 3,
+                                   checkpoint_every=2 if snap else None,
+                                   crash_at=f"{point}:{k}")
+            child.join(60)
+            assert child.exitcode == -signal.SIGKILL, (point, k, child.exitcode)
+            res = check_conn_store(d, journals)
+            runs += 1
+            if in_flight_present is not None:
+                # t=1 is the schema; the k-th tx of the child (t = k+1) was in flight
+                assert res.acked == k - 1, (point, k, res.acked)
+                assert res.head == (k + 1 if in_flight_present else k), (point, k, res.head)
+            elif point == "tail-truncate":
+                assert res.head == k  # txs 1..k-1 of the first child; the torn k-th is gone
+            else:
+                # conn.transact checkpoints every 2nd t (the schema counts): the k-th
+                # checkpoint runs inside the child's (2k-1)-th transact, after its commit
+                assert res.acked == 2 * k - 2 and res.head == 2 * k, (point, k, res)
+    scenario.report("F-03", runs, 0, points=len(F03_POINTS), hit_counts=len(ks))
+
+
+# --- F-04: simulated power loss at any operation, 3 durability modes x 3 device modes ----------
+
+F04_BUG_NONE_REORDER = (
+    "BUG: durability=none after power loss on a device that persists writes out of order "
+    "(FaultyFS 'random' or 'safe_append': record t dropped (a hole of zeros) or garbage, "
+    "t+1 kept): reopening raises "
+    "LogCorrupted (valid record after garbage) instead of giving some prefix; RELIABILITY "
+    "A2 says 'none' reopens to a prefix and is never corrupt")
+
+
+@pytest.mark.parametrize("durability,devices", [
+    ("fsync", ("random", "sequential", "safe_append")),
+    ("group", ("random", "sequential", "safe_append")),
+    ("none", ("sequential",)),
+    pytest.param("none", ("random", "safe_append"), marks=pytest.mark.xfail(strict=True,
+                                                               reason=F04_BUG_NONE_REORDER)),
+])
+def test_f04_power_loss_leaves_a_prefix_with_every_acknowledged_tx(
+        scenario: Scenario, durability: str, devices: tuple[str, ...]) -> None:
+    """Power fails at a random operation of a Connection workload (with checkpoints);
+    FaultyFS gives every unsynced write and directory op its fate. ``fsync``/``group``:
+    the recovered log is a prefix holding every acknowledged tx, never mid-log
+    corruption. ``none``: some prefix, never corrupt. A store never fsynced is absent
+    or empty. Snapshots left ahead of a shortened log are ignored (A5)."""
+    from fact_store.errors import FactStoreError
+
+    from tests.reliability.journal import datom_digest
+    from tests.reliability.powerloss import PowerLoss, PowerLossFS
+
+    runs = scale(700, 200_000)
+    rng = scenario.rng
+    lossy = by_device = 0
+    per_device: dict[str, int] = {}
+    for k in range(runs):
+        d = scenario.dir / f"run{k}"
+        n = rng.randrange(1, 10)
+        device = devices[k % len(devices)]
+        per_device[device] = per_device.get(device, 0) + 1
+        if rng.random() < 0.4:  # just as data is about to be synced
+            ops = PowerLossFS("fdatasync" if durability != "none" else "pwrite",
+                              rng.randrange(1, n + 2))
+        else:
+            ops = PowerLossFS("any", rng.randrange(1, 40 + 6 * n))
+        acked: dict[int, str] = {}
+        store = None
+        try:
+            store = FileStore(str(d), durability=durability, fileops=ops)
+            conn = Connection(f"file:{d}", store, checkpoint_every=3)
+            acked[conn.transact(F01_SCHEMA).t] = "schema"
+            for i in range(n):
+                rep = conn.transact([{":db/id": "e", ":w/key": f"k{i}",
+                                      ":w/v": [rng.getrandbits(20) for _ in range(rng.randrange(3))]}])
+                acked[rep.t] = datom_digest(rep.tx_data)
+        except PowerLoss:
+            pass
+        except FactStoreError as exc:  # a snapshot write cut by the power loss, etc.
+            assert isinstance(exc.__cause__, PowerLoss) or "PowerLoss" in repr(exc), repr(exc)
+        fates = ops.crash(rng, device=device)
+        lossy += (fates["garbage"] + fates["drop"] + fates["dir-drop"]) > 0
+        if store is not None:
+            try:
+                store.close()
+            except BaseException:  # noqa: BLE001 - its descriptors died with the power
+                pass
+        if not (d / "log").exists():
+            assert not acked, f"run {k}: the log vanished, {len(acked)} txs were acknowledged"
+            continue
+        _f04_check(d, acked if durability != "none" else {}, k)
+    scenario.report("F-04", runs, 0, mode=durability, lossy_crashes=lossy,
+                    **{f"device_{k}": v for k, v in per_device.items()})
+    scenario.require(lossy >= runs // 5, f"only {lossy} of {runs} crashes lost anything")
+
+
+def _f04_check(d: Path, acked: dict[int, str], k: int) -> None:
+    from fact_store.connection import _decode
+    from fact_store.log import verify
+
+    from tests.reliability.checks import full_replay, index_fingerprint
+    from tests.reliability.journal import datom_digest
+
+    s = FileStore(str(d))
+    try:
+        with s.writer() as head:  # LogCorrupted here is a violation
+            records = list(s.read_after(0))
+        assert [r.t for r in records] == list(range(1, head + 1))
+        for r in records:
+            dg = datom_digest(_decode(r.payload)[1])
+            if r.t in acked and acked[r.t] != "schema":
+                assert dg == acked[r.t], f"run {k}: t={r.t} is not the acknowledged tx"
+        for t in acked:
+            assert t <= head, f"run {k}: acknowledged t={t} lost (head {head})"
+        rep = verify(str(d), decode=True)
+        assert rep.ok or all("snapshot" in p for p in rep.problems) and rep.corruption is None, \
+            rep.summary()
+        conn = Connection(f"file:{d}", s)
+        assert index_fingerprint(conn.db()) == index_fingerprint(full_replay(s)), \
+            f"run {k}: snapshot + tail differs from a full replay"
+    finally:
+        s.close()
+
+
+F04_BUG_GROUP_REORDER = (
+    "BUG: durability=group with two writers: writer A appends t (unsynced), leaves the lock "
+    "and waits for the group fdatasync; writer B appends t+1 meanwhile. Power fails before "
+    "the sync and the device keeps t+1 but not t: neither was acknowledged, yet reopening "
+    "raises LogCorrupted (mid-log corruption) instead of cutting the unsynced tail, and the "
+    "store needs manual repair")
+
+
+@pytest.mark.xfail(strict=True, reason=F04_BUG_GROUP_REORDER)
+def test_f04_group_commit_unsynced_records_lost_out_of_order_are_a_torn_tail(
+        scenario: Scenario) -> None:
+    """Deterministic: two threads, two handles, one unsynced group of two records."""
+    import threading
+    import uuid
+
+    from tests.reliability.powerloss import PowerLoss, PowerLossFS
+
+    d = scenario.dir / "db"
+    second_written = threading.Event()
+
+    class Hooked(PowerLossFS):
+        log_writes = 0
+
+        def pwrite(self, fd: int, data: bytes | memoryview, offset: int) -> int:
+            n = super().pwrite(fd, data, offset)
+            if self.fd_path.get(fd, "").endswith("/log") and offset > 0:
+                Hooked.log_writes += 1
+                if Hooked.log_writes == 2:
+                    second_written.set()
+            return n
+
+        def fdatasync(self, fd: int) -> None:
+            second_written.wait(10)  # the leader's sync starts after B appended
+            self.dead = True
+            raise PowerLoss("fdatasync")
+
+    ops = Hooked()
+    a, b = (FileStore(str(d), durability="group", fileops=ops) for _ in range(2))
+    errors: list[BaseException] = []
+
+    def write(s: FileStore, payload: bytes) -> None:
+        try:
+            with s.writer() as head:
+                s.append(head + 1, uuid.uuid4(), payload)
+        except BaseException as exc:  # noqa: BLE001 - PowerLoss, or a StorageError over it
+            errors.append(exc)
+
+    ta = threading.Thread(target=write, args=(a, b"A" * 300))
+    ta.start()
+    while Hooked.log_writes < 1:
+        time.sleep(0.001)
+    tb = threading.Thread(target=write, args=(b, b"B" * 300))
+    tb.start()
+    ta.join(20)
+    tb.join(20)
+    assert len(errors) == 2, errors  # neither was acknowledged
+    assert len(ops.unsynced[str(d / "log")]) == 2  # two unsynced records at once
+    ops.unsynced = {str(d / "log"): ops.unsynced[str(d / "log")]}
+
+    class Scripted(__import__("random").Random):
+        fates = iter(["drop", "persist"])  # the device kept t=2, not t=1
+
+        def choice(self, seq):  # type: ignore[no-untyped-def, override]
+            return next(self.fates)
+
+    ops.crash(Scripted(), device="random")
+    for s in (a, b):
+        try:
+            s.close()
+        except BaseException:  # noqa: BLE001
+            pass
+    s = FileStore(str(d))
+    try:
+        with s.writer() as head:  # must cut both unsynced records, not refuse
+            assert head == 0
+    finally:
+        s.close()
+    scenario.report("F-04g", 1, 0)

@@ -64,8 +64,13 @@ def connection(uri: str, **kw: Any) -> Connection:
 
 
 def f01_writer(uri: str, journal: str, worker: int, seed: int, count: int = 0,
-               checkpoint_every: int | None = None, torn_log: str | None = None) -> None:
-    """Transact 1–20 datoms per tx (a unique ``:w/key`` plus ``:w/v`` values) until killed."""
+               checkpoint_every: int | None = None, torn_log: str | None = None,
+               crash_at: str | None = None) -> None:
+    """Transact 1–20 datoms per tx (a unique ``:w/key`` plus ``:w/v`` values) until killed
+    (or ``count`` txs); ``crash_at`` arms crash points (``name:k``) in this process."""
+    if crash_at is not None:
+        from fact_store.log import crash
+        crash.configure(crash_at)
     if torn_log is not None:
         _count_torn_tails(torn_log)
     rng = random.Random(seed)
