@@ -369,6 +369,11 @@ class Planner:
         if info.is_db:
             est = _db_estimate(bound_pos, attr, len(new_vars))
             note = _index_name(bound_pos)
+        elif src.name.startswith("$ in"):
+            # a relation from :in: the application's own (usually short) list of values,
+            # the selective place to start, as a Datomic user would write it first
+            est = 1.0 if key_pos else 10.0
+            note = "input"
         else:
             est = (10.0 if bound_pos & set(key_pos) else 1000.0) * (0.3 if not new_vars else 1)
             note = "collection"

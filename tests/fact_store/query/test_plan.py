@@ -107,3 +107,16 @@ def test_scalar_inputs_are_constants_for_the_whole_query(people):
     assert steps[0].ranges == ((">", 3, 0),)          # bound by parameter slot 0
     assert q('[:find ?e :in $ ?min :where [?e :person/age ?a] [(> ?a ?min)]]', db, 30) == \
         q('[:find ?e :where [?e :person/age ?a] [(> ?a 30)]]', db)
+
+
+def test_an_input_collection_is_where_a_plan_starts(make_db):
+    """Starting from [?j :person/age 1] would bind ?j for every person and make the rule
+    compute everyone's ancestors; the input names the one person asked about."""
+    db, ids = make_db([{":db/id": f"p{i}", ":person/name": f"p{i}", ":person/age": 1,
+                        **({":person/parent": [f"p{i - 1}"]} if i else {})} for i in range(40)])
+    rules = """[[(anc ?c ?a) [?c :person/parent ?a]]
+                [(anc ?c ?a) [?c :person/parent ?p] (anc ?p ?a)]]"""
+    text = '[:find ?c :in $ % [?a ...] :where (anc ?c ?a) [?c :person/age 1]]'
+    e = explain(text, db, rules, [ids["p37"]])
+    assert e.result == {(ids["p38"],), (ids["p39"],)}
+    assert _clauses(e)[0].startswith("(:in") and "(fb, general)" in e.text
