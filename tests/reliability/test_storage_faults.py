@@ -632,3 +632,165 @@ def test_f04_group_commit_unsynced_records_lost_out_of_order_are_a_torn_tail(
     finally:
         s.close()
     scenario.report("F-04g", 1, 0)
+
+
+# --- F-06: garbage after the last record is a torn tail, never applied -----------------------
+
+def test_f06_tail_garbage_is_cut_with_a_warning_and_never_applied(scenario: Scenario) -> None:
+    import tracemalloc
+
+    from fact_store.errors import LogCorrupted
+    from fact_store.log import record as rec
+
+    from tests.reliability.checks import TornTailCounter
+    from tests.reliability.mutilator import spans, tail_garbage
+
+    rng = scenario.rng
+    n = scale(1000, 100_000)
+    src, other = scenario.dir / "src", scenario.dir / "other"
+    payloads = _raw_log(src, [rng.choice((5, 80, 700)) for _ in range(12)], scenario.seed)
+    _raw_log(other, [50], scenario.seed + 1)
+    original = (src / "log").read_bytes()
+    other_bytes = (other / "log").read_bytes()
+    other_rec = other_bytes[spans(other_bytes)[0].start:]
+    w = scenario.dir / "w"
+    w.mkdir(mode=0o700)
+    kinds: dict[str, int] = {}
+    peak_max = 0
+    for _ in range(n):
+        m = tail_garbage(original, rng, other_rec)
+        kind = m.name.split("-t")[0]
+        kinds[kind] = kinds.get(kind, 0) + 1
+        (w / "log").write_bytes(m.data)
+        tracemalloc.start()
+        with TornTailCounter() as counter:
+            s = FileStore(str(w))
+            try:
+                with s.writer() as head:
+                    assert head == 12, f"{m.name}: head {head}"
+                got = [r.payload for r in s.read_after(10)]
+            finally:
+                s.close()
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        peak_max = max(peak_max, peak)
+        assert peak < 4 << 20, f"{m.name}: {peak} bytes allocated opening the log"
+        assert got == payloads[10:], m.name
+        assert (w / "log").read_bytes() == original, f"{m.name}: not cut back to the last record"
+        assert counter.cuts == 1, f"{m.name}: cut without a warning"
+    # Pinned, stricter than F-06's wording: a frame with a right CRC whose t skips
+    # ahead (t = next + 1) says records are missing: refused as corruption, not cut (A3).
+    s = FileStore(str(src))
+    seed = s.db_uuid
+    s.close()
+    import uuid as _uuid
+    gap = rec.encode_frame(rec.crc_seed(seed), 14, _uuid.uuid4(), b"from the future")
+    (w / "log").write_bytes(original + gap)
+    s = FileStore(str(w))
+    try:
+        with pytest.raises(LogCorrupted, match="records are missing"):
+            with s.writer():
+                pass
+    finally:
+        s.close()
+    assert (w / "log").read_bytes() == original + gap
+    scenario.report("F-06", n, 0, peak_alloc_kib=peak_max // 1024, **kinds)
+    scenario.require(len(kinds) >= 6, f"only these variants were drawn: {sorted(kinds)}")
+
+
+# --- F-09: disk full --------------------------------------------------------------------------
+
+def test_f09_disk_full_is_disk_full_error_and_the_store_recovers(scenario: Scenario) -> None:
+    """ENOSPC at the n-th write (after a short write, as a filling disk does, or at
+    once), for n over a workload: ``DiskFullError``, data readable meanwhile, no
+    garbage left, and transactions succeed once space is freed."""
+    from faultyfs import Fault, FaultyFS
+
+    from fact_store.errors import DiskFullError
+    from fact_store.log import verify
+
+    cases = 0
+    full = 0
+    for n in range(1, scale(25, 250) + 1):
+        for kind in ("short", "enospc"):
+            cases += 1
+            d = scenario.dir / f"c{n}{kind}"
+            ops = FaultyFS([Fault("pwrite", n + 1, kind, persistent=True)], only_paths=("log",))
+            store = FileStore(str(d), fileops=ops)
+            conn = Connection(f"file:{d}", store)
+            conn.transact(F01_SCHEMA)
+            done = 0
+            for i in range(n + 3):
+                try:
+                    conn.transact([{":w/key": f"k{i}", ":w/v": list(range(i % 7))}])
+                    done += 1
+                except DiskFullError:
+                    full += 1
+                    # existing data stays readable, here and from a fresh reader
+                    assert conn.sync().basis_t == 1 + done
+                    other = FileStore(str(d))
+                    try:
+                        assert other.head() == 1 + done
+                    finally:
+                        other.close()
+            ops.clear_faults()  # space is freed
+            rep = conn.transact([{":w/key": "after"}])
+            assert rep.t == 2 + done
+            keys = {v for _e, _a, v, _tx, _ad in rep.db_after.search(
+                a=rep.db_after.schema.attr(":w/key").id)}
+            assert keys == {f"k{i}" for i in range(done)} | {"after"}
+            conn.close()
+            r = verify(str(d), decode=True)
+            assert r.ok and r.torn_tail_bytes == 0, r.summary()
+    scenario.report("F-09", cases, 0, disk_full_errors=full, tmpfs=_f09_tmpfs(scenario))
+    scenario.require(full >= cases, f"only {full} DiskFullErrors in {cases} cases")
+
+
+def _f09_tmpfs(scenario: Scenario) -> str:
+    """Fill a real 4 MiB tmpfs when this process may mount one (CI runs as root)."""
+    import os
+    import subprocess
+
+    from fact_store.errors import DiskFullError, StorageError
+
+    mnt = scenario.dir / "tmpfs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mnt)],
+                       capture_output=True)
+    if r.returncode != 0:
+        return "skipped"
+    try:
+        d = mnt / "db"
+        conn = Connection(f"file:{d}", FileStore(str(d)))
+        conn.transact(F01_SCHEMA)
+        filler = mnt / "filler"
+        with open(filler, "wb") as f:  # leave about 600 KiB
+            f.write(bytes(4 * 1024 * 1024 - 600 * 1024 - os.path.getsize(d / "log") - 8192))
+        big = "x" * 60_000
+        done = 0
+        for i in range(40):
+            try:
+                conn.transact([{":w/key": f"{i}-{big}"}])
+                done += 1
+            except DiskFullError:
+                break
+        else:
+            raise AssertionError("a 4 MiB tmpfs never filled")
+        assert done >= 1
+        try:
+            conn.transact([{":w/key": "still-full-" + big}])
+        except StorageError:
+            pass  # still full: DiskFullError (or an earlier write's failure)
+        head = FileStore(str(d))
+        assert head.head() >= 1 + done
+        head.close()
+        filler.unlink()
+        rep = conn.transact([{":w/key": "after-freeing"}])
+        assert rep.t >= 2 + done
+        conn.close()
+        from fact_store.log import verify
+        v = verify(str(d), decode=True)
+        assert v.ok and v.torn_tail_bytes == 0, v.summary()
+        return "filled"
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
