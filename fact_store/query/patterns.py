@@ -102,8 +102,29 @@ class Access:
             self.MAX = MAX
             self.eavt, self.aevt, self.avet, self.vaet = db._eavt, db._aevt, db._avet, db._vaet
 
+    def by_value(self, v: Any, tx: Any) -> list[Any]:
+        """Datoms with value ``v`` in any attribute, as search() tuples: one AVET seek per
+        attribute.  (``Db.search(v=...)`` without an attribute reads only VAET, the refs.)"""
+        out: list[Any] = []
+        for at in self.db.schema.attrs():
+            try:
+                if self.raw:
+                    s = _succ(v)
+                    a = at.id
+                    out.extend((t[2], a, t[1], t[3], True) for t in self.avet.range(
+                        (a, v), (a, s) if s is not None else (a, v, self.MAX)))
+                else:
+                    out.extend(self.search(None, at.id, v, None))
+            except TypeError:       # values of another type: nothing equal to v there
+                continue
+        if tx is not None:
+            out = [d for d in out if d[3] == tx]
+        return out
+
     def fetch(self, e: Any, a: Any, v: Any, tx: Any) -> tuple[list[Any], tuple[Any, ...]]:
         """Datoms matching the bound components, and the layout of the returned tuples."""
+        if e is None and a is None and v is not None:
+            return self.by_value(v, tx), SEARCH
         if not self.raw:
             return self.search(e, a, v, tx), SEARCH
         if e is not None:
@@ -125,9 +146,6 @@ class Access:
             else:
                 lst = self.aevt.range((a,), (a + 1,))
                 lay = AEVT
-        elif v is not None and type(v) is int and v > 0:
-            lst = self.vaet.range((v,), (v + 1,))
-            lay = VAET
         else:
             return self.search(e, a, v, tx), SEARCH
         if tx is not None:
@@ -186,12 +204,15 @@ class Access:
                     s = _succ(k)
                     return rng((a, k), (a, s) if s is not None else (a, k, MAX))
                 return by_value, AVET
-        search = self.search
+        fetch = self.fetch
 
         def generic(k: Any) -> list[Any]:
             x = list(args)
             x[kp] = k
-            return search(*x)
+            ds, lay = fetch(*x)
+            if lay is not SEARCH:
+                ds = [(d[lay[0]], d[lay[1]], d[lay[2]], d[lay[3]], True) for d in ds]
+            return ds
         return generic, SEARCH
 
 

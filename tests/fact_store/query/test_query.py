@@ -423,3 +423,11 @@ def test_pull_in_find(people):
     assert one == {":person/age": 15}
     coll = q('[:find [(pull ?e [:person/name]) ...] :where [?e :person/age 15]]', db)
     assert coll == [{":person/name": "Ivan"}]
+
+
+def test_value_with_unbound_attribute_matches_every_attribute(people, strategy):
+    """[?e _ 37] finds ages, not only refs to entity 37 (Db.search(v=...) reads VAET only)."""
+    db, ids = people
+    assert q('[:find ?e :where [?e _ 37]]', db) == {(ids["petr"],), (ids["oleg"],)}
+    assert q('[:find ?e :in $ ?v :where [?e _ ?v]]', db, "Anya") == {(ids["anna"],)}
+    assert q('[:find ?e :in $ ?p :where [?e _ ?p]]', db, ids["ivan"]) == {(ids["petr"],)}
