@@ -794,3 +794,177 @@ def _f09_tmpfs(scenario: Scenario) -> str:
         return "filled"
     finally:
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+# --- F-10: snapshot faults; snapshot + tail replay == full replay ----------------------------------
+
+def _typed_store(d: Path, n: int, rng: "object", checkpoint_at: tuple[int, ...]) -> None:
+    from tests.reliability.values import TYPED_SCHEMA, random_tx
+    conn = connection(f"file:{d}")
+    conn.transact(TYPED_SCHEMA)
+    for i in range(n):
+        conn.transact(random_tx(conn.db(), rng, i))  # type: ignore[arg-type]
+        if i in checkpoint_at:
+            conn.checkpoint()
+    conn.close()
+
+
+def _reopen_equals_replay(d: Path) -> None:
+    from tests.reliability.checks import full_replay, index_fingerprint
+    s = FileStore(str(d))
+    try:
+        via = Connection(f"file:{d}", s).db()
+        assert index_fingerprint(via) == index_fingerprint(full_replay(s)), \
+            "snapshot + tail replay differs from a full replay"
+    finally:
+        s.close()
+
+
+def test_f10_bad_snapshots_are_ignored_and_indexes_equal_a_full_replay(scenario: Scenario) -> None:
+    import logging
+    import shutil
+    import struct
+    import zlib
+
+    from fact_store.log.file import SNAP_HEADER, SNAP_HEADER_SIZE
+
+    from tests.reliability import mutilator as mu
+
+    class Warnings(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.WARNING)
+            self.n = 0
+
+        def emit(self, record: logging.LogRecord) -> None:
+            msg = record.getMessage()
+            self.n += "snapshot" in msg and ("ignor" in msg or "replay" in msg)
+
+    rng = scenario.rng
+    base, other = scenario.dir / "base", scenario.dir / "other"
+    _typed_store(base, 30, rng, (19,))
+    _typed_store(other, 25, rng, (19,))
+    snap_name = next(n.name for n in base.iterdir() if n.name.startswith("snapshot-"))
+    other_snap = next(n for n in other.iterdir() if n.name.startswith("snapshot-"))
+    snap = (base / snap_name).read_bytes()
+
+    def resnap(payload: bytes, **fields: int) -> bytes:
+        h = list(SNAP_HEADER.unpack(snap[:SNAP_HEADER_SIZE]))
+        h[8], h[9] = zlib.crc32(payload), len(payload)
+        for k, v in fields.items():
+            h[{"version": 1}[k]] = v
+        body = SNAP_HEADER.pack(*h[:-1], 0)
+        return body[:-4] + zlib.crc32(body[:-4]).to_bytes(4, "little") + payload
+
+    def variants() -> list[tuple[str, "object"]]:
+        out: list[tuple[str, object]] = []
+        for _ in range(scale(180, 30_000)):
+            off = rng.randrange(len(snap))
+            out.append((f"flip@{off}", lambda d, o=off, b=rng.randrange(8):
+                        (d / snap_name).write_bytes(mu.flip_bit(snap, o, b))))
+        for cut in (0, 10, SNAP_HEADER_SIZE - 1, SNAP_HEADER_SIZE, len(snap) - 1):
+            out.append((f"cut@{cut}", lambda d, c=cut: (d / snap_name).write_bytes(snap[:c])))
+        out.append(("other-db", lambda d: shutil.copy(other_snap, d / snap_name)))
+        out.append(("other-db-renamed", lambda d: shutil.copy(other_snap, d / other_snap.name)))
+        for v in (0, 2, 255):
+            out.append((f"version{v}", lambda d, v=v: (d / snap_name).write_bytes(
+                resnap(snap[SNAP_HEADER_SIZE:], version=v))))
+        from fact_store.index.snapshot import SNAPSHOT_VERSION as SV
+        from fact_store.log.record import pack
+        for name, payload in [("garbage-payload", rng.randbytes(500)),
+                              ("payload-newer", pack({"v": SV + 1, "t": 20})),
+                              ("payload-older", pack({"v": SV - 1, "t": 20, "current": [],
+                                                      "history": []})),
+                              ("payload-not-map", pack([1, 2, 3])),
+                              ("payload-bad-rows", pack({"v": 1, "t": 20, "next_eid": 1,
+                                                         "instant_us": 0, "current": [[1]],
+                                                         "history": []}))]:
+            out.append((name, lambda d, p=payload: (d / snap_name).write_bytes(resnap(p))))
+        # ahead of the log: the log was repaired (truncated) after the snapshot
+        def repaired(d: Path, keep: int) -> None:
+            data = mu.log_bytes(d)
+            mu.write_log(d, data[:mu.spans(data)[keep - 1].end])
+        for keep in (5, 15, 20):
+            out.append((f"log-repaired-to-{keep}", lambda d, k=keep: repaired(d, k)))
+        # a log repaired to before the snapshot, then grown again past it: same t, other record
+        def regrown(d: Path) -> None:
+            repaired(d, 18)
+            conn = connection(f"file:{d}")
+            for i in range(8):
+                conn.transact([{":v/key": f"regrown{i}", ":v/long": [i]}])
+            conn.close()
+        out.append(("log-repaired-then-regrown", regrown))
+        return out
+
+    cases = variants()
+    handler = Warnings()
+    lg = logging.getLogger("fact_store")
+    lg.addHandler(handler)
+    try:
+        for k, (name, damage) in enumerate(cases):
+            d = scenario.dir / f"c{k}"
+            shutil.copytree(base, d)
+            damage(d)  # type: ignore[operator]
+            try:
+                _reopen_equals_replay(d)
+            except AssertionError as exc:
+                raise AssertionError(f"case {name}: {exc}") from exc
+            shutil.rmtree(d)
+    finally:
+        lg.removeHandler(handler)
+    scenario.report("F-10", len(cases), 0, fault_cases=len(cases), warned=handler.n)
+    scenario.require(handler.n >= len(cases) // 2, f"only {handler.n} warnings for {len(cases)}")
+
+
+F10_BUG_NO_HISTORY = (
+    "BUG: a Db opened from an index snapshot (snapshot v2, peer.db_from_snapshot) shows the "
+    "current datoms of :db/noHistory attributes in db.history(); the live db and a full "
+    "replay do not (A5: snapshot + tail must equal a full replay)")
+
+
+@pytest.mark.parametrize("no_history_attr", [
+    False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=F10_BUG_NO_HISTORY))])
+def test_f10_histories_snapshot_plus_tail_equals_full_replay(scenario: Scenario,
+                                                            no_history_attr: bool) -> None:
+    n = _f10_histories(scenario, scale(250, 25_000), no_history_attr)
+    scenario.report("F-10h", n, 0, no_history_attr=no_history_attr)
+
+
+def _f10_histories(scenario: Scenario, n: int, no_history_attr: bool) -> int:
+    """Random histories of txs and checkpoints (hypothesis-generated, shrinking on
+    failure): after each, snapshot + tail equals a full replay."""
+    import tempfile
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    count = [0]
+
+    @settings(max_examples=n, deadline=None, database=None, derandomize=False,
+              suppress_health_check=list(HealthCheck))
+    @given(st.integers(0, 2**32 - 1), st.lists(st.sampled_from(["tx", "tx", "tx", "checkpoint"]),
+                                               min_size=1, max_size=12))
+    def history(seed: int, steps: list[str]) -> None:
+        import random as _r
+
+        from tests.reliability.values import TYPED_SCHEMA, random_tx
+        rng = _r.Random(seed)
+        with tempfile.TemporaryDirectory(dir=scenario.dir) as tmp:
+            d = Path(tmp) / "db"
+            conn = connection(f"file:{d}?durability=none")
+            conn.transact(TYPED_SCHEMA)
+            for i, step in enumerate(steps):
+                if step == "tx":
+                    tx = random_tx(conn.db(), rng, i)
+                    if not no_history_attr:
+                        for ent in tx:
+                            if isinstance(ent, dict):
+                                ent.pop(":v/quiet", None)
+                    conn.transact(tx)
+                else:
+                    conn.checkpoint()
+            conn.close()
+            _reopen_equals_replay(d)
+        count[0] += 1
+
+    history()
+    return count[0]
