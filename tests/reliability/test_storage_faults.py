@@ -968,3 +968,293 @@ def _f10_histories(scenario: Scenario, n: int, no_history_attr: bool) -> int:
 
     history()
     return count[0]
+
+
+# --- F-11: a lock holder paused with SIGSTOP for 2x the lock timeout ------------------------------
+
+def test_f11_paused_lock_holder_makes_others_time_out_and_writes_nothing(
+        scenario: Scenario) -> None:
+    import fcntl
+    import os
+    import uuid
+
+    from log_harness import check_store, make_payload
+
+    from fact_store.errors import LockTimeout
+
+    from tests.reliability.workers import hold_writer
+
+    pauses = scale(50, 2000)
+    lock_timeout = 0.05
+    rng = scenario.rng
+    held = timeouts = reads = 0
+    d = scenario.dir / "db0"
+    journals: list[Path] = []
+    for it in range(pauses):
+        if it % 10 == 0:
+            d = scenario.dir / f"db{it}"
+            journals = []
+        j = scenario.dir / f"acks-{it}"
+        journals.append(j)
+        a = fork_child(hold_writer, f"file:{d}", str(j), it, scenario.seed + it, 0.03)
+        time.sleep(rng.uniform(0.05, 0.15))
+        os.kill(a.pid, signal.SIGSTOP)
+        try:
+            fd = os.open(d / "lock", os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            except BlockingIOError:
+                held += 1
+            finally:
+                os.close(fd)
+            other = FileStore(str(d), lock_timeout=lock_timeout)
+            try:
+                before = other.head()
+                reads += 1  # readers keep reading while the holder is paused
+                t0 = time.monotonic()
+                try:
+                    with other.writer() as head:
+                        other.append(head + 1, uuid.uuid4(), make_payload(9999, it, 50))
+                except LockTimeout:
+                    timeouts += 1
+                    assert other.head() == before, "a timed-out writer wrote something"
+                    assert time.monotonic() - t0 < lock_timeout + 1.0
+                time.sleep(max(0.0, 2 * lock_timeout - (time.monotonic() - t0)))
+            finally:
+                other.close()
+        finally:
+            os.kill(a.pid, signal.SIGCONT)
+        time.sleep(rng.uniform(0.02, 0.08))  # no deadlock: it goes on writing
+        assert a.is_alive()
+        a.kill()
+        a.join(30)
+        check_store(d, journals)
+    scenario.report("F-11", pauses, 0, paused_holding_lock=held, lock_timeouts=timeouts,
+                    reads_while_paused=reads)
+    scenario.require(held >= pauses // 3, f"the writer held the lock in only {held} pauses")
+    scenario.require(timeouts >= held, f"{timeouts} timeouts for {held} held locks")
+
+
+# --- F-12: 8 readers tail the log while 4 writers append ---------------------------------------------
+
+def test_f12_readers_tailing_writers_never_see_a_torn_or_gapped_log(scenario: Scenario) -> None:
+    import json
+
+    from log_harness import check_store
+
+    from tests.reliability.workers import raw_writer, tail_reader
+
+    seconds = scale(12, 3600)
+    d = scenario.dir / "db"
+    FileStore(str(d)).close()
+    stop = scenario.dir / "stop"
+    readers = [fork_child(tail_reader, str(d), str(stop), str(scenario.dir / f"r{i}.json"))
+               for i in range(8)]
+    journals = [scenario.dir / f"acks{w}" for w in range(4)]
+    writers = [fork_child(raw_writer, f"file:{d}", str(journals[w]), w, scenario.seed + w,
+                          [60, 300, 5000, 200_000, 1_500_000] if w < 2 else [40, 100])
+               for w in range(4)]
+    size0 = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        size = (d / "log").stat().st_size
+        assert size >= size0, "the log shrank while nobody crashed (a reader truncated it?)"
+        size0 = size
+        assert all(r.is_alive() for r in readers), "a reader died"
+    for w in writers:
+        w.kill()
+    for w in writers:
+        w.join(30)
+    res = check_store(d, journals)
+    stop.touch()
+    for r in readers:
+        r.join(60)
+        assert r.exitcode == 0, f"reader exited with {r.exitcode}"
+    outs = [json.loads((scenario.dir / f"r{i}.json").read_text()) for i in range(8)]
+    assert all(o["last"] == len(res.records) for o in outs), (outs, len(res.records))
+    scenario.report("F-12", len(res.records), 0, seconds=seconds, readers=8, writers=4,
+                    records_read=sum(o["reads"] for o in outs))
+    scenario.require(len(res.records) >= 50, f"only {len(res.records)} records in {seconds} s")
+
+
+# --- F-13: lock semantics -------------------------------------------------------------------------
+
+def _lock_held_elsewhere(d: Path) -> bool:
+    """True if another process cannot take the writer lock right now."""
+    import multiprocessing
+
+    def probe(q: "multiprocessing.Queue[bool]") -> None:
+        from fact_store.errors import LockTimeout
+        s = FileStore(str(d), lock_timeout=0.05)
+        try:
+            with s.writer():
+                q.put(False)
+        except LockTimeout:
+            q.put(True)
+        finally:
+            s.close()
+
+    ctx = multiprocessing.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=probe, args=(q,))
+    p.start()
+    p.join(30)
+    return bool(q.get(timeout=5))
+
+
+def test_f13_closing_other_handles_never_drops_the_lock_and_threads_serialize(
+        scenario: Scenario) -> None:
+    import os
+    import threading
+
+    from fact_store.errors import StorageError
+
+    d = scenario.dir / "db"
+    cases = 0
+    s1 = FileStore(str(d))
+    with s1.writer():
+        assert _lock_held_elsewhere(d)
+        # 1. a second store handle on the same path, closed
+        FileStore(str(d)).close()
+        assert _lock_held_elsewhere(d), "closing a second handle released our lock"
+        # 2. plain descriptors on the lock and log files, closed (the fcntl-lock trap)
+        for name in ("lock", "log"):
+            os.close(os.open(d / name, os.O_RDWR))
+        assert _lock_held_elsewhere(d), "closing another fd of the lock file released it"
+        # 3. a handle through a symlink, closed
+        link = scenario.dir / "link"
+        link.symlink_to(d)
+        FileStore(str(link)).close()
+        assert _lock_held_elsewhere(d)
+        # 4. not re-entrant from the same thread
+        with pytest.raises(StorageError, match="not re-entrant|entered twice"):
+            with FileStore(str(d)).writer():
+                pass
+        assert _lock_held_elsewhere(d)
+        cases += 5
+    assert not _lock_held_elsewhere(d), "the lock outlived the writer block"
+    s1.close()
+    cases += 1
+    # 6. threads sharing one connection, 7. threads with their own handles, 8. mixed
+    conn = connection(f"file:{d}")
+    conn.transact(F01_SCHEMA)
+    errors: list[BaseException] = []
+
+    def shared(i: int) -> None:
+        try:
+            for k in range(25):
+                conn.transact([{":w/key": f"s{i}-{k}"}])
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def own(i: int) -> None:
+        try:
+            c = connection(f"file:{d}")
+            for k in range(25):
+                c.transact([{":w/key": f"o{i}-{k}"}])
+            c.close()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=shared, args=(i,)) for i in range(4)]
+    threads += [threading.Thread(target=own, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    conn.close()
+    res = check_conn_store(d, [])
+    assert res.head == 1 + 8 * 25 and len(res.keys) == 8 * 25
+    cases += 3
+    # 9. a forked child does not share the parent's lock
+    s = FileStore(str(d))
+    with s.writer():
+        assert _lock_held_elsewhere(d)
+    s.close()
+    cases += 1
+    scenario.report("F-13", cases, 0)
+
+
+# --- F-14: the store moved under a running writer; symlinks and hard links --------------------------
+
+def test_f14_a_replaced_or_deleted_log_stops_the_writer(scenario: Scenario) -> None:
+    import os
+    import uuid
+
+    from fact_store.errors import StorageError, StoreMoved
+
+    def fresh(name: str) -> tuple[Path, FileStore]:
+        d = scenario.dir / name
+        s = FileStore(str(d))
+        with s.writer() as h:
+            s.append(h + 1, uuid.uuid4(), b"one")
+        return d, s
+
+    cases = 0
+    other, so = fresh("other")
+    so.close()
+    for how in ("replaced", "renamed", "deleted", "lock-replaced"):
+        d, s = fresh(how)
+        if how == "replaced":
+            os.replace(other / "log", d / "log")
+        elif how == "renamed":
+            os.rename(d / "log", d / "log.moved")
+        elif how == "deleted":
+            os.unlink(d / "log")
+        else:
+            os.unlink(d / "lock")
+            (d / "lock").write_bytes(b"")
+        with pytest.raises(StoreMoved):
+            with s.writer() as h:
+                s.append(h + 1, uuid.uuid4(), b"two")
+        s.close()
+        cases += 1
+        if how == "replaced":
+            other, so = fresh("other2")
+            so.close()
+    # a symlink and the real path share one lock (and, in one process, one state)
+    d, s = fresh("linked")
+    link = scenario.dir / "alias"
+    link.symlink_to(d)
+    s2 = FileStore(str(link))
+    assert s2._sh is s._sh
+    with s2.writer():
+        assert _lock_held_elsewhere(d)
+    s2.close()
+    s.close()
+    cases += 1
+    # a hard link to the log from elsewhere: opening refuses (two lock files, one log)
+    d, s = fresh("hard")
+    s.close()
+    twin = scenario.dir / "twin"
+    twin.mkdir(mode=0o700)
+    os.link(d / "log", twin / "log")
+    for p in (d, twin):
+        with pytest.raises(StorageError, match="hard link"):
+            FileStore(str(p))
+    cases += 1
+    scenario.report("F-14", cases, 0)
+
+
+# --- F-15: network filesystems ------------------------------------------------------------------
+
+@pytest.mark.parametrize("fs_type,name", [(0x6969, "nfs"), (0xFF534D42, "cifs"),
+                                          (0x65735546, "fuse"), (0xFE534D42, "smb2")])
+def test_f15_network_filesystems_are_refused_or_warned(scenario: Scenario, fs_type: int,
+                                                       name: str, caplog: pytest.LogCaptureFixture
+                                                       ) -> None:
+    from faultyfs import FaultyFS
+
+    from fact_store.errors import ConfigurationError
+
+    d = scenario.dir / "db"
+    with pytest.raises(ConfigurationError, match=name):
+        FileStore(str(d), fileops=FaultyFS(statfs_type=fs_type))
+    with caplog.at_level("WARNING"):
+        s = FileStore(str(d), fileops=FaultyFS(statfs_type=fs_type), network_fs="warn")
+        s.close()
+    assert any(name in r.getMessage() for r in caplog.records)
+    scenario.report("F-15", 2, 0, fs=name)

@@ -125,3 +125,35 @@ def wait_all(procs: list[multiprocessing.Process], timeout: float = 30.0) -> Non
     deadline = time.monotonic() + timeout
     for p in procs:
         p.join(max(deadline - time.monotonic(), 0.1))
+
+
+def hold_writer(uri: str, journal: str, worker: int, seed: int, hold: float) -> None:
+    """Raw appends that hold the writer lock ``hold`` seconds each (F-11)."""
+    from log_harness import run_worker
+    run_worker(uri, journal, worker=worker, count=0, sizes="60,200,3000", seed=seed, hold=hold)
+
+
+def tail_reader(path: str, stop_file: str, out: str) -> None:
+    """Tail a store until ``stop_file`` exists: every record whole, t contiguous (F-12)."""
+    import json
+
+    from log_harness import parse_payload
+
+    from fact_store.log.file import FileStore
+    r = FileStore(path)
+    last = 0
+    reads = 0
+    while True:
+        stopping = os.path.exists(stop_file)
+        r.wait(last, 0.05)
+        for rec in r.read_after(last):
+            if rec.t != last + 1:
+                raise AssertionError(f"reader saw t={rec.t} after t={last}")
+            parse_payload(rec.payload)  # raises on a partial payload
+            last = rec.t
+            reads += 1
+        if stopping and r.head() == last:
+            break
+    r.close()
+    with open(out, "w") as f:
+        json.dump({"last": last, "reads": reads}, f)
