@@ -157,3 +157,157 @@ def tail_reader(path: str, stop_file: str, out: str) -> None:
     r.close()
     with open(out, "w") as f:
         json.dump({"last": last, "reads": reads}, f)
+
+
+# --- T-01: Jepsen-style list-append -------------------------------------------------------------
+
+LA_SCHEMA = [
+    {":db/ident": ":la/key", ":db/valueType": ":db.type/string",
+     ":db/cardinality": ":db.cardinality/one", ":db/unique": ":db.unique/identity"},
+    {":db/ident": ":la/list", ":db/valueType": ":db.type/string",
+     ":db/cardinality": ":db.cardinality/one"},
+]
+
+
+def la_read(db: Any, key: str) -> list[int]:
+    e = db.entid([":la/key", key])
+    if e is None:
+        return []
+    rows = db.search(e, db.schema.attr(":la/list").id)
+    return [int(x) for x in rows[0][2].split(",")] if rows and rows[0][2] else []
+
+
+def la_txn(db: Any, ops: Any) -> list[Any]:
+    """The registered transaction function: appends on db-before (Jepsen's Datomic
+    list-append does the same); reads are recomputed by the harness from db-before."""
+    lists: dict[str, list[int]] = {}
+    for op in ops:
+        if op[0] == "append":
+            k = op[1]
+            if k not in lists:
+                lists[k] = la_read(db, k)
+            lists[k].append(int(op[2]))
+    return [{":la/key": k, ":la/list": ",".join(map(str, v))} for k, v in lists.items()]
+
+
+def register_la() -> None:
+    import fact_store as fs
+    fs.register_tx_fn(":la/txn", la_txn)
+
+
+def la_worker(uri: str, journal: str, process: int, seed: int, count: int, keys: int) -> None:
+    """Run ``count`` list-append transactions of 1-4 micro-ops; journal invoke/ok/fail."""
+    from fact_store.errors import StorageError, TransactionError
+    register_la()
+    rng = random.Random(seed)
+    conn = connection(uri)
+    j = JsonJournal(journal, fsync=False)
+    for n in range(count):
+        ops: list[list[Any]] = []
+        for m in range(rng.randint(1, 4)):
+            k = f"k{rng.randrange(keys)}"
+            if rng.random() < 0.5:
+                ops.append(["append", k, process * 10_000_000 + n * 10 + m])
+            else:
+                ops.append(["r", k, None])
+        j.append(process=process, type="invoke", ops=ops)
+        try:
+            rep = conn.transact([[":la/txn", [op[:2] + [op[2]] for op in ops]]])
+        except TransactionError as exc:
+            j.append(process=process, type="fail", ops=ops, error=type(exc).__name__)
+            continue
+        except StorageError as exc:
+            j.append(process=process, type="info", ops=ops, error=type(exc).__name__)
+            continue
+        own: dict[str, list[int]] = {}
+        done = []
+        for op in ops:
+            if op[0] == "append":
+                own.setdefault(op[1], []).append(op[2])
+                done.append(op)
+            else:
+                done.append(["r", op[1], la_read(rep.db_before, op[1]) + own.get(op[1], [])])
+        j.fsync = True
+        j.append(process=process, type="ok", t=rep.t, ops=done)
+        j.fsync = False
+    conn.close()
+    j.close()
+
+
+# --- T-06 / T-07 / T-08 --------------------------------------------------------------------------
+
+U_SCHEMA = [
+    {":db/ident": ":u/id", ":db/valueType": ":db.type/string",
+     ":db/cardinality": ":db.cardinality/one", ":db/unique": ":db.unique/identity"},
+    {":db/ident": ":u/val", ":db/valueType": ":db.type/string",
+     ":db/cardinality": ":db.cardinality/one", ":db/unique": ":db.unique/value"},
+    {":db/ident": ":u/by", ":db/valueType": ":db.type/long",
+     ":db/cardinality": ":db.cardinality/many"},
+    {":db/ident": ":u/counter", ":db/valueType": ":db.type/long",
+     ":db/cardinality": ":db.cardinality/one"},
+]
+
+
+def unique_worker(uri: str, journal: str, process: int, rounds: int) -> None:
+    """Per round: upsert the shared identity value, then claim the shared unique value."""
+    from fact_store.errors import UniqueConflict
+    conn = connection(uri)
+    j = JsonJournal(journal, fsync=False)
+    for r in range(rounds):
+        rep = conn.transact([{":db/id": "e", ":u/id": f"id{r}", ":u/by": process}])
+        j.append(kind="identity", round=r, e=rep.tempids["e"], t=rep.t)
+        try:
+            rep = conn.transact([{":db/id": "v", ":u/val": f"val{r}", ":u/by": process}])
+            j.append(kind="value", round=r, ok=True, e=rep.tempids["v"], t=rep.t)
+        except UniqueConflict:
+            j.append(kind="value", round=r, ok=False)
+    conn.close()
+    j.close()
+
+
+def cas_worker(uri: str, journal: str, process: int, seconds: float) -> None:
+    """Loop ``cas counter n -> n+1``; journal each success; check read-your-writes."""
+    from fact_store.errors import CasFailed
+    conn = connection(uri)
+    j = JsonJournal(journal, fsync=False)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        db = conn.db()
+        e = db.entid([":u/id", "counter"])
+        n = db.entity(e)[":u/counter"]
+        try:
+            rep = conn.transact([[":db/cas", e, ":u/counter", n, n + 1]])
+        except CasFailed:
+            conn.sync()
+            continue
+        if conn.db().basis_t < rep.t:
+            raise AssertionError(f"read-your-writes: basis {conn.db().basis_t} < t {rep.t}")
+        j.append(old=n, t=rep.t)
+    conn.close()
+    j.close()
+
+
+def sync_checker(uri: str, journals: list[str], out: str, seconds: float) -> None:
+    """T-08: read the newest t acknowledged anywhere, then sync(): basis >= that t."""
+    import json
+    conn = connection(uri)
+    checks = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        newest = 0
+        for p in journals:
+            try:
+                with open(p, "rb") as f:
+                    f.seek(max(os.path.getsize(p) - 400, 0))
+                    lines = f.read().split(b"\n")[:-1]
+                if lines:
+                    newest = max(newest, json.loads(lines[-1])["t"])
+            except (FileNotFoundError, ValueError):
+                continue
+        basis = conn.sync().basis_t
+        if basis < newest:
+            raise AssertionError(f"sync() gave basis {basis} after t={newest} was acknowledged")
+        checks += 1
+    conn.close()
+    with open(out, "w") as f:
+        json.dump({"checks": checks}, f)
