@@ -126,8 +126,15 @@ def db_from_snapshot(payload: bytes) -> Db:
     d = decode_snapshot(payload)
     cur = list(d["current"])
     schema = schema_from_datoms(cur)
+    history = d["history"]
+    no_hist = schema.no_history_ids
+    if no_hist:
+        full = history
+
+        def history() -> list[tuple[int, int, Any, int, bool]]:
+            return [h for h in full() if h[1] not in no_hist]
     return Db.from_datoms(schema, cur, basis_t=d["t"], next_eid=d["next_eid"],
-                          last_instant=_from_us(d["instant_us"]), history=d["history"])
+                          last_instant=_from_us(d["instant_us"]), history=history)
 
 
 __all__ = ["apply_record", "replay", "snapshot_bytes", "db_from_snapshot", "schema_from_datoms",

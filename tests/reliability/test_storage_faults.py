@@ -922,7 +922,7 @@ F10_BUG_NO_HISTORY = (
 
 
 @pytest.mark.parametrize("no_history_attr", [
-    False, pytest.param(True, marks=pytest.mark.xfail(strict=True, reason=F10_BUG_NO_HISTORY))])
+    False, True])
 def test_f10_histories_snapshot_plus_tail_equals_full_replay(scenario: Scenario,
                                                             no_history_attr: bool) -> None:
     n = _f10_histories(scenario, scale(250, 25_000), no_history_attr)
