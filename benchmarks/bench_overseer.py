@@ -208,7 +208,7 @@ def ready_query(finished: int, unstarted: int = 100, reps: int = 21) -> dict[str
     conn = fs.connect(f"mem:bench-ready-{os.getpid()}")
     overseer.install_schema(conn)
     t0 = time.perf_counter()
-    chunk = 50_000
+    chunk = 20_000
     made = 0
     while made < finished:
         k = min(chunk, finished - made)
@@ -255,8 +255,10 @@ def _huey_consumer(path: str, go: Any) -> None:
     from huey import SqliteHuey
     from huey.consumer import Consumer
 
+    from benchmarks import bench_overseer as mod
+
     huey = SqliteHuey(filename=path, fsync=True)
-    huey.task(name="noop")(_noop)
+    huey.task(name="noop")(mod._noop)
     go.wait()
     Consumer(huey, workers=1, worker_type="thread", periodic=False, initial_delay=0.001,
              max_delay=0.01, check_worker_health=False).run()
@@ -274,8 +276,10 @@ def huey_independent(n: int, workers: int) -> dict[str, Any] | None:
     tmp = tempfile.mkdtemp(prefix="bench-huey-")
     path = os.path.join(tmp, "huey.db")
     try:
+        from benchmarks import bench_overseer as mod  # one module name in parent and consumers
+
         huey = SqliteHuey(filename=path, fsync=True)
-        task = huey.task(name="noop")(_noop)
+        task = huey.task(name="noop")(mod._noop)
         results = [task() for _ in range(n)]
         ctx = mp.get_context("spawn")
         go = ctx.Event()

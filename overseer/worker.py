@@ -412,11 +412,11 @@ class Worker:
         return bool(slot.queue)
 
     def _run_one(self, slot: _Slot, e: int, attempt: int, main_thread: bool) -> None:
+        t0 = time.perf_counter()  # the batch size follows the whole per-job cost, not only the handler's
         job = job_dict(self.conn.db(), e)
         job[":job/attempt"] = attempt
         handler = self.handlers.get(job.get(":job/type"))
         slot.running = (e, attempt)
-        t0 = time.perf_counter()
         res = execute(handler, job, self.on_error, guard=slot if main_thread else None)
         took = time.perf_counter() - t0
         self._duration = took if self._duration == 0 else 0.8 * self._duration + 0.2 * took
