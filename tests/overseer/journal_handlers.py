@@ -40,7 +40,15 @@ def _slow(job: Any) -> None:
     _record(job, float(os.environ.get("OVERSEER_TEST_SLOW", "1.0")))
 
 
+def _suicide(job: Any) -> None:
+    """A poison job: it kills its own worker every time (RELIABILITY O-09)."""
+    _append({"id": job[":job/id"], "type": "suicide", "attempt": job[":job/attempt"], "pid": os.getpid(),
+             "ev": "start", "t": time.time()})
+    os.kill(os.getpid(), 9)
+
+
 AB = {"a": _plain, "b": _plain}
+POISON = {"suicide": _suicide}
 BC = {"b": _plain, "c": _plain}
 AC = {"a": _plain, "c": _plain}
 SLOW = {"slow": _slow, "a": _plain}

@@ -216,6 +216,32 @@ def test_a_paused_worker_cannot_record_an_outcome_for_its_stale_attempt(store, w
     assert "stale attempt" in log_a or "lost 1 attempt" in log_a
 
 
+def test_a_job_that_kills_its_worker_every_time_fails_as_poison_after_max_attempts(store, workers):
+    """O-09: exactly max_attempts executions, then failed with the reason; other jobs flow."""
+    uri, conn = store
+    conn.transact([overseer.job_txn("suicide", {":job/id": "poison"})])
+    monitor = workers.start("AB", "--max-attempts", "3", exit_when_done=False)  # runs a-jobs, monitors
+    victim = None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ent = conn.sync().entity([":job/id", "poison"])
+        if ent[":job/status"] == overseer.FAILED:
+            break
+        if victim is None or victim.poll() is not None:          # a supervisor restarts it
+            victim = workers.start("POISON", "--max-attempts", "3", exit_when_done=False)
+        time.sleep(0.05)
+    ent = conn.sync().entity([":job/id", "poison"])
+    assert ent[":job/status"] == overseer.FAILED, workers.log(monitor)
+    assert "poison job" in ent[":job/failure"] and (ent[":job/attempt"], ent[":job/resets"]) == (3, 3)
+    runs = [r["attempt"] for r in workers.records() if r["id"] == "poison"]
+    assert runs == [1, 2, 3]
+    conn.transact([overseer.job_txn("a", {":job/id": "after-poison"})])
+    workers.wait_for(lambda: conn.sync().entity([":job/id", "after-poison"])[":job/status"] == overseer.FINISHED,
+                     30, "a job after the poison job")
+    monitor.send_signal(signal.SIGTERM)
+    assert monitor.wait(30) == 0
+
+
 def test_sigterm_finishes_the_running_job_then_exits(store, workers):
     uri, conn = store
     conn.transact([overseer.job_txn("slow", {":job/id": "s1"}), overseer.job_txn("slow", {":job/id": "s2"})])

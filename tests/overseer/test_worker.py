@@ -290,3 +290,15 @@ def test_start_runs_until_stopped(mem_conn):
         Worker.__init__ = orig
     assert not t.is_alive() and box["result"] is w_holder[0]
     assert _status(mem_conn, "j") == overseer.FINISHED
+
+
+def test_a_monitor_clock_that_jumps_back_never_resets_a_live_job(mem_conn, clock):
+    """O-04 (file backend, one clock): a backward jump only makes heartbeats look younger."""
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j"})])
+    e = mem_conn.db().entid([":job/id", "j"])
+    cfg = {"heartbeat": {"enabled": True, "sleep-time": 1, "tolerance": 3}}
+    monitor = Worker(mem_conn, {"x": print}, cfg, clock=clock)
+    claim.claim(mem_conn, e, "live:1:w", now=int(clock() * 1000))
+    assert monitor.sweep(clock.advance(-600)) == []
+    assert monitor.sweep(clock.advance(600 + 2.5)) == []
+    assert _status(mem_conn, "j") == overseer.STARTED
