@@ -311,3 +311,41 @@ def sync_checker(uri: str, journals: list[str], out: str, seconds: float) -> Non
     conn.close()
     with open(out, "w") as f:
         json.dump({"checks": checks}, f)
+
+
+def generic_tail_reader(uri: str, stop_file: str, out: str) -> None:
+    """Tail any store (T-09): t contiguous, never t+1 before t, every payload whole."""
+    import json
+
+    from log_harness import parse_payload
+    s = open_store(uri)
+    last = reads = 0
+    while True:
+        stopping = os.path.exists(stop_file)
+        s.wait(last, 0.05)
+        for rec in s.read_after(last):
+            if rec.t != last + 1:
+                raise AssertionError(f"reader saw t={rec.t} after t={last}")
+            parse_payload(rec.payload)
+            last = rec.t
+            reads += 1
+        if stopping and s.head() == last:
+            break
+    s.close()
+    with open(out, "w") as f:
+        json.dump({"last": last, "reads": reads}, f)
+
+
+def raw_count_writer(uri: str, journal: str, worker: int, seed: int, count: int) -> None:
+    from log_harness import run_worker
+    run_worker(uri, journal, worker=worker, count=count, sizes="40,200,3000", seed=seed)
+
+
+def install_worker(uri: str, out: str) -> None:
+    """P-05: open (creating the tables if needed) and install a schema, concurrently."""
+    import json
+    conn = connection(uri)
+    rep = conn.transact(LA_SCHEMA)
+    with open(out, "w") as f:
+        json.dump({"t": rep.t}, f)
+    conn.close()
