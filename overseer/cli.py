@@ -1,4 +1,4 @@
-"""click front end: demo, worker; exit codes 0 ok, 1 failure, 2 usage.
+"""click front end: demo, worker (and status_cli's commands); exit codes 0 ok, 1 failure, 2 usage.
 
 ``overseer worker HANDLERS --store URI`` runs a worker; HANDLERS is
 ``module:attribute`` naming a mapping ``{job type: handler}`` (or a function
@@ -211,6 +211,12 @@ def demo(workers: int, jobs: int, store: str | None, keep: bool) -> None:
         elif keep:
             console.print(f"store kept at {path}")
     sys.exit(0 if ok else 1)
+
+
+# status, jobs list, job show, retry, abort, submit (overseer/status_cli.py)
+from overseer.status_cli import attach as _attach_status_commands  # noqa: E402
+
+_attach_status_commands(main)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m overseer.cli`
