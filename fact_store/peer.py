@@ -16,7 +16,7 @@ from fact_store.db import Db
 from fact_store.edn.values import Keyword
 from fact_store.errors import StorageError
 from fact_store.index.snapshot import decode_snapshot, encode_snapshot
-from fact_store.schema import DB_IDENT, SCHEMA_ATTRS, Schema, attr_from_entity
+from fact_store.schema import DB_IDENT, DB_TUPLE_ATTRS, SCHEMA_ATTRS, Schema, TupleValue, attr_from_entity
 from fact_store.tx.apply import TxReport, _schema_after
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
@@ -70,11 +70,18 @@ def schema_from_datoms(current: Iterable[tuple[int, int, Any, int]]) -> Schema:
     interim = boot.with_changes([], idents)
     ident_of = interim.ident_of
     attrs = []
+    composite = []
     for e, p in props.items():
+        if DB_TUPLE_ATTRS in p:  # composites name their parts: build them last
+            composite.append((e, p))
+            continue
         attr = attr_from_entity(e, p, ident_of, interim)
         if attr is not None:
             attrs.append(attr)
-    return interim.with_changes(attrs, {})
+    if composite:
+        interim = interim.with_changes(attrs, {})
+        attrs += [attr_from_entity(e, p, ident_of, interim) for e, p in composite]
+    return interim.with_changes([a for a in attrs if a is not None], {})
 
 
 def replay(records: Iterable[tuple[int, _dt.datetime, list[tuple[int, int, Any, int, bool]]]],
@@ -117,24 +124,44 @@ def replay(records: Iterable[tuple[int, _dt.datetime, list[tuple[int, int, Any, 
 
 def snapshot_bytes(db: Db) -> bytes:
     """Encode ``db``'s indexes as snapshot bytes."""
-    return encode_snapshot(db.basis_t, db.next_eid, _us(db.last_instant), list(db._eavt),
+    return encode_snapshot(db.basis_t, db.next_eid, _us(db.last_instant),
+                           {"eavt": list(db._eavt), "aevt": list(db._aevt),
+                            "avet": list(db._avet), "vaet": list(db._vaet)},
                            list(db._heavt))
 
 
 def db_from_snapshot(payload: bytes) -> Db:
     """A Db from snapshot bytes. :raises StorageError: malformed bytes."""
     d = decode_snapshot(payload)
-    cur = list(d["current"])
-    schema = schema_from_datoms(cur)
+    aevt = d["aevt"]
+    schema_rows = []
+    for a, e, v, tx in aevt:  # schema attributes have the smallest ids: AEVT starts with them
+        if a > 12:
+            break
+        schema_rows.append((e, a, v, tx))
+    schema = schema_from_datoms(schema_rows)
+    eavt, avet, vaet = d["eavt"], d["avet"], d["vaet"]
     history = d["history"]
-    no_hist = schema.no_history_ids
-    if no_hist:
+    tuple_ids = {a.id for a in schema.attrs() if a.value_type == ":db.type/tuple"}
+    if tuple_ids:  # stored tuples come back plain; the index needs nil-first ordering
+        def tv(v: Any) -> Any:
+            return TupleValue(v) if type(v) is tuple else v
+        eavt = [(e, a, tv(v), tx) if a in tuple_ids else r for r in eavt for e, a, v, tx in (r,)]
+        aevt = [(a, e, tv(v), tx) if a in tuple_ids else r for r in aevt for a, e, v, tx in (r,)]
+        avet = [(a, tv(v), e, tx) if a in tuple_ids else r for r in avet for a, v, e, tx in (r,)]
         full = history
 
         def history() -> list[tuple[int, int, Any, int, bool]]:
-            return [h for h in full() if h[1] not in no_hist]
-    return Db.from_datoms(schema, cur, basis_t=d["t"], next_eid=d["next_eid"],
-                          last_instant=_from_us(d["instant_us"]), history=history)
+            return [(e, a, tv(v), tx, ad) if a in tuple_ids else (e, a, v, tx, ad)
+                    for e, a, v, tx, ad in full()]
+    no_hist = schema.no_history_ids
+    if no_hist:
+        unfiltered = history
+
+        def history() -> list[tuple[int, int, Any, int, bool]]:  # noqa: F811
+            return [h for h in unfiltered() if h[1] not in no_hist]
+    return Db.from_indexes(schema, d["t"], eavt, aevt, avet, vaet, d["next_eid"],
+                           _from_us(d["instant_us"]), history)
 
 
 __all__ = ["apply_record", "replay", "snapshot_bytes", "db_from_snapshot", "schema_from_datoms",

@@ -100,3 +100,26 @@ def test_same_uri_gives_same_connection(store_uri):
     c = fs.connect(store_uri)
     assert fs.connect(store_uri) is c
     c.close()
+
+
+def test_tuple_values_survive_the_log_and_snapshots(store_uri):
+    c = fs.connect(store_uri)
+    c.transact([
+        {":db/ident": ":t/a", ":db/valueType": ":db.type/string", ":db/cardinality": ":db.cardinality/one"},
+        {":db/ident": ":t/b", ":db/valueType": ":db.type/long", ":db/cardinality": ":db.cardinality/one"},
+        {":db/ident": ":t/pair", ":db/valueType": ":db.type/tuple", ":db/tupleTypes": [":db.type/long", ":db.type/string"],
+         ":db/cardinality": ":db.cardinality/many"},
+    ])
+    c.transact([{":db/ident": ":t/ab", ":db/valueType": ":db.type/tuple", ":db/tupleAttrs": [":t/a", ":t/b"],
+                 ":db/cardinality": ":db.cardinality/one"}])
+    c.transact([{":t/a": "x", ":t/b": 1, ":t/pair": [(1, "p"), (2, None)]}, {":t/a": "y"}])
+    c.checkpoint()
+    c.transact([{":t/a": "z", ":t/pair": [(None, "q")]}])
+    before = list(c.db()._eavt), list(c.db()._avet)
+    c.close()
+    if store_uri.startswith("mem:"):
+        return
+    c2 = fs.connect(store_uri)
+    assert (list(c2.db()._eavt), list(c2.db()._avet)) == before
+    assert sorted(d.v for d in c2.db().datoms(":aevt", ":t/ab")) == [("x", 1), ("y", None), ("z", None)]
+    c2.close()
