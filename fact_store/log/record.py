@@ -119,7 +119,7 @@ def _to_msgpack(v: Any, depth: int = 0) -> Any:
         return msgpack.ExtType(EXT_UUID, v.bytes)
     if t is Decimal:
         return msgpack.ExtType(EXT_DECIMAL, str(v).encode("ascii"))
-    if t is tuple:
+    if t is tuple or isinstance(v, tuple):  # TupleValue (tuple attributes) included
         if depth >= MAX_TUPLE_DEPTH:
             raise StorageError(f"tuple nested deeper than {MAX_TUPLE_DEPTH} levels", value=v)
         inner = [_to_msgpack(x, depth + 1) for x in v]
@@ -240,6 +240,26 @@ def pack(obj: Any) -> bytes:
     try:
         return _packb(_prepare(obj))
     except (UnicodeEncodeError, OverflowError, ValueError, TypeError) as exc:
+        raise StorageError(f"cannot encode: {exc}") from exc
+
+
+def _default(v: Any) -> Any:
+    return _to_msgpack(v)
+
+
+def pack_flat(obj: Any) -> bytes:
+    """Like :func:`pack` for lists of flat values, with the walk in msgpack's C code.
+
+    Lists and str-keyed dicts are containers; everything else, tuples included, is a
+    value typed by the ext table (the ``strict_types`` packer hands every non-native
+    type, subclasses included, to the same table :func:`pack` uses). Integers beyond
+    64 bits fall back to :func:`pack`. O(n), mostly in C.
+    """
+    try:
+        return msgpack.packb(obj, use_bin_type=True, strict_types=True, default=_default)
+    except OverflowError:
+        return pack(obj)
+    except (UnicodeEncodeError, ValueError, TypeError) as exc:
         raise StorageError(f"cannot encode: {exc}") from exc
 
 
