@@ -349,3 +349,33 @@ def install_worker(uri: str, out: str) -> None:
     with open(out, "w") as f:
         json.dump({"t": rep.t}, f)
     conn.close()
+
+
+# --- overseer -------------------------------------------------------------------------------------
+
+def overseer_config(**over: Any) -> Any:
+    """Short heartbeats so the J5 bound is about 1.3 s (interval 0.2 x 4 + 0.3 + 0.2)."""
+    import overseer
+    kw = dict(sleep_time=0.3, heartbeat_interval=0.2, heartbeat_tolerance=4.0,
+              detector_interval=0.3, detector_stagger=0.2, max_attempts=5)
+    kw.update(over)
+    return overseer.Config(**kw)
+
+
+OVERSEER_J5 = 0.2 * 4 + 0.3 + 0.2
+
+
+def overseer_worker(uri: str, journal: str, types: list[str], sleep_range: tuple[float, float],
+                    exit_when_done: bool = True, seed: int = 0, config: dict[str, Any] | None = None
+                    ) -> None:
+    """An overseer worker whose handlers journal their executions (T9)."""
+    import overseer
+
+    from tests.reliability import sidefx
+    rng = random.Random(seed)
+    lo, hi = sleep_range
+    h = sidefx.handler(journal, (lambda: rng.uniform(lo, hi)) if hi > 0 else 0.0)
+    conn = connection(uri)
+    w = overseer.Worker(conn, {t: h for t in types}, overseer_config(**(config or {})), rng=rng)
+    w.run(install_signals=True, exit_when_done=exit_when_done)
+    conn.close()

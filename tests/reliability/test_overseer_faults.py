@@ -1,0 +1,389 @@
+"""O-series (RELIABILITY.md §8) and B-08: overseer under kills, pauses and races.
+
+Workers are overseer.Worker objects in forked processes with short heartbeats
+(J5 bound about 1.3 s), their handlers journaling every execution (T9,
+``sidefx.py``). Checks read the job's datom history from the store.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fact_store as fs
+import overseer
+
+from tests.reliability import sidefx
+from tests.reliability.conftest import Scenario, scale
+from tests.reliability.workers import OVERSEER_J5, connection, fork_child, overseer_worker
+
+
+def _store(d: Path, n_jobs: int, job_type: str = "a") -> tuple[str, Any]:
+    uri = f"file:{d}"
+    conn = connection(uri)
+    overseer.install_schema(conn)
+    graph = {f"j{i}": [] for i in range(n_jobs)}
+    for i in range(0, n_jobs, 1000):  # graphs of 1000 per tx
+        part = {k: v for k, v in list(graph.items())[i:i + 1000]}
+        conn.transact(overseer.graph_txns(part, types=lambda n: job_type, ids=lambda n: n))
+    return uri, conn
+
+
+def _history(db: Any, attr: str) -> dict[int, list[tuple[int, Any, bool]]]:
+    """eid -> [(t, value, added)] of one job attribute, in t order."""
+    a = db.schema.attr(attr).id
+    out: dict[int, list[tuple[int, Any, bool]]] = {}
+    for e, _a, v, tx, added in db.history().search(None, a):
+        out.setdefault(e, []).append((db.tx_to_t(tx), v, added))
+    for v in out.values():
+        v.sort(key=lambda r: (r[0], r[2]))
+    return out
+
+
+def _check_transitions(db: Any) -> list[str]:
+    """J2/J3: legal status transitions only; one terminal status per job."""
+    legal = {(None, overseer.UNSTARTED), (overseer.UNSTARTED, overseer.STARTED),
+             (overseer.STARTED, overseer.FINISHED), (overseer.STARTED, overseer.FAILED),
+             (overseer.STARTED, overseer.UNSTARTED), (overseer.UNSTARTED, overseer.ABORTED),
+             (overseer.STARTED, overseer.ABORTED), (overseer.UNSTARTED, overseer.FAILED)}
+    bad = []
+    for e, rows in _history(db, ":job/status").items():
+        seq = [v for _t, v, added in rows if added]
+        for a, b in zip([None] + seq, seq):
+            if (a, b) not in legal:
+                bad.append(f"job {e}: {a} -> {b}")
+        terminal = [v for v in seq if v in (overseer.FINISHED, overseer.FAILED, overseer.ABORTED)]
+        if len(terminal) > 1:
+            bad.append(f"job {e}: terminal {terminal}")
+    return bad
+
+
+def _instant(db: Any, t: int) -> float:
+    return next(iter(db.datoms(":eavt", fs.t_to_tx(t), ":db/txInstant"))).v.timestamp()
+
+
+# --- O-01: claim race, no faults --------------------------------------------------------------------
+
+def test_o01_each_job_is_claimed_and_run_exactly_once(scenario: Scenario) -> None:
+    n = scale(1500, 1_000_000)
+    uri, conn = _store(scenario.dir / "db", n)
+    journal = str(scenario.dir / "sidefx")
+    procs = [fork_child(overseer_worker, uri, journal, ["a"], (0.0, 0.0), True, scenario.seed + i)
+             for i in range(8)]
+    for p in procs:
+        p.join(600)
+        assert p.exitcode == 0, p.exitcode
+    db = conn.sync()
+    runs = sidefx.executions(sidefx.read(journal))
+    violations = [f"{j}: ran {len(r)} times" for j, r in runs.items() if len(r) != 1]
+    violations += [f"j{i}: never ran" for i in range(n) if f"j{i}" not in runs]
+    finished = set(overseer.jobs_with_status(db, "finished"))
+    violations += [f"j{i} not finished" for i in range(n) if f"j{i}" not in finished]
+    violations += _check_transitions(db)
+    attempts = _history(db, ":job/attempt")
+    violations += [f"job {e}: attempts {rows}" for e, rows in attempts.items()
+                   if [v for _t, v, ad in rows if ad] != [1]]
+    workers_used = len({r[0][1] for r in runs.values()})
+    scenario.report("O-01", n, len(violations), workers=8, workers_that_ran_jobs=workers_used)
+    assert not violations, violations[:10]
+    scenario.require(workers_used >= 4, f"only {workers_used} of 8 workers ran jobs")
+    conn.close()
+
+
+# --- O-02: kill -9 mid-handler ------------------------------------------------------------------------
+
+def test_o02_killed_workers_lose_no_job_and_resets_are_timely(scenario: Scenario) -> None:
+    n, kills_wanted = scale(300, 100_000), scale(30, 10_000)
+    uri, conn = _store(scenario.dir / "db", n)
+    journal = str(scenario.dir / "sidefx")
+    rng = scenario.rng
+    seq = [0]
+
+    def start() -> Any:
+        seq[0] += 1
+        return fork_child(overseer_worker, uri, journal, ["a"], (0.0, 0.3), True,
+                          scenario.seed + seq[0])
+
+    procs = [start() for _ in range(4)]
+    kills: dict[int, float] = {}
+    while len(kills) < kills_wanted and any(p.is_alive() for p in procs):
+        time.sleep(rng.uniform(0.2, 0.5))
+        i = rng.randrange(len(procs))
+        if procs[i].is_alive():
+            procs[i].kill()
+            kills[procs[i].pid] = time.time()
+            procs[i].join(10)
+            procs[i] = start()
+    last_kill = max(kills.values()) if kills else time.time()
+    for p in procs:
+        p.join(300)
+        assert p.exitcode == 0, p.exitcode
+    db = conn.sync()
+    recs = sidefx.read(journal)
+    runs = sidefx.executions(recs)
+    violations: list[str] = []
+    finished = set(overseer.jobs_with_status(db, "finished"))
+    violations += [f"j{i} not finished" for i in range(n) if f"j{i}" not in finished]
+    violations += _check_transitions(db)
+    dup = 0
+    latencies: list[float] = []
+    status_hist = _history(db, ":job/status")
+    for jid, rs in runs.items():
+        attempts = [a for a, _pid, _ended in rs]
+        if len(set(attempts)) != len(attempts):
+            violations.append(f"{jid}: one attempt ran twice {rs}")
+        dup += len(rs) - 1
+        ent = db.entity([":job/id", jid])
+        if ent[":job/attempt"] != max(attempts):
+            violations.append(f"{jid}: finished attempt {ent[':job/attempt']}, ran {attempts}")
+        for a, pid, ended in rs:
+            if not ended and pid in kills:  # killed mid-handler: when was it reset?
+                resets = [t for t, v, added in status_hist[ent.eid] if added and
+                          v == overseer.UNSTARTED and _instant(db, t) >= kills[pid] - 1]
+                if resets:
+                    latencies.append(_instant(db, resets[0]) - kills[pid])
+    p99 = statistics.quantiles(latencies, n=100)[98] if len(latencies) >= 2 else \
+        (latencies[0] if latencies else 0.0)
+    scenario.report("O-02", n, len(violations), kills=len(kills), duplicate_executions=dup,
+                    resets_measured=len(latencies), p99_reset_s=round(p99, 2),
+                    j5_bound_s=OVERSEER_J5)
+    assert not violations, violations[:10]
+    assert p99 <= OVERSEER_J5 + 1.5, f"p99 reset latency {p99:.2f}s > J5 {OVERSEER_J5}s + 1.5s"
+    scenario.require(len(kills) >= kills_wanted // 2, f"only {len(kills)} kills")
+    scenario.require(len(latencies) >= len(kills) // 10, f"{len(latencies)} resets for "
+                     f"{len(kills)} kills (O-02 wants one per 10 kills at least)")
+    conn.close()
+
+
+# --- O-03: zombie workers are fenced ---------------------------------------------------------------
+
+def test_o03_a_paused_zombie_cannot_record_a_stale_outcome(scenario: Scenario) -> None:
+    cycles = scale(6, 20_000)
+    journal = str(scenario.dir / "sidefx")
+    done_cycles = stale = 0
+    violations: list[str] = []
+    for c in range(cycles):
+        uri, conn = _store(scenario.dir / f"db{c}", 1, "slow")  # one job per cycle
+        zombie = fork_child(overseer_worker, uri, journal, ["slow"], (0.6, 0.6), False,
+                            scenario.seed + 2 * c)
+        # wait until the zombie runs a job, then pause it past the lease
+        deadline = time.monotonic() + 30
+        job = None
+        while time.monotonic() < deadline and job is None:
+            for r in sidefx.read(journal):
+                if r["pid"] == zombie.pid and r["ev"] == "start":
+                    job = r
+            time.sleep(0.02)
+        assert job is not None, "the zombie never started a job"
+        os.kill(zombie.pid, signal.SIGSTOP)
+        rescuer = fork_child(overseer_worker, uri, journal, ["slow"], (0.6, 0.6), False,
+                             scenario.seed + 2 * c + 1)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ent = conn.sync().entity([":job/id", job["id"]])
+            if ent[":job/status"] == overseer.FINISHED:
+                break
+            time.sleep(0.05)
+        os.kill(zombie.pid, signal.SIGCONT)
+        time.sleep(0.8)  # the zombie wakes, finishes its handler, tries to record
+        for p in (zombie, rescuer):
+            p.kill()
+            p.join(10)
+        db = conn.sync()
+        ent = db.entity([":job/id", job["id"]])
+        assert ent[":job/status"] == overseer.FINISHED and ent[":job/attempt"] >= 2, dict(ent)
+        assert ent[":job/owner"].split(":")[1] == str(rescuer.pid), "a stale outcome was accepted"
+        runs = sidefx.executions(sidefx.read(journal))[job["id"]]
+        if any(pid == zombie.pid and ended for _a, pid, ended in runs):
+            stale += 1  # the duplicate execution ran to its end: counted, not hidden
+        done_cycles += 1
+        violations += _check_transitions(db)
+        conn.close()
+    scenario.report("O-03", done_cycles, len(violations), zombie_handlers_completed=stale)
+    assert not violations, violations[:10]
+    scenario.require(stale >= done_cycles // 2, f"zombies finished only {stale} handlers")
+
+
+# --- O-06: DAG semantics under failures and aborts (in-process workers) ---------------------------
+
+def test_o06_dags_run_in_dependency_order_and_failures_abort_dependents(scenario: Scenario
+                                                                        ) -> None:
+    import random as _random
+
+    graphs = scale(100, 50_000)
+    rng = scenario.rng
+    checked = ran = 0
+    for g in range(graphs):
+        n = rng.randrange(1, 60)
+        graph = {f"n{i}": sorted({f"n{rng.randrange(i)}" for _ in range(rng.randrange(0, 3))})
+                 if i else [] for i in range(n)}
+        fail = {f"n{i}" for i in range(n) if rng.random() < 0.08}
+        abort = {f"n{i}" for i in range(n) if rng.random() < 0.05} - fail
+        conn = fs.connect("mem:")
+        overseer.install_schema(conn)
+        conn.transact(overseer.graph_txns(graph, types=lambda node: "t", ids=lambda node: node))
+        order: list[str] = []
+
+        def handler(job: Any) -> None:
+            jid = job[":job/id"]
+            db = conn.db()
+            for dep in graph[jid]:  # every dependency finished before we run (J4)
+                assert db.entity([":job/id", dep])[":job/status"] == overseer.FINISHED, (jid, dep)
+            order.append(jid)
+            if jid in fail:
+                raise RuntimeError("planned failure")
+            if jid in abort:
+                overseer.abort("planned abort")
+
+        workers = [overseer.Worker(conn, {"t": handler}, {"heartbeat": {"enabled": False}},
+                                   rng=_random.Random(scenario.seed + g * 4 + k)) for k in range(4)]
+        for _ in range(20 * n + 20):
+            if all(w.step(now=0.0) != "ran" for w in workers):
+                break
+        db = conn.sync()
+        status = {node: db.entity([":job/id", node])[":job/status"] for node in graph}
+        bad_nodes = {nd for nd, s in status.items() if s in (overseer.FAILED, overseer.ABORTED)}
+        for node, deps in graph.items():
+            assert status[node] in (overseer.FINISHED, overseer.FAILED, overseer.ABORTED), \
+                (g, node, status[node])
+            if any(status[d] != overseer.FINISHED for d in deps):
+                assert status[node] == overseer.ABORTED, (g, node, deps, status[node])
+            elif node not in fail and node not in abort:
+                # ran after its dependencies (the handler asserts it) and succeeded
+                assert status[node] == overseer.FINISHED, (g, node, status[node])
+        if not fail and not abort:
+            pos = {nd: i for i, nd in enumerate(order)}
+            assert all(pos[d] < pos[nd] for nd, ds in graph.items() for d in ds)
+        assert not _check_transitions(db)
+        # J4: dependents are aborted in the same tx as the failure that caused them
+        st = _history(db, ":job/status")
+        for node in fail | abort:
+            e = db.entid([":job/id", node])
+            t_fail = [t for t, v, ad in st[e] if ad and v in (overseer.FAILED, overseer.ABORTED)]
+            for dep_node, deps in graph.items():
+                if node in deps and status[dep_node] == overseer.ABORTED:
+                    e2 = db.entid([":job/id", dep_node])
+                    t2 = [t for t, v, ad in st[e2] if ad and v == overseer.ABORTED]
+                    assert t2 and t_fail and t2[0] <= t_fail[0], (g, node, dep_node)
+        for w in workers:
+            w.close()
+        conn.close()
+        checked += 1
+        ran += len(order)
+        _ = bad_nodes
+    scenario.report("O-06", checked, 0, handler_runs=ran)
+    scenario.require(ran >= graphs, f"only {ran} handler runs in {graphs} graphs")
+
+
+# --- O-09: a poison job -------------------------------------------------------------------------
+
+def _poison_worker(uri: str, journal: str, seed: int) -> None:
+    import overseer as ov
+
+    from tests.reliability.workers import overseer_config
+
+    def suicide(job: Any) -> None:
+        sidefx.append(journal, {"id": job[":job/id"], "attempt": job[":job/attempt"],
+                                "pid": os.getpid(), "ev": "start", "t": time.time()})
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    conn = connection(uri)
+    ov.Worker(conn, {"poison": suicide}, overseer_config(max_attempts=3)).run(
+        install_signals=True, exit_when_done=True)
+
+
+def test_o09_a_poison_job_runs_max_attempts_times_then_fails(scenario: Scenario) -> None:
+    rounds = scale(2, 1000)
+    for r in range(rounds):
+        d = scenario.dir / f"db{r}"
+        uri, conn = _store(d, 20, "a")
+        conn.transact([overseer.job_txn("poison", {":job/id": "poison"})])
+        journal = str(scenario.dir / f"sidefx{r}")
+        other = fork_child(overseer_worker, uri, journal, ["a"], (0.0, 0.05), False,
+                           scenario.seed, {"max_attempts": 3})
+        deadline = time.monotonic() + 60
+        victim = None
+        while time.monotonic() < deadline:
+            if conn.sync().entity([":job/id", "poison"])[":job/status"] == overseer.FAILED:
+                break
+            if victim is None or not victim.is_alive():  # a supervisor restarts it
+                victim = fork_child(_poison_worker, uri, journal, scenario.seed + 1)
+            time.sleep(0.05)
+        for p in (other, victim):
+            if p is not None:
+                p.kill()
+                p.join(10)
+        ent = conn.sync().entity([":job/id", "poison"])
+        assert ent[":job/status"] == overseer.FAILED and "poison" in ent[":job/failure"]
+        runs = [a for a, _p, _e in sidefx.executions(sidefx.read(journal))["poison"]]
+        assert runs == [1, 2, 3], runs
+        assert len(overseer.jobs_with_status(conn.sync(), "finished")) == 20  # others flowed
+        conn.close()
+    scenario.report("O-09", rounds, 0, max_attempts=3)
+
+
+# --- B-08: job-graph input ----------------------------------------------------------------------
+
+def test_b08_job_graph_input(scenario: Scenario) -> None:
+    from overseer.errors import GraphError
+
+    cases = 0
+
+    def refused(graph: Any, match: str | None = None) -> None:
+        nonlocal cases
+        with pytest.raises(GraphError, match=match):
+            overseer.graph_txns(graph)
+        cases += 1
+
+    refused({"a": ["a"]}, "cycle")
+    refused({"a": ["b"], "b": ["a"]}, "cycle")
+    refused({f"n{i}": [f"n{(i + 1) % 10_000}"] for i in range(10_000)}, "cycle")
+    refused({"a": ["missing"]}, "missing")
+    refused({"a": "b"})
+    refused(["a"])
+    # ids: duplicates within a graph, and ids that already exist (J6: nothing written)
+    with pytest.raises(GraphError, match="twice"):
+        overseer.graph_txns({"a": [], "b": []}, ids=lambda n: "same")
+    cases += 1
+    conn = fs.connect("mem:")
+    overseer.install_schema(conn)
+    conn.transact(overseer.graph_txns({"x": []}, ids=lambda n: n))
+    head = conn.store.head()
+    with pytest.raises(GraphError):
+        conn.transact(overseer.graph_txns({"x": [], "y": []}, ids=lambda n: n))
+    assert conn.store.head() == head
+    cases += 1
+    # a dependency on a job of an earlier graph (a lookup ref), finished or not
+    conn.transact(overseer.graph_txns({"z": [[":job/id", "x"]]}, ids=lambda n: n))
+    cases += 1
+    assert overseer.graph_txns({}) == [] or isinstance(overseer.graph_txns({}), list)  # empty
+    cases += 1
+    # sizes: validated quickly and without RecursionError (iterative, R11)
+    for name, graph in [
+            ("100k nodes", {f"n{i}": [] for i in range(100_000)}),
+            ("chain 100k", {f"n{i}": [f"n{i - 1}"] if i else [] for i in range(100_000)}),
+            ("fan-in 10k", {**{f"n{i}": [] for i in range(10_000)},
+                            "sink": [f"n{i}" for i in range(10_000)]})]:
+        t0 = time.monotonic()
+        overseer.validate_graph(graph)
+        assert time.monotonic() - t0 < 10, name
+        cases += 1
+    # odd ids: empty, 10 KiB, unicode — accepted and stored exactly
+    for jid in ("", "x" * 10_240, "ジョブ-\u202e-\U0001F600"):
+        rep = conn.transact(overseer.graph_txns({"n": []}, ids=lambda n, j=jid: j))
+        assert rep.db_after.entid([":job/id", jid]) is not None
+        cases += 1
+    # a job type no worker handles stays unstarted (not lost, not failed)
+    conn.transact(overseer.graph_txns({"orphan": []}, ids=lambda n: n, types=lambda n: "nobody"))
+    w = overseer.Worker(conn, {"other": lambda job: None}, {"heartbeat": {"enabled": False}})
+    for _ in range(3):
+        w.step(now=0.0)
+    assert conn.sync().entity([":job/id", "orphan"])[":job/status"] == overseer.UNSTARTED
+    cases += 1
+    scenario.report("B-08", cases, 0)
