@@ -183,3 +183,9 @@ class ConfigurationError(FactStoreError, ValueError):
     """A bad URI or option, or a missing optional driver (says what to install)."""
 
     code = "config/error"
+
+
+class QueryLimitExceeded(LimitExceeded, QueryError):
+    """A query over its row budget or deadline, or a regex/string past its bound."""
+
+    code = "query/limit-exceeded"

@@ -46,6 +46,14 @@ __all__ = ["q", "explain", "register_query_fn", "register_aggregate", "Explain",
 
 _plan_cache = _LRU(1024)
 
+#: Default limits of one query execution (RELIABILITY V3), overridable per call with
+#: ``q(..., timeout=, max_rows=)`` and per query with Datomic's ``:timeout`` (ms).  Past
+#: either, the query raises :class:`~fact_store.errors.QueryLimitExceeded`.  The row
+#: budget bounds every intermediate relation and product; the deadline is checked
+#: between clauses and between rule iterations.
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_MAX_ROWS = 10_000_000
+
 #: Pause Python's cyclic garbage collector while a query executes.  A query
 #: allocates many tuples but never a reference cycle, so reference counting
 #: frees all its garbage; the collector, though, is *triggered* by
@@ -135,13 +143,16 @@ def _in_name(b: Any) -> str:
     return _bshow(b)
 
 
-def q(query: Any, *inputs: Any, explain: bool = False, rng: Any = None) -> Any:
+def q(query: Any, *inputs: Any, explain: bool = False, rng: Any = None,
+      timeout: float | None = None, max_rows: int | None = None) -> Any:
     """Run a Datalog query (Datomic's ``q``).
 
     ``query`` is EDN text (``"[:find ?e :where [?e :a/b 1]]"``) or the same
     data already read, in list or map form.  ``inputs`` match :in in order;
     without :in the query takes one input, the db (``$``).  ``rng`` (a
-    ``random.Random``) makes ``rand``/``sample`` reproducible.  With
+    ``random.Random``) makes ``rand``/``sample`` reproducible.  ``timeout``
+    (seconds) and ``max_rows`` bound the execution (defaults :data:`DEFAULT_TIMEOUT`,
+    :data:`DEFAULT_MAX_ROWS`; a query's own ``:timeout`` is in milliseconds).  With
     ``explain=True`` it returns an :class:`Explain` (result, plan and row
     counts) instead of the result.
 
@@ -159,12 +170,14 @@ def q(query: Any, *inputs: Any, explain: bool = False, rng: Any = None) -> Any:
     :raises QuerySyntaxError: malformed query text or data (names the form).
     :raises QueryError: unknown attribute/function/rule, insufficient bindings,
         wrong inputs, or an error raised while evaluating a clause.
+    :raises QueryLimitExceeded: past the row budget or the deadline.
     """
     plan, values = _prepare(query, inputs)
     if explain:
-        return _explain(plan, values, rng)
+        return _explain(plan, values, rng, timeout, max_rows)
     sources, scalar_row = bind_inputs(plan, values)
-    ctx = Ctx(sources, rng)
+    ctx = Ctx(sources, rng, max_rows=max_rows or DEFAULT_MAX_ROWS,
+              timeout=_timeout(plan, timeout))
     with _paused_gc():
         return run_plan(plan, ctx, scalar_row)
 
@@ -183,7 +196,16 @@ class Explain:
         return self.text
 
 
-def explain(query: Any, *inputs: Any, rng: Any = None) -> Explain:
+def _timeout(plan: QueryPlan, timeout: float | None) -> float:
+    if timeout is not None:
+        return float(timeout)
+    if plan.query.timeout_ms is not None:
+        return plan.query.timeout_ms / 1000.0
+    return DEFAULT_TIMEOUT
+
+
+def explain(query: Any, *inputs: Any, rng: Any = None, timeout: float | None = None,
+            max_rows: int | None = None) -> Explain:
     """Run ``query`` and report, per clause in the order chosen, the index used and row counts.
 
     >>> e = explain('[:find ?x :in [?x ...] :where [(> ?x 1)]]', [1, 2, 3])
@@ -191,13 +213,15 @@ def explain(query: Any, *inputs: Any, rng: Any = None) -> Explain:
     ({(2,), (3,)}, ['(:in [?x ...])', '[(> ?x 1)]'])
     """
     plan, values = _prepare(query, inputs)
-    return _explain(plan, values, rng)
+    return _explain(plan, values, rng, timeout, max_rows)
 
 
-def _explain(plan: QueryPlan, values: dict[int, Any], rng: Any) -> Explain:
+def _explain(plan: QueryPlan, values: dict[int, Any], rng: Any, timeout: float | None = None,
+             max_rows: int | None = None) -> Explain:
     import time
     sources, scalar_row = bind_inputs(plan, values)
-    ctx = Ctx(sources, rng, trace=True)
+    ctx = Ctx(sources, rng, trace=True, max_rows=max_rows or DEFAULT_MAX_ROWS,
+              timeout=_timeout(plan, timeout))
     t0 = time.perf_counter()
     result = run_plan(plan, ctx, scalar_row)
     elapsed = (time.perf_counter() - t0) * 1000

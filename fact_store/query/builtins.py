@@ -30,7 +30,7 @@ from fractions import Fraction
 from typing import Any, Callable
 
 from fact_store.edn.values import Keyword, Symbol
-from fact_store.errors import QueryError
+from fact_store.errors import QueryError, QueryLimitExceeded
 
 __all__ = ["Fn", "Agg", "FUNCTIONS", "AGGREGATES", "register_query_fn", "register_aggregate",
            "resolve_fn", "resolve_aggregate", "registry_version", "is_truthy", "MAX_REGEX_LENGTH"]
@@ -38,6 +38,9 @@ __all__ = ["Fn", "Agg", "FUNCTIONS", "AGGREGATES", "register_query_fn", "registe
 #: Longest regular expression a query may compile (a bound on compile cost and on
 #: the patterns users can smuggle through query text).
 MAX_REGEX_LENGTH = 1000
+
+#: Longest string ``str``, ``subs``, ``clojure.string/join`` may build (1 MiB, the value limit).
+MAX_STRING_LENGTH = 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,12 +202,21 @@ def to_str(x: Any) -> str:
 
 
 def _str(*xs: Any) -> str:
-    return "".join(to_str(x) for x in xs)
+    return _capped("".join(to_str(x) for x in xs), "str")
+
+
+def _capped(s: str, fname: str) -> str:
+    if len(s) > MAX_STRING_LENGTH:
+        raise QueryLimitExceeded(f"{fname} built a string of {len(s)} characters, more than the "
+                                 f"limit of {MAX_STRING_LENGTH}", limit=MAX_STRING_LENGTH)
+    return s
 
 
 def _subs(s: str, start: int, end: int | None = None) -> str:
     if end is None:
         end = len(s)
+    if not isinstance(s, str):
+        raise TypeError(f"subs needs a string, got {s!r}")
     if not (0 <= start <= end <= len(s)):
         raise IndexError(f"String index out of range: subs {start} {end} of length {len(s)}")
     return s[start:end]
@@ -255,9 +267,9 @@ def _split(s: str, sep: Any) -> tuple[str, ...]:
 
 def _join(*xs: Any) -> str:
     if len(xs) == 1:
-        return "".join(to_str(x) for x in xs[0])
+        return _capped("".join(to_str(x) for x in xs[0]), "clojure.string/join")
     sep, coll = xs
-    return to_str(sep).join(to_str(x) for x in coll)
+    return _capped(to_str(sep).join(to_str(x) for x in coll), "clojure.string/join")
 
 
 # ---------------------------------------------------------------- regex
@@ -279,16 +291,62 @@ def re_pattern(p: Any) -> re.Pattern[str]:
     if got is not None:
         return got
     if len(p) > MAX_REGEX_LENGTH:
-        raise QueryError(f"Regex pattern of {len(p)} characters is longer than the limit of "
-                         f"{MAX_REGEX_LENGTH}", pattern=p[:80])
+        raise QueryLimitExceeded(f"Regex pattern of {len(p)} characters is longer than the "
+                                 f"limit of {MAX_REGEX_LENGTH}", pattern=p[:80])
     try:
         got = re.compile(p)
+        _check_backtracking(p)
     except re.error as exc:
         raise QueryError(f"Invalid regex {p!r}: {exc}", pattern=p) from exc
     if len(_regex_cache) > 256:
         _regex_cache.clear()
     _regex_cache[p] = got
     return got
+
+
+def _check_backtracking(p: str) -> None:
+    """Refuse patterns whose matching can take exponential time in Python's ``re``.
+
+    ``re`` cannot be interrupted, so a time budget cannot stop ``(a+)+$`` on
+    ``"aaaa…a!"``.  The shapes that backtrack exponentially are an unbounded
+    repetition containing another unbounded repetition (``(a+)+``, ``(a*b?)*``)
+    or an alternation (``(a|a)*``); those are refused.  Bounded repeats
+    (``{0,3}``) and plain ``a*``, ``[ab]+``, ``(abc)+`` are fine.
+    """
+    import re._parser as sre  # the stdlib's own pattern parser (no code is run)
+
+    def walk(items: Any, in_star: bool) -> None:
+        for op, arg in items:
+            name = str(op)
+            if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
+                lo, hi, body = arg
+                star = hi == sre.MAXREPEAT or hi > 16
+                if star and in_star:
+                    _refuse()
+                walk(body, in_star or star)
+            elif name == "SUBPATTERN":
+                walk(arg[-1], in_star)
+            elif name == "BRANCH":
+                if in_star:
+                    _refuse()
+                for alt in arg[1]:
+                    walk(alt, in_star)
+            elif name in ("ASSERT", "ASSERT_NOT"):
+                walk(arg[1], in_star)
+            elif name == "GROUPREF_EXISTS":
+                walk(arg[1], in_star)
+                if arg[2] is not None:
+                    walk(arg[2], in_star)
+            elif name == "ATOMIC_GROUP":
+                walk(arg, in_star)
+
+    def _refuse() -> None:
+        raise QueryLimitExceeded(
+            f"Regex {p!r} nests a repetition (or an alternation) inside an unbounded "
+            "repetition, which can backtrack for exponential time: rewrite it without the "
+            "nesting", pattern=p[:80])
+
+    walk(sre.parse(p), False)
 
 
 def _match_value(m: re.Match[str]) -> Any:

@@ -15,7 +15,9 @@ import random as _random
 from operator import itemgetter
 from typing import Any
 
-from fact_store.errors import FactStoreError, QueryError
+import time as _time
+
+from fact_store.errors import FactStoreError, QueryError, QueryLimitExceeded
 from fact_store.query.builtins import COMPARISONS, clj_eq, is_truthy
 from fact_store.query.parse import (BindColl, BindIgnore, BindScalar, BindTuple, show)
 from fact_store.query.patterns import UNIT_ROWS, CollSource, run_pattern
@@ -35,12 +37,16 @@ class Ctx:
     """Everything one execution needs: sources, memoised scans, rule state, trace."""
 
     __slots__ = ("sources", "memo", "rng", "trace", "stats", "rule_state", "counts", "access",
-                 "satisfied", "params")
+                 "satisfied", "params", "max_rows", "deadline", "timeout")
 
     def __init__(self, sources: dict[str, Any], rng: Any = None, trace: bool = False,
-                 params: tuple[Any, ...] = ()) -> None:
+                 params: tuple[Any, ...] = (), max_rows: int = 10_000_000,
+                 timeout: float | None = None) -> None:
         self.sources = sources
         self.params = params
+        self.max_rows = max_rows
+        self.timeout = timeout
+        self.deadline = None if timeout is None else _time.monotonic() + timeout
         self.memo: dict[Any, Any] = {}
         self.counts: dict[Any, int] = {}
         self.rng = rng
@@ -67,7 +73,36 @@ def run_block(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> list[tuple
         if satisfied and step in satisfied:
             continue
         rows = _RUNNERS[type(step)](ctx, step, rows)
+        if len(rows) > ctx.max_rows:
+            raise over_rows(ctx, len(rows), step)
+        if ctx.deadline is not None and _time.monotonic() > ctx.deadline:
+            raise over_time(ctx, step)
     return rows
+
+
+def over_rows(ctx: Ctx, n: int, step: Any = None) -> QueryLimitExceeded:
+    where = f" at {show(step.form)}" if getattr(step, "form", None) is not None else ""
+    return QueryLimitExceeded(f"Query produced {n} rows{where}, more than the row budget of "
+                              f"{ctx.max_rows} (pass max_rows= to q to change it)",
+                              rows=n, limit=ctx.max_rows)
+
+
+def over_time(ctx: Ctx, step: Any = None) -> QueryLimitExceeded:
+    where = f" at {show(step.form)}" if getattr(step, "form", None) is not None else ""
+    return QueryLimitExceeded(f"Query ran past its deadline of {ctx.timeout} s{where} "
+                              "(pass timeout= to q, or :timeout in ms, to change it)",
+                              timeout=ctx.timeout)
+
+
+def check_product(ctx: Ctx, n: int, m: int, step: Any = None) -> None:
+    """Refuse to build a product of ``n`` x ``m`` rows past the row budget."""
+    if n * m > ctx.max_rows:
+        raise over_rows(ctx, n * m, step)
+
+
+def check_deadline(ctx: Ctx, step: Any = None) -> None:
+    if ctx.deadline is not None and _time.monotonic() > ctx.deadline:
+        raise over_time(ctx, step)
 
 
 def _run_block_traced(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> list[Any]:
@@ -83,6 +118,9 @@ def _run_block_traced(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> li
         rows = _RUNNERS[type(step)](ctx, step, rows)
         st[3] += time.perf_counter() - t0
         st[2] += len(rows)
+        if len(rows) > ctx.max_rows:
+            raise over_rows(ctx, len(rows), step)
+        check_deadline(ctx, step)
     return rows
 
 
@@ -322,6 +360,7 @@ def _run_or(ctx: Ctx, st: OrStep, rows: list[Any]) -> list[Any]:
             return [r for r in rows if r[c] in found]
         return [r for r in rows if kg(r) in acc]  # type: ignore[misc]
     if n == 0:
+        check_product(ctx, len(rows), len(acc), st)
         return [r + t for r in rows for t in acc]
     joined: dict[Any, list[Any]] = {}
     for t in acc:

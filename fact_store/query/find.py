@@ -20,7 +20,8 @@ from typing import Any
 
 from fact_store.errors import FactStoreError, QueryError
 from fact_store.query import builtins
-from fact_store.query.execute import UNIT_ROWS, CollSource, Ctx, is_db, run_block
+from fact_store.query.execute import (UNIT_ROWS, CollSource, Ctx, check_product, is_db,
+                                     run_block)
 from fact_store.query.parse import (
     Aggregate, BindColl, BindIgnore, BindScalar, BindTuple, FindColl, FindRel, FindScalar,
     FindTuple, PullExpr, RulesVar, SrcVar, Var, show,
@@ -132,6 +133,7 @@ def run_plan(plan: QueryPlan, ctx: Ctx, scalar_row: tuple[Any, ...]) -> Any:
     else:
         tuples = [scalar_row]
         for p in parts:
+            check_product(ctx, len(tuples), len(p))
             tuples = [a + b for a in tuples for b in p]
     return _shape(plan, ctx, tuples)
 

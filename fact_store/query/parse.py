@@ -686,6 +686,7 @@ class Query:
     form: Any = field(compare=False, repr=False, default=None)
     key: Any = field(compare=False, repr=False, default=None)   # text or frozen data
     in_default: bool = False                # no :in was written (it defaults to $)
+    timeout_ms: int | None = None           # Datomic's :timeout, in milliseconds
     uses_source: bool = True                # some clause reads a source
 
     @property
@@ -768,8 +769,15 @@ def _parse_query_data(form: Any) -> Query:
         if len(names) != len(find.elements):
             raise _err(f"Count of :{return_kind} ({len(names)}) must match count of :find "
                        f"({len(find.elements)})", form)
+    timeout_ms = None
+    if ":timeout" in sec:
+        t = sec[":timeout"]
+        if len(t) != 1 or isinstance(t[0], bool) or not isinstance(t[0], int) or t[0] <= 0:
+            raise _err(":timeout takes a positive number of milliseconds", form)
+        timeout_ms = t[0]
     q = Query(find, with_, tuple(in_), where, return_kind, names, form,
-              in_default=":in" not in sec, uses_source=_uses_source(where, find))
+              in_default=":in" not in sec, uses_source=_uses_source(where, find),
+              timeout_ms=timeout_ms)
     _validate(q)
     return q
 

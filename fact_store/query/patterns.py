@@ -333,6 +333,8 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
         exts = _extract(ds, lay, st.out_pos)
         if len(rows) == 1 and not rows[0]:
             return exts
+        from fact_store.query.execute import check_product
+        check_product(ctx, len(rows), len(exts), st)
         return [r + x for r in rows for x in exts]
     memo_key = (st.src, tuple(args), added, st.key_pos, st.out_pos, st.eq_pos)
     idx = ctx.memo.get(memo_key)
@@ -688,6 +690,8 @@ def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
             exts = src.scan((consts, st.eq_pos, st.out_pos))
             if len(rows) == 1 and not rows[0]:
                 return list(exts)
+            from fact_store.query.execute import check_product
+            check_product(ctx, len(rows), len(exts), st)
             return [r + x for r in rows for x in exts]
         idx = src.index((consts, st.eq_pos, st.out_pos, st.key_pos))
     except IndexError:

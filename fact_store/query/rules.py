@@ -491,7 +491,11 @@ def _eval_factored(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> di
         if row not in reached:
             reached.add(row)
             delta.append(row)
+    from fact_store.query.execute import check_deadline, over_rows
     while delta:
+        check_deadline(ctx, call)
+        if len(reached) > ctx.max_rows:
+            raise over_rows(ctx, len(reached), call)
         new: list[tuple[Any, ...]] = []
         for blk, spec in call.rec_bodies:
             res = run_block(ctx, blk, delta)
@@ -561,7 +565,12 @@ def _eval_general(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dic
         magic_set[root.id].update(fresh)
         magic[root.id].add(list(fresh))
         dmagic[root.id] = fresh
+        from fact_store.query.execute import check_deadline, over_rows
         while True:
+            check_deadline(ctx, call)
+            total = sum(len(ans[t.id].rows) for t in tables)
+            if total > ctx.max_rows:
+                raise over_rows(ctx, total, call)
             new_ans: dict[int, set[Any]] = {t.id: set() for t in tables}
             for t in tables:
                 for body in t.bodies:

@@ -182,3 +182,46 @@ def test_errors_carry_data(people):
     with pytest.raises(QueryError) as info:
         q('[:find ?e :where [?e :person/name] [(frobnicate ?e)]]', db)
     assert info.value.code == "query/error" and info.value.data["fn"] == "frobnicate"
+
+
+# ---------------------------------------------------------------- limits (RELIABILITY V3, S-02)
+
+def test_row_budget_refuses_a_cartesian_product(make_db):
+    from fact_store.errors import LimitExceeded, QueryLimitExceeded
+    db, _ = make_db([{":person/name": f"p{i}", ":person/age": i} for i in range(50)])
+    text = '[:find ?a ?b :where [?a :person/name] [?b :person/age]]'
+    assert len(q(text, db)) == 2500
+    with pytest.raises(QueryLimitExceeded, match=r"more than the row budget of 1000") as info:
+        q(text, db, max_rows=1000)
+    assert isinstance(info.value, LimitExceeded) and isinstance(info.value, QueryError)
+    with pytest.raises(QueryLimitExceeded, match=r"row budget of 10\b"):
+        q('[:find ?a :where [?a :person/name]]', db, max_rows=10)
+
+
+def test_deadline(make_db, monkeypatch):
+    from fact_store.errors import QueryLimitExceeded
+    db, _ = make_db([{":person/name": f"p{i}", ":person/age": i} for i in range(50)])
+    with pytest.raises(QueryLimitExceeded, match=r"past its deadline of 0\.0 s"):
+        q('[:find ?a :where [?a :person/name] [?a :person/age]]', db, timeout=0.0)
+    with pytest.raises(QueryLimitExceeded, match=r"deadline of 1e-06 s"):
+        q('{:find [?a] :where [[?a :person/name] [?a :person/age]] :timeout 1}', db,
+          timeout=1e-6)
+    assert len(q('{:find [?a] :where [[?a :person/name]] :timeout 5000}', db)) == 50
+    with pytest.raises(QuerySyntaxError, match=r":timeout takes a positive number"):
+        q('[:find ?a :timeout -1 :where [?a :person/name]]', db)
+
+
+def test_regex_that_backtracks_exponentially_is_refused():
+    from fact_store.errors import QueryLimitExceeded
+    with pytest.raises(QueryLimitExceeded, match=r"nests a repetition"):
+        q('[:find ?m :in ?s :where [(re-find "(a+)+$" ?s) ?m]]', "a" * 30 + "!")
+    with pytest.raises(QueryLimitExceeded, match=r"nests a repetition"):
+        q('[:find ?m :in ?s :where [(re-matches "(x|xx)*y" ?s) ?m]]', "x" * 30)
+    assert q('[:find ?m . :in ?s :where [(re-find "(ab)+c" ?s) ?m]]', "ababc") == ("ababc", "ab")
+
+
+def test_string_building_is_capped():
+    from fact_store.errors import QueryLimitExceeded
+    from fact_store.query.builtins import MAX_STRING_LENGTH
+    with pytest.raises(QueryLimitExceeded, match=r"str built a string"):
+        q('[:find ?s :in ?a :where [(str ?a ?a) ?s]]', "x" * (MAX_STRING_LENGTH // 2 + 1))
