@@ -21,9 +21,10 @@ Scenarios (each prints one JSON line, ``"system": "overseer"``):
 Every claim and outcome is durable (``durability=fsync`` unless ``--durability``
 says otherwise). Throughput is jobs / (last finish − first claim), from the
 transaction instants in the log. The delay of a job is its handler's start time
-minus the instant of the transaction that finished its last parent (so it
-includes that transaction's fsync); the median over all jobs with parents is
-reported.
+minus the instant of the transaction that recorded its last parent's finish (so
+it includes that transaction's commit and fsync); the median over all jobs with
+parents is reported, and also the median from the end of the last parent's
+*handler* (which adds the time an outcome waits to share a commit).
 
 Usage::
 
@@ -84,9 +85,11 @@ def _worker_main(uri: str, go: Any, out: Any, config: dict[str, Any]) -> None:
     import overseer
 
     starts: dict[str, float] = {}
+    ends: dict[str, float] = {}
 
     def noop(job: Any) -> None:
         starts[job[":job/id"]] = time.time()
+        ends[job[":job/id"]] = time.time()
 
     conn = fs.connect(uri)
     w = overseer.Worker(conn, {"noop": noop}, config)
@@ -96,7 +99,7 @@ def _worker_main(uri: str, go: Any, out: Any, config: dict[str, Any]) -> None:
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     stats = dict(w.stats)
     stats["cpu_s"] = round(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime, 2)
-    out.put((os.getpid(), starts, stats))
+    out.put((os.getpid(), (starts, ends), stats))
     w.close()
     conn.close()
 
@@ -128,10 +131,13 @@ def run_graph(name: str, graph: dict[str, list[str]], workers: int, durability: 
         for p in procs:
             p.join(60)
         starts: dict[str, float] = {}
+        ends: dict[str, float] = {}
         stats: dict[str, int] = {}
-        for _pid, s, st in results:
+        for _pid, (s, en), st in results:
             for k, v in s.items():
                 starts.setdefault(k, v)
+            for k, v in en.items():
+                ends.setdefault(k, v)
             for k, v in st.items():
                 stats[k] = stats.get(k, 0) + v
         conn = fs.connect(uri)
@@ -159,16 +165,18 @@ def run_graph(name: str, graph: dict[str, list[str]], workers: int, durability: 
         n = len(graph)
         finished = len(finish_at)
         span = max(finish_at.values()) - min(claim_at) if finish_at and claim_at else float("nan")
-        delays = []
+        delays, delays_end = [], []
         for node, deps in graph.items():
             if deps and node in starts and all(d in finish_at for d in deps):
                 delays.append((starts[node] - max(finish_at[d] for d in deps)) * 1000)
+                delays_end.append((starts[node] - max(ends[d] for d in deps)) * 1000)
         conn.close()
         row = {"op": f"jobs-{name}", "size": n, "workers": workers, "durability": durability,
                "finished": finished, "ran": len(starts), "seconds": round(span, 3),
                "jobs_per_s": round(finished / span, 1) if span == span and span > 0 else None,
                "median_delay_ms": round(statistics.median(delays), 2) if delays else None,
                "p90_delay_ms": round(statistics.quantiles(delays, n=10)[-1], 2) if len(delays) > 10 else None,
+               "median_delay_from_handler_end_ms": round(statistics.median(delays_end), 2) if delays_end else None,
                "insert_s": round(insert_s, 2), "commits": stats.get("commits"),
                "worker_cpu_s": stats.get("cpu_s"),
                "ok": finished == n and len(starts) == n}
@@ -307,12 +315,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--finished", type=int, default=1_000_000)
     ap.add_argument("--durability", default="fsync", choices=["fsync", "group", "none"])
     ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--batch-window", type=float, default=None)
     ap.add_argument("--only", default="fsync,independent,chains,layers,huey,ready-query")
     args = ap.parse_args(argv)
     only = set(args.only.split(","))
     config: dict[str, Any] = {"sleep_time": 1.0}
     if args.batch_size:
         config["batch_size"] = args.batch_size
+    if args.batch_window is not None:
+        config["batch_window"] = args.batch_window
     import platform
     _emit({"op": "machine", "python": platform.python_version(), "cpus": os.cpu_count(),
            "load_avg": os.getloadavg()[0], "platform": platform.platform()})
