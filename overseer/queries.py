@@ -50,17 +50,19 @@ JOBS_READY = """
 """
 
 # The worker's form of JOBS_READY: entity ids (what the claim needs) of ready jobs of
-# the types it handles. `[?type ...]` binds the handled types, so the join on
-# :job/type drops the others inside the query.
+# the types it handles. The handled types come as one set, tested with a predicate
+# after the type lookup: bound as a collection (`[?type ...]`), they would let the
+# planner start from the type and visit every job of that type, finished or not.
 READY_EIDS_OF_TYPES = """
 [:find [?j ...]
- :in $ [?type ...]
+ :in $ ?types
  :where [?j :job/status :unstarted]
-        [?j :job/type ?type]
         (not-join [?j]
           [?j :job/dep ?d]
           [?d :job/status ?s]
-          [(not= ?s :finished)])]
+          [(not= ?s :finished)])
+        [?j :job/type ?type]
+        [(contains? ?types ?type)]]
 """
 
 # The same check restricted to candidate entities (the dependents of jobs that just
@@ -68,9 +70,10 @@ READY_EIDS_OF_TYPES = """
 # jobs current without re-running READY_EIDS_OF_TYPES over every unstarted job.
 READY_AMONG = """
 [:find [?j ...]
- :in $ [?j ...] [?type ...]
+ :in $ [?j ...] ?types
  :where [?j :job/status :unstarted]
         [?j :job/type ?type]
+        [(contains? ?types ?type)]
         (not-join [?j]
           [?j :job/dep ?d]
           [?d :job/status ?s]
@@ -164,7 +167,7 @@ def jobs_ready(db: Any) -> list[str]:
 
 def ready_eids(db: Any, types: Iterable[Any]) -> list[int]:
     """Entity ids of ready jobs whose type is one of ``types``."""
-    ts = [_kw(t) for t in types]
+    ts = frozenset(_kw(t) for t in types)
     if not ts:
         return []
     return list(fs.q(READY_EIDS_OF_TYPES, db, ts))
@@ -173,7 +176,7 @@ def ready_eids(db: Any, types: Iterable[Any]) -> list[int]:
 def ready_among(db: Any, eids: Iterable[int], types: Iterable[Any]) -> list[int]:
     """The ones of ``eids`` that are ready jobs of one of ``types``."""
     es = list(eids)
-    ts = [_kw(t) for t in types]
+    ts = frozenset(_kw(t) for t in types)
     if not es or not ts:
         return []
     return list(fs.q(READY_AMONG, db, es, ts))
