@@ -321,13 +321,15 @@ class Runner:
     def start(self, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
 
-    def finish(self, group: str, proc: subprocess.Popen[str]) -> None:
+    def finish(self, group: str, proc: subprocess.Popen[str], fatal: bool = True) -> None:
+        """Read a group's lines; a crash fails the run (``fatal``) or is only noted."""
         assert proc.stdout is not None
         for raw in proc.stdout:
             self.take(raw, group)
         rc = proc.wait()
         if rc != 0:
-            self.failures.append(f"group {group} exited with status {rc}")
+            if fatal:
+                self.failures.append(f"group {group} exited with status {rc}")
             self.note(f"group {group} exited with status {rc}")
 
     # -- the plan -------------------------------------------------------------------------------------------
@@ -464,7 +466,7 @@ class Runner:
         cmd = [sys.executable, "-m", "benchmarks.bench_overseer", "--jobs", str(self.args.overseer_jobs),
                "--finished", str(self.args.overseer_finished), "--only", ",".join(only)]
         self.note("overseer: " + " ".join(cmd[2:]))
-        self.finish("overseer", self.start(cmd))
+        self.finish("overseer", self.start(cmd), fatal=False)  # no checksums there; a crash is noted
 
 
 def ensure_huey(note: Callable[[str], None]) -> bool:
@@ -523,8 +525,8 @@ def geomean(xs: list[float]) -> float | None:
 def summarize(rows: list[dict[str, Any]], peers: list[str]) -> dict[str, Any]:
     """Medians per (size, op, system), ratios fact-store / peer per op and their geometric means."""
     med: dict[int, dict[str, dict[str, float]]] = {}
-    for r in rows:
-        if "median_ms" in r and r.get("ok"):
+    for r in rows:  # the workload's ops only (overseer's rows have medians of their own kind)
+        if "median_ms" in r and r.get("ok") and r.get("op") in ALL_OPS and r.get("system") != "overseer":
             med.setdefault(r["size"], {}).setdefault(r["op"], {})[r["system"]] = r["median_ms"]
     out: dict[str, Any] = {}
     for size, per_op in med.items():
