@@ -345,11 +345,19 @@ class Db:
             else:
                 out = [(r[1], a, r[2], r[3], True) for r in self._aevt.prefix((a,))]
         elif v is not None:
+            out = []
             if type(v) is int and v > 0:
                 out = [(r[2], r[1], v, r[3], True) for r in self._vaet.prefix((v,))]
-            else:
-                out = [(r[0], r[1], r[2], r[3], True) for r in self._eavt if r[2] == v
-                       and type(r[2]) is type(v)]
+            ref_ids = self.schema.ref_ids
+            for attr in self.schema.attrs():  # one AVET seek per attribute of a comparable type
+                if attr.id in ref_ids:
+                    continue
+                try:
+                    rows = self._avet.prefix((attr.id, v))
+                except TypeError:
+                    continue
+                out.extend((r[2], attr.id, r[1], r[3], True) for r in rows
+                           if type(r[1]) is type(v))
         else:
             out = [(r[0], r[1], r[2], r[3], True) for r in self._eavt]
         if tx is not None:
@@ -358,6 +366,26 @@ class Db:
             s = self._since_tx
             out = [r for r in out if r[3] > s]
         return out
+
+    def count(self, e: int | None = None, a: int | None = None, v: Any = None) -> int:
+        """How many current datoms match (query planners' selectivity). O(log n + leaves spanned).
+
+        Filtered dbs count through :meth:`search`.
+        """
+        if self.is_filtered:
+            return len(self.search(e, a, v))
+        if e is not None:
+            prefix: tuple[Any, ...] = (e,) if a is None else (e, a) if v is None else (e, a, v)
+            idx = self._eavt
+        elif a is not None:
+            prefix, idx = ((a,), self._aevt) if v is None else ((a, v), self._avet)
+        elif v is not None:
+            return len(self.search(None, None, v))
+        else:
+            return len(self._eavt)
+        last = prefix[-1]
+        hi = prefix[:-1] + (last + 1,) if type(last) is int else prefix + (MAX,)
+        return idx.count(prefix, hi)
 
     def entity_rows(self, e: int) -> list[tuple[int, int, Any, int]]:
         """Every current datom of entity ``e`` as ``(e, a, v, tx)`` rows, in EAVT order.

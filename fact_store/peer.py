@@ -131,8 +131,22 @@ def snapshot_bytes(db: Db) -> bytes:
 
 
 def db_from_snapshot(payload: bytes) -> Db:
-    """A Db from snapshot bytes. :raises StorageError: malformed bytes."""
+    """A Db from snapshot bytes.
+
+    :raises StorageError: malformed bytes, or well-formed bytes holding datoms that
+        cannot be a database (a snapshot is only a cache: the caller replays the log).
+    """
     d = decode_snapshot(payload)
+    try:
+        return _db_from_decoded(d)
+    except StorageError:
+        raise
+    except Exception as exc:  # wrong types in a decodable payload (fuzzing finds them)
+        raise StorageError(f"index snapshot holds datoms that are not a database: "
+                           f"{type(exc).__name__}: {exc}") from exc
+
+
+def _db_from_decoded(d: dict[str, Any]) -> Db:
     aevt = d["aevt"]
     schema_rows = []
     for a, e, v, tx in aevt:  # schema attributes have the smallest ids: AEVT starts with them

@@ -219,10 +219,36 @@ _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
 _UTC = _dt.timezone.utc
 
 
+#: The longest bigdec text the log accepts (record.MAX_DECIMAL_CHARS): refused here, before commit.
+MAX_DECIMAL_CHARS = 10_000
+
+
+def show(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters; never raises (huge ints have no repr).
+
+    >>> show(2 ** 20000)
+    '<int of 20001 bits>'
+    >>> show("x" * 100, 10)
+    "'xxxxxxxx..."
+    """
+    try:
+        text = repr(value)
+    except Exception:  # e.g. ValueError: int too large to convert to str
+        if isinstance(value, int):
+            return f"<int of {value.bit_length()} bits>"
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= limit else text[:limit - 1] + "..."
+
+
 def _bad(attr: Attr, value: Any, expected: str) -> InvalidValue:
     return InvalidValue(
-        f"value {value!r} of {attr.ident} is not a valid {attr.value_type}: expected {expected}",
+        f"value {show(value)} of {attr.ident} is not a valid {attr.value_type}: expected {expected}",
         attribute=attr.ident, value=value, value_type=attr.value_type)
+
+
+def _too_long(attr: Attr, size: int, limit: int, unit: str = "bytes") -> LimitExceeded:
+    return LimitExceeded(f"value of {attr.ident} is {size} {unit} long, more than the limit of "
+                         f"{limit}", attribute=attr.ident, limit=limit)
 
 
 def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
@@ -244,6 +270,8 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
     if t == ":db.type/keyword":
         if not isinstance(value, str) or isinstance(value, Symbol) or value in ("", ":"):
             raise _bad(attr, value, "a keyword")
+        if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
+            raise _too_long(attr, len(value.encode("utf-8", "surrogatepass")), MAX_VALUE_BYTES)
         return Keyword(value)
     if t == ":db.type/boolean":
         if type(value) is not bool:
@@ -279,10 +307,14 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
         d = Decimal(value)
         if d.is_nan():
             raise _bad(attr, value, "a Decimal that is not NaN")
+        if len(d.as_tuple().digits) + 32 > MAX_DECIMAL_CHARS and len(str(d)) > MAX_DECIMAL_CHARS:
+            raise _too_long(attr, len(str(d)), MAX_DECIMAL_CHARS, "characters")
         return d
     if t == ":db.type/symbol":
         if not isinstance(value, str) or isinstance(value, Keyword) or not value:
             raise _bad(attr, value, "a symbol")
+        if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
+            raise _too_long(attr, len(value.encode("utf-8", "surrogatepass")), MAX_VALUE_BYTES)
         return Symbol(value)
     if t == ":db.type/bytes":
         if not isinstance(value, (bytes, bytearray, memoryview)):

@@ -26,7 +26,7 @@ from fact_store.datom import TX0, Datom, t_to_tx
 from fact_store.edn.values import Keyword
 from fact_store.errors import (CardinalityConflict, CasFailed, DatomsConflict, InvalidTxData,
                                LimitExceeded, SchemaError, TransactionError, UniqueConflict)
-from fact_store.schema import (DB_IDENT, DB_TX_INSTANT, SCHEMA_ATTRS, Attr, TupleValue,
+from fact_store.schema import (DB_IDENT, DB_TX_INSTANT, SCHEMA_ATTRS, Attr, TupleValue, show,
                                attr_from_entity, check_change)
 from fact_store.tx.expand import ADD, expand
 from fact_store.tx.resolve import resolve
@@ -131,7 +131,7 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
         cur = rows[0][2] if rows else None
         if cur != old or (cur is not None and type(cur) is not type(old)):
             errors.append(CasFailed(
-                f":db/cas failed on {attr.ident} of entity {e}: expected {old!r}, found {cur!r}",
+                f":db/cas failed on {attr.ident} of entity {e}: expected {show(old)}, found {show(cur)}",
                 entity=e, attribute=attr.ident, expected=old, found=cur))
             continue
         cas_ops.append((ADD, e, attr, new, form))
@@ -152,7 +152,7 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
                 if prev is not None and (prev != v or type(prev) is not type(v)):
                     errors.append(CardinalityConflict(
                         f"two values for cardinality-one {attr.ident} of entity {e} in one "
-                        f"transaction: {prev!r} and {v!r}", entity=e, attribute=attr.ident,
+                        f"transaction: {show(prev)} and {show(v)}", entity=e, attribute=attr.ident,
                         values=[prev, v]))
                     continue
                 card_one[(e, a)] = v
@@ -164,7 +164,7 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
         if key in adds:
             e, a, v = key
             errors.append(DatomsConflict(
-                f"datom [{e} {schema.attr(a).ident} {v!r}] is both asserted and retracted in one "
+                f"datom [{e} {schema.attr(a).ident} {show(v)}] is both asserted and retracted in one "
                 "transaction", entity=e, attribute=schema.attr(a).ident, value=v))
 
     # redundancy, implicit retraction of cardinality-one values
@@ -196,14 +196,14 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
         other = unique_seen.get((a, v))
         if other is not None and other != e:
             errors.append(UniqueConflict(
-                f"{attr.ident} value {v!r} asserted for two entities ({other} and {e}) in one "
+                f"{attr.ident} value {show(v)} asserted for two entities ({other} and {e}) in one "
                 "transaction", attribute=attr.ident, value=v, entities=[other, e]))
             continue
         unique_seen[(a, v)] = e
         for r in search(None, a, v):
             if r[0] != e and (r[0], a, v) not in retracts:
                 errors.append(UniqueConflict(
-                    f"{attr.ident} value {v!r} is already held by entity {r[0]}"
+                    f"{attr.ident} value {show(v)} is already held by entity {r[0]}"
                     f" (asserted for {e})", attribute=attr.ident, value=v, existing=r[0], entity=e))
 
     # composite tuples follow their parts
@@ -234,7 +234,7 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
                         for r in search(None, comp.id, newv):
                             if r[0] != e:
                                 errors.append(UniqueConflict(
-                                    f"{comp.ident} value {list(newv)!r} is already held by entity "
+                                    f"{comp.ident} value {show(list(newv))} is already held by entity "
                                     f"{r[0]}", attribute=comp.ident, value=newv, existing=r[0]))
                     new_adds.append((e, comp.id, newv))
 

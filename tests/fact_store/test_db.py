@@ -84,3 +84,12 @@ def test_t_and_tx_convert(db):
     assert db.t_to_tx(db.basis_t) == fs.t_to_tx(db.basis_t)
     assert db.tx_to_t(fs.t_to_tx(7)) == 7
     assert db.as_of(fs.t_to_tx(0)).as_of_t == 0
+
+
+def test_search_by_value_alone_finds_every_attribute(db):
+    db2 = transact(db, [{":d/name": "a", ":d/n": 37}, {":d/name": "b", ":d/n": 37}]).db_after
+    n = db.schema.attr(":d/n").id
+    assert {(r[1], r[2]) for r in db2.search(v=37)} == {(n, 37)}
+    assert len(db2.search(v=37)) == 2
+    assert [r[2] for r in db2.search(v="a")] == ["a"]
+    assert db2.count(a=n) == 2 and db2.count(a=n, v=37) == 2 and db2.count(a=n, v=1) == 0

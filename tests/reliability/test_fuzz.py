@@ -62,8 +62,7 @@ FUZZ_BUG_SNAPSHOT = (
 
 
 @pytest.mark.parametrize("target", [
-    pytest.param(t, marks=pytest.mark.xfail(strict=True, reason=FUZZ_BUG_SNAPSHOT))
-    if t == "snapshot" else t for t in TARGETS])
+    t for t in TARGETS])
 def test_fuzz_target(scenario: Scenario, target: str) -> None:
     seconds = 3600 if SOAK else 6
     runs = 1_000_000 if SOAK else 200_000

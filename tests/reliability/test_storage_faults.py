@@ -1257,7 +1257,6 @@ F10_BUG_SNAPSHOT_TYPES = (
     "only StorageError, so opening the store fails instead of ignoring the snapshot (A5)")
 
 
-@pytest.mark.xfail(strict=True, reason=F10_BUG_SNAPSHOT_TYPES)
 def test_f10_a_decodable_snapshot_with_wrong_types_is_ignored(tmp_path: Path) -> None:
     from fact_store.log.record import pack
 
