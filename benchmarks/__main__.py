@@ -12,7 +12,9 @@ each peer: SQLite (standard library, in memory) and DataScript 1.8.1 on Node.
 Then the memory per datom (fact-store's tracemalloc beside DataScript's heap
 growth, each in a fresh process) and, when benchmarks/bench_overseer.py
 exists, overseer's job benchmarks (the raw fsync rate, our workers, and
-Huey's SqliteHuey consumer with ``--peers huey``).
+Huey's SqliteHuey consumer with ``--peers huey``), and the store benchmarks of
+bench_log and bench_open (and bench_postgres with ``--peers postgres``) when
+they are there.
 
 Every JSON line is checked here: its result_count and checksum against
 section 8, or, for sizes and ops that section 8 does not list, against the
@@ -444,6 +446,8 @@ class Runner:
                         self.finish("memory", self.start(*cmd))
         if not a.quick and not a.no_overseer:
             self.overseer()
+        if not a.quick:
+            self.extras()
         self.info["load_avg_end"] = os.getloadavg()[0]
         self.info["seconds"] = round(time.perf_counter() - t_start, 1)
         summary = summarize(self.rows, a.peers_list)
@@ -467,6 +471,24 @@ class Runner:
                "--finished", str(self.args.overseer_finished), "--only", ",".join(only)]
         self.note("overseer: " + " ".join(cmd[2:]))
         self.finish("overseer", self.start(cmd), fatal=False)  # no checksums there; a crash is noted
+
+
+    def extras(self) -> None:
+        """The store benchmarks of other modules, when they are there: log appends, open time, PostgreSQL.
+        Their lines carry no checksums; a crash is noted, not failed."""
+        a = self.args
+        plan = [("log", "bench_log", ["--seconds", "0.5"]),
+                ("open", "bench_open", ["--size", str(a.size[0])])]
+        if "postgres" in a.peers_list:
+            plan.append(("postgres", "bench_postgres", []))
+        for group, module, extra in plan:
+            if a.extras is not None and group not in a.extras.split(","):
+                continue
+            if not (BENCH / f"{module}.py").exists():
+                self.note(f"benchmarks/{module}.py is not there yet: skipped")
+                continue
+            self.note(f"{group}: {module} {' '.join(extra)}")
+            self.finish(group, self.start([sys.executable, "-m", f"benchmarks.{module}", *extra]), fatal=False)
 
 
 def ensure_huey(note: Callable[[str], None]) -> bool:
@@ -576,14 +598,18 @@ def print_tables(rows: list[dict[str, Any]], summary: dict[str, Any], peers: lis
             t.add_row(r["system"], f"{r['size']:,}", f"{r.get('datoms', 0):,}", f"{r.get('bytes', 0):,}",
                       f"{r.get('bytes_per_datom')}")
         console.print(t)
-    jobs = [r for r in rows if r.get("system") == "overseer" and r.get("op") != "machine"]
-    if jobs:
-        t = Table(title="overseer job benchmarks")
+    others = [r for r in rows if r.get("group") in ("overseer", "log", "open", "postgres")
+              and r.get("op") != "machine"]
+    if others:
+        t = Table(title="job and store benchmarks (overseer, log, open, postgres)")
+        t.add_column("group")
+        t.add_column("system")
         t.add_column("op")
         t.add_column("result")
-        for r in jobs:
-            t.add_row(r["op"], ", ".join(f"{k}={v}" for k, v in r.items()
-                                         if k not in ("system", "op", "ok", "checked", "group")))
+        for r in others:
+            t.add_row(r["group"], str(r.get("system", "")), str(r["op"]),
+                      ", ".join(f"{k}={v}" for k, v in r.items()
+                                if k not in ("system", "op", "ok", "checked", "group")))
         console.print(t)
 
 
@@ -613,7 +639,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, action="append", help="workload size N (repeatable; default 20000)")
-    ap.add_argument("--peers", default=None, help="comma-separated: datascript, sqlite, huey "
+    ap.add_argument("--peers", default=None, help="comma-separated: datascript, sqlite, huey, postgres "
                                                   "(default datascript,sqlite; none in --quick)")
     ap.add_argument("--stores", default="mem,file", help="fact-store stores: mem, file (default both)")
     ap.add_argument("--ops", default=None, help="comma-separated ops to run (default all)")
@@ -622,6 +648,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-overseer", action="store_true", help="skip overseer's job benchmarks")
     ap.add_argument("--overseer-jobs", type=int, default=2000)
     ap.add_argument("--overseer-finished", type=int, default=100_000)
+    ap.add_argument("--extras", default=None, help="comma-separated: log, open (and postgres with --peers "
+                                                   "postgres); default all that exist")
     ap.add_argument("--results", default=None, help="results file (default benchmarks/results/<date>-<host>.json)")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
@@ -631,7 +659,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     args.peers_list = [p for p in args.peers.split(",") if p]
     if args.quick and any(p == "datascript" for p in args.peers_list):
         ap.error("--quick runs no Node: leave datascript out of --peers")
-    unknown = set(args.peers_list) - {"datascript", "sqlite", "huey"}
+    unknown = set(args.peers_list) - {"datascript", "sqlite", "huey", "postgres"}
     if unknown:
         ap.error(f"unknown peers {sorted(unknown)}")
     args.stores_list = [s for s in args.stores.split(",") if s]
