@@ -26,17 +26,38 @@ File header, 64 bytes::
     48 12  reserved         0
     60  4  header CRC       zlib.crc32 of bytes 0..59
 
-Record frame, 37 bytes + payload (``fact_store.log.record``)::
+Record frame, 37 bytes + body (``fact_store.log.record``)::
 
     0   4  magic            b"\\xd1TX\\x1e"
-    4   1  kind             high nibble record type (1 = transaction), low nibble version (1)
-    5   4  length           payload bytes, <= max record bytes
+    4   1  kind             high nibble record type (1 = transaction), low nibble version
+                            (2 = 0x12, written now; 1 = 0x11, read, and written only below)
+    5   4  length           body bytes: payload bytes (+ 8 in version 2); the payload is
+                            <= max record bytes
     9   8  t                previous t + 1 (the first record is t = 1)
     17 16  tx uuid
-    33  4  CRC              zlib.crc32 over bytes 0..32 then the payload, seeded with
+    33  4  CRC              zlib.crc32 over bytes 0..32 then the body, seeded with
                             zlib.crc32(database uuid): a record copied from another
                             database fails its check like a torn one
-    37  …  payload          msgpack (``record.encode_tx``)
+    37  8  durable          version 2 only: the *durable watermark*, the log offset up to
+                            which the writer knew the log was durable (fdatasynced) when
+                            it wrote this record; <= the record's own offset. Version 1
+                            has no field and means "every byte before me was durable"
+    …   …  payload          msgpack (``record.encode_tx``)
+
+The header and CRC rule are the same for every kind, so a build that does not
+know a kind still checks its CRC and refuses it (``UnsupportedFormat``) rather
+than taking it for garbage. Such a build checks the body length against the
+maximum before the CRC, so a payload within 8 bytes of the maximum is written
+as version 1, after an fdatasync that makes "everything before me durable" true.
+
+Where a writer's watermark comes from: the end of the records covered by the
+last completed fdatasync it knows of — its own (``fsync`` mode after each
+append, a group leader's sync, cutting a torn tail, a re-open), or the durable
+mark a group leader or ``fsync`` writer of any process left in the ``lock``
+file, read under the marks lock without waiting and rounded down to a record
+boundary the writer verified. Knowing nothing, it writes 0 (as a new process
+does: records it finds in the log may never have been synced). ``none`` never
+syncs, so its records carry the offset of the last cut or sync, often 0.
 
 The checksum is ``zlib.crc32`` (CRC-32/ISO-HDLC), not CRC32C: no CRC32C module
 is installed and the project adds no dependency for it. It detects every
@@ -61,14 +82,31 @@ are right and its t is the previous t + 1.
   one that is not valid: that is the end of the log for them (a torn write, or
   a write still in progress). They never write anything.
 - A writer, holding the lock, verifies the whole log once per process, then
-  every new frame. When it meets a frame that is not valid it searches the
-  rest of the file for a valid frame with t >= the expected one:
+  every new frame. When it meets a frame at offset o that is not valid it
+  searches the rest of the file for frames with a right CRC and t >= the
+  expected one (stepping over each one found):
 
-  * none: a **torn tail** (a crash mid-write). It truncates the file there,
-    fdatasyncs, logs a warning — then appends. Never after garbage.
-  * one: **mid-log corruption**. ``LogCorrupted(offset, t)``; nothing is
-    changed. ``verify`` reports the same. (Readers raise it too.)
-  * a valid frame of an unknown kind (a newer writer): ``UnsupportedFormat``.
+  * none, or only frames whose durable watermark is <= o: a **torn tail**. A
+    crash mid-write; or a power failure on a device that persists writes out
+    of order, which lost the record at o and kept later ones — written before
+    o was known durable, so none of them was acknowledged as durable (``group``
+    acknowledges after an fdatasync covering the record, and a completed
+    fdatasync covers every earlier write of the file; ``none`` promises only a
+    prefix). It truncates the file at o, fdatasyncs, logs a warning — then
+    appends. Never after garbage.
+  * a frame whose watermark is > o (version 1: always), i.e. written once the
+    bytes at o were durable: **mid-log corruption**. ``LogCorrupted(offset,
+    t)``; nothing is changed. ``verify`` reports the same. (Readers raise it
+    too.) A frame at o whose CRC is right but whose t skips ahead is
+    corruption too (records are missing).
+  * a valid frame of an unknown kind (a newer writer): ``UnsupportedFormat``
+    at once, or as evidence after an invalid frame (mid-log corruption).
+
+  Readers stop at o in the torn-tail case: records after the hole are never
+  applied. ``verify`` reports the torn tail and how many valid records it
+  holds. A snapshot anchors only on a durable record: ``save_snapshot``
+  fdatasyncs the log first unless the record is known durable, so no snapshot
+  lies past such a hole.
 
 - A wrong file magic is ``NotAFactStore`` (the file is never modified); a
   newer format version is ``UnsupportedFormat``; a bad header CRC or a header
@@ -99,7 +137,7 @@ Durability modes (``file:PATH?durability=…``)
 ---------------------------------------------
 
 ``fsync`` (default)
-    fdatasync before ``append`` returns.
+    fdatasync before ``append`` returns; then raise the durable mark.
 ``group``
     group commit. ``append`` only writes; the ``writer()`` block releases the
     lock and *then* waits for an fdatasync covering the record, so other
@@ -109,7 +147,8 @@ Durability modes (``file:PATH?durability=…``)
     processes the leader holds ``flock`` on the *log* file and records the
     durable end in the ``lock`` file (bytes 0..7; bytes 8..15 hold the end of
     the last fully written record, 16..23 the log's inode). Acknowledge after
-    the ``writer()`` block exits: then the record is durable.
+    the ``writer()`` block exits: then the record is durable. The marks' writers
+    hold a per-process mutex, then flock on the log; others read them only so.
 ``none`` (alias ``os``)
     no fsync: survives a process crash, not an OS crash or power loss.
 
@@ -132,6 +171,7 @@ import time
 import uuid
 import zlib
 from array import array
+from bisect import bisect_right
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -178,6 +218,7 @@ _STALE_TMP_SECONDS = 3600.0
 
 FRAME = rec.FRAME
 FRAME_SIZE = rec.FRAME.size
+WM_SIZE = rec.WATERMARK_SIZE
 
 
 # --- scanning ------------------------------------------------------------------
@@ -233,7 +274,9 @@ class _Scanner:
         ops, fd, seed, size, max_record = self.ops, self.fd, self.seed, self.size, self.max_record
         payloads = self.payloads
         unpack, crc32 = FRAME.unpack_from, zlib.crc32
-        fs, ps, magic_ok, kind_ok = FRAME_SIZE, rec.FRAME_PREFIX.size, rec.RECORD_MAGIC, rec.KIND_TX_V1
+        fs, ps, magic_ok = FRAME_SIZE, rec.FRAME_PREFIX.size, rec.RECORD_MAGIC
+        v1, v2, wm = rec.KIND_TX_V1, rec.KIND_TX_V2, WM_SIZE
+        limit = max_record + wm
         pos, expected = self.pos, self.expected
         buf = b""
         mv = memoryview(buf)
@@ -257,7 +300,7 @@ class _Scanner:
                 if magic != magic_ok:
                     reason = "magic"
                     break
-                if length > max_record:
+                if length > limit:
                     reason = "length"
                     break
                 end = pos + fs + length
@@ -275,13 +318,23 @@ class _Scanner:
                 if crc32(mv[rel + fs:pend], crc32(mv[rel:rel + ps], seed)) != crc:
                     reason = "crc"
                     break
-                if kind != kind_ok:
+                if kind == v2:
+                    if length < wm:
+                        reason = "length"
+                        break
+                    body = rel + fs + wm
+                elif kind == v1:
+                    if length > max_record:
+                        reason = "length"
+                        break
+                    body = rel + fs
+                else:
                     reason, found_t = "kind", t
                     break
                 if t != expected:
                     reason, found_t = "sequence", t
                     break
-                yield t, ub, buf[rel + fs:pend] if payloads else b"", pos, end
+                yield t, ub, buf[body:pend] if payloads else b"", pos, end
                 pos = end
                 expected += 1
         finally:
@@ -290,42 +343,82 @@ class _Scanner:
         self.stop = _Stop(pos, expected, reason, found_t)
 
 
+class _At(NamedTuple):
+    """A frame whose CRC is right, found at some offset."""
+
+    t: int
+    kind: int
+    crc: int
+    end: int
+    durable: int | None  # its durable watermark (None: a kind this build does not know)
+
+
 def _frame_at(ops: FileOps, fd: int, seed: int, max_record: int, offset: int, size: int
-              ) -> tuple[int, int, int, int] | None:
-    """``(t, kind, crc, end)`` of a frame at ``offset`` whose CRC is right, else None."""
+              ) -> _At | None:
+    """The frame at ``offset`` if its CRC is right (and its length fits its kind), else None."""
     if offset + FRAME_SIZE > size:
         return None
     head = ops.read(fd, FRAME_SIZE, offset)
     if len(head) < FRAME_SIZE:
         return None
     magic, kind, length, t, _ub, crc = FRAME.unpack_from(head)
-    if magic != rec.RECORD_MAGIC or length > max_record or offset + FRAME_SIZE + length > size:
+    if (magic != rec.RECORD_MAGIC or length > max_record + WM_SIZE
+            or offset + FRAME_SIZE + length > size):
         return None
     payload = ops.read(fd, length, offset + FRAME_SIZE)
     if len(payload) < length or rec.frame_crc(seed, head, payload) != crc:
         return None
-    return t, kind, crc, offset + FRAME_SIZE + length
+    durable: int | None = None
+    if kind == rec.KIND_TX_V1:
+        if length > max_record:
+            return None
+        durable = offset
+    elif kind == rec.KIND_TX_V2:
+        if length < WM_SIZE:
+            return None
+        durable = int.from_bytes(payload[:WM_SIZE], "little")
+    return _At(t, kind, crc, offset + FRAME_SIZE + length, durable)
 
 
-def _valid_after(ops: FileOps, fd: int, seed: int, max_record: int, after: int, min_t: int,
-                 size: int) -> tuple[int, int] | None:
-    """The first ``(offset, t)`` after ``after`` holding a frame with a right CRC and
-    t >= ``min_t`` (or an unknown kind): evidence that bytes at ``after`` are
-    corruption, not a torn tail. O(bytes after ``after``)."""
+class _After(NamedTuple):
+    """What follows an invalid frame (:func:`_frames_after`)."""
+
+    evidence: tuple[int, int] | None  # (offset, t) of a frame proving corruption
+    unsynced: int  # valid frames after it, each written before it was known durable
+
+
+def _frames_after(ops: FileOps, fd: int, seed: int, max_record: int, after: int, min_t: int,
+                  size: int) -> _After:
+    """Look past the invalid frame at ``after`` for frames with a right CRC and t >=
+    ``min_t`` (older ones are stale bytes, ignored), stepping over each one found.
+
+    One of an unknown kind, or whose durable watermark is above ``after`` (it was
+    written when the bytes at ``after`` were known durable: version 1 frames say so
+    of every byte before them), is *evidence* that those bytes are corruption; the
+    search stops there. The others were written while ``after`` was not yet known
+    durable: a power failure may have lost the write at ``after`` and kept them
+    (out-of-order persistence), so they are an unsynced tail; they are counted.
+    O(bytes after ``after``)."""
     p = after + 1
     magic = rec.RECORD_MAGIC
+    unsynced = 0
     while p < size:
         chunk = ops.read(fd, min(_CHUNK, size - p), p)
         if len(chunk) < len(magic):
-            return None
+            break
         i = chunk.find(magic)
+        step = len(chunk) - (len(magic) - 1)
         while i != -1:
             found = _frame_at(ops, fd, seed, max_record, p + i, size)
-            if found is not None and (found[0] >= min_t or found[1] != rec.KIND_TX_V1):
-                return p + i, found[0]
+            if found is not None and (found.t >= min_t or found.durable is None):
+                if found.durable is None or found.durable > after:
+                    return _After((p + i, found.t), unsynced)
+                unsynced += 1
+                step = found.end - p  # go on after this frame
+                break
             i = chunk.find(magic, i + 1)
-        p += len(chunk) - (len(magic) - 1)
-    return None
+        p += step
+    return _After(None, unsynced)
 
 
 # --- header ---------------------------------------------------------------------
@@ -883,35 +976,38 @@ class FileStore(LogStore):
         key = (stop.offset, size, mtime)
         if self._is_stuck(sh, key):
             return
-        corrupt = self._corruption(sh, stop, size)
+        corrupt, _unsynced = self._examine(sh, stop, size)
         if corrupt is not None:
             # A writer may have cut this torn tail and appended since our scan.
             again = _frame_at(self._ops, sh.log_fd, sh.seed, sh.max_record, stop.offset,
                               self._size(sh))
-            if again is not None and again[0] == stop.t and again[1] == rec.KIND_TX_V1:
+            if again is not None and again.t == stop.t and again.kind in rec.KNOWN_KINDS:
                 return
             raise corrupt
         sh.stuck, sh.stuck_at = key, time.monotonic()
 
-    def _corruption(self, sh: _Shared, stop: _Stop, size: int) -> LogCorrupted | None:
-        """LogCorrupted if the invalid frame at ``stop`` has valid data after it."""
+    def _examine(self, sh: _Shared, stop: _Stop, size: int) -> tuple[LogCorrupted | None, int]:
+        """``(LogCorrupted, 0)`` if the invalid frame at ``stop`` is mid-log corruption
+        (module doc, "Reading and recovery rules"); else ``(None, n)``: a torn tail
+        followed by n valid records written before it was known durable."""
         if stop.reason == "sequence" and stop.found_t is not None and stop.found_t > stop.t:
             return LogCorrupted(
                 f"{sh.log_path}: record at offset {stop.offset} has t={stop.found_t} where "
                 f"t={stop.t} was expected: records are missing, the log is corrupt. Nothing "
                 "was changed; run `fact-store verify` and restore from a backup.",
-                offset=stop.offset, t=stop.t, reason="gap", path=sh.log_path)
-        found = _valid_after(self._ops, sh.log_fd, sh.seed, sh.max_record, stop.offset,
-                             stop.t, size)
+                offset=stop.offset, t=stop.t, reason="gap", path=sh.log_path), 0
+        after = _frames_after(self._ops, sh.log_fd, sh.seed, sh.max_record, stop.offset,
+                              stop.t, size)
+        found = after.evidence
         if found is None:
-            return None
+            return None, after.unsynced
         return LogCorrupted(
             f"{sh.log_path}: record t={stop.t} at offset {stop.offset} is "
-            f"{_REASONS[stop.reason]}, but a valid record (t={found[1]}) follows at offset "
-            f"{found[0]}: the log is corrupt in the middle. Nothing was changed; run "
-            "`fact-store verify` on the store and restore the log from a backup (or repair "
-            "it by truncating at that offset, keeping a copy).",
-            offset=stop.offset, t=stop.t, reason=stop.reason, path=sh.log_path)
+            f"{_REASONS[stop.reason]}, but a valid record (t={found[1]}), written once that "
+            f"offset was durable, follows at offset {found[0]}: the log is corrupt in the "
+            "middle. Nothing was changed; run `fact-store verify` on the store and restore "
+            "the log from a backup (or repair it by truncating at that offset, keeping a "
+            "copy).", offset=stop.offset, t=stop.t, reason=stop.reason, path=sh.log_path), 0
 
     def _unsupported_kind(self, sh: _Shared, stop: _Stop) -> UnsupportedFormat:
         return UnsupportedFormat(
@@ -1056,10 +1152,10 @@ class FileStore(LogStore):
             if stop.reason == "kind":
                 raise self._unsupported_kind(sh, stop)
             if stop.reason != "eof":
-                corrupt = self._corruption(sh, stop, size)
+                corrupt, unsynced = self._examine(sh, stop, size)
                 if corrupt is not None:
                     raise corrupt
-                self._cut_tail(sh, stop, size)
+                self._cut_tail(sh, stop, size, unsynced)
                 need_sync = False  # the cut fdatasynced
             if need_sync:
                 try:
@@ -1068,8 +1164,10 @@ class FileStore(LogStore):
                     sh.failed = f"fdatasync failed: {exc.strerror}"
                     raise StorageError(f"cannot fsync {sh.log_path} after re-opening it: "
                                        f"{exc.strerror}; the store stays failed") from exc
+                sh.durable_end = sh.dense_end
             sh.failed = None
             sh.stuck = None
+            self._learn_durable(sh)
             if sh.frontier[0] != before:
                 sh.cond.notify_all()
             return sh.dense_t
@@ -1094,12 +1192,19 @@ class FileStore(LogStore):
         sh._set_log(header)
         self._check_identity(sh)
 
-    def _cut_tail(self, sh: _Shared, stop: _Stop, size: int) -> None:
+    def _cut_tail(self, sh: _Shared, stop: _Stop, size: int, unsynced: int = 0) -> None:
         ops = self._ops
-        log.warning("%s: cutting a torn tail of %d bytes at offset %d (record t=%d %s): a "
-                    "crash interrupted a write; that transaction was never acknowledged",
-                    sh.log_path, size - stop.offset, stop.offset, stop.t,
-                    _REASONS.get(stop.reason, stop.reason))
+        if unsynced:
+            log.warning("%s: cutting a torn tail of %d bytes at offset %d (record t=%d %s, "
+                        "then %d valid record(s) written before it was durable): a power "
+                        "failure kept later writes and lost an earlier one; none of them was "
+                        "acknowledged as durable", sh.log_path, size - stop.offset, stop.offset,
+                        stop.t, _REASONS.get(stop.reason, stop.reason), unsynced)
+        else:
+            log.warning("%s: cutting a torn tail of %d bytes at offset %d (record t=%d %s): a "
+                        "crash interrupted a write; that transaction was never acknowledged",
+                        sh.log_path, size - stop.offset, stop.offset, stop.t,
+                        _REASONS.get(stop.reason, stop.reason))
         try:
             ops.ftruncate(sh.log_fd, stop.offset)
             crashpoint("tail-truncate")
@@ -1108,7 +1213,7 @@ class FileStore(LogStore):
             sh.failed = f"cutting the torn tail failed: {exc.strerror}"
             raise StorageError(f"cannot cut the torn tail of {sh.log_path} at offset "
                                f"{stop.offset}: {exc.strerror}") from exc
-        self._reset_marks(sh, stop.offset)
+        self._reset_marks(sh, stop.offset, synced=True)
 
     def append(self, t: int, tx_uuid: uuid.UUID, payload: bytes) -> None:
         """Write the frame for t at the verified end (module doc, steps 5–6)."""
@@ -1130,7 +1235,17 @@ class FileStore(LogStore):
         if type(tx_uuid) is not uuid.UUID:
             raise StorageError(f"tx_uuid must be a uuid.UUID, not {type(tx_uuid).__name__}")
         ops, fd = self._ops, sh.log_fd
-        frame = rec.encode_frame(sh.seed, t, tx_uuid, payload)
+        if len(payload) <= sh.max_record - WM_SIZE:
+            frame = rec.encode_frame(sh.seed, t, tx_uuid, payload,
+                                     durable=min(sh.durable_end, end0))
+        else:
+            # An older build checks a body's length against the maximum before its CRC,
+            # so it would take a version-2 frame this long for garbage (and could cut it
+            # as a torn tail). Write version 1, which says every byte before it is
+            # durable: make that true first.
+            if sh.durable_end < end0:
+                self._sync_log(sh, end0, f"before writing t={t}; the record was not written")
+            frame = rec.encode_frame(sh.seed, t, tx_uuid, payload)
         end = end0 + len(frame)
         crashpoint("before-write")
         crashpoint("mid-write", lambda: write_all(ops, fd, frame[:len(frame) // 2], end0))
@@ -1154,6 +1269,8 @@ class FileStore(LogStore):
                     f"fdatasync of {sh.log_path} failed after writing t={t} ({exc.strerror}): "
                     "the record may or may not survive. Look for its tx uuid after the next "
                     "writer() re-opens the store.", t=t, tx_uuid=tx_uuid) from exc
+            sh.durable_end = end
+            self._try_marks(sh, raise_to=end)
         elif self.durability == "group":
             self._write_mark(sh, 8, end)
         with sh.state_lock:
@@ -1184,19 +1301,90 @@ class FileStore(LogStore):
         except OSError as exc:  # marks only save fsyncs; losing one costs an extra sync
             log.warning("cannot update the group-commit marks in %s: %s", sh.lock_path, exc)
 
-    def _reset_marks(self, sh: _Shared, end: int) -> None:
+    def _reset_marks(self, sh: _Shared, end: int, synced: bool = False) -> None:
+        """Lower the marks to ``end`` (the log was cut there, under the writer lock);
+        ``synced``: the log was fdatasynced after the cut, so it is durable up to ``end``.
+        The marks' writers hold ``sync_lock`` then flock on the log (threads of one
+        process share that flock, so the mutex keeps them from unlocking each other)."""
         if sh.read_only:
             return
-        self._ops.flock(sh.log_fd, fcntl.LOCK_EX)
+        with sh.sync_lock:
+            self._ops.flock(sh.log_fd, fcntl.LOCK_EX)
+            try:
+                durable, written, ino = self._read_marks(sh)
+                if ino != sh.log_ident[1]:
+                    durable = written = 0
+                durable = end if synced else min(durable, end)
+                write_all(self._ops, sh.lock_fd,
+                          MARKS.pack(durable, min(written, end), sh.log_ident[1]), 0)
+            except OSError as exc:
+                log.warning("cannot reset the group-commit marks in %s: %s", sh.lock_path, exc)
+            finally:
+                self._ops.flock(sh.log_fd, fcntl.LOCK_UN)
+        sh.durable_end = end if synced else min(sh.durable_end, end)
+
+    def _try_marks(self, sh: _Shared, raise_to: int | None = None) -> int | None:
+        """Without waiting (None if another thread or process holds the marks): the
+        durable mark of this log; with ``raise_to``, first raise it to that value
+        (the caller just made the log durable up to there)."""
+        if sh.read_only or not sh.sync_lock.acquire(blocking=False):
+            return None
+        ops = self._ops
         try:
-            durable, written, _ino = self._read_marks(sh)
-            write_all(self._ops, sh.lock_fd,
-                      MARKS.pack(min(durable, end), min(written, end), sh.log_ident[1]), 0)
-        except OSError as exc:
-            log.warning("cannot reset the group-commit marks in %s: %s", sh.lock_path, exc)
+            try:
+                ops.flock(sh.log_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # busy (a group leader is syncing), or no lock: learn nothing
+                return None
+            try:
+                durable, written, ino = self._read_marks(sh)
+                if ino != sh.log_ident[1]:
+                    durable = written = 0
+                if raise_to is not None and raise_to > durable:
+                    try:
+                        write_all(ops, sh.lock_fd, MARKS.pack(raise_to, max(written, raise_to),
+                                                              sh.log_ident[1]), 0)
+                        durable = raise_to
+                    except OSError as exc:
+                        log.warning("cannot update the group-commit marks in %s: %s",
+                                    sh.lock_path, exc)
+                return durable
+            finally:
+                try:
+                    ops.flock(sh.log_fd, fcntl.LOCK_UN)
+                except OSError as exc:
+                    log.warning("cannot unlock %s: %s", sh.log_path, exc)
         finally:
-            self._ops.flock(sh.log_fd, fcntl.LOCK_UN)
-        sh.durable_end = min(sh.durable_end, end)
+            sh.sync_lock.release()
+
+    def _learn_durable(self, sh: _Shared) -> None:
+        """Writer lock held, log verified to ``dense_end``: raise ``durable_end`` (the
+        watermark the next records carry) to the durable mark other processes left,
+        rounded down to a record boundary. A mark beyond the log is stale (from before
+        a power failure, or a reset that failed): it is lowered to what this process
+        knows. ``none`` mode never syncs, so it does not look."""
+        sh.durable_end = min(sh.durable_end, sh.dense_end)
+        if self.durability == "none" or sh.durable_end >= sh.dense_end:
+            return
+        mark = self._try_marks(sh)
+        if mark is None or mark <= sh.durable_end:
+            return
+        if mark > sh.dense_end:
+            self._reset_marks(sh, sh.durable_end)
+            return
+        i = bisect_right(sh.dense, mark)
+        sh.durable_end = sh.dense[i - 1] if i else min(mark, HEADER_SIZE)
+
+    def _sync_log(self, sh: _Shared, upto: int, what: str) -> None:
+        """fdatasync the log, which makes it durable up to ``upto`` (the end of a record
+        this process verified); a failure fails the store (R3)."""
+        try:
+            self._ops.fdatasync(sh.log_fd)
+        except OSError as exc:
+            sh.failed = f"fdatasync failed: {exc.strerror}"
+            raise StorageError(f"fdatasync of {sh.log_path} failed ({exc.strerror}) {what}",
+                               errno=exc.errno) from exc
+        sh.durable_end = max(sh.durable_end, upto)
+        self._try_marks(sh, raise_to=upto)
 
     def _group_sync(self, sh: _Shared, target: int) -> None:
         """Return once the log is durable up to ``target`` (leader/follower)."""
@@ -1245,11 +1433,18 @@ class FileStore(LogStore):
             for r in self.read_after(t - 1):
                 with _io(f"cannot read {sh.log_path}"):
                     head = ops.read(sh.log_fd, FRAME_SIZE, r.offset)
-                anchor = (r.offset, FRAME.unpack(head)[5])
+                _m, _k, length, _t, _u, crc = FRAME.unpack(head)
+                anchor = (r.offset, crc, r.offset + FRAME_SIZE + length)
                 break
         if anchor is None:
             raise StorageError(f"snapshot at t={t} of {self.path}: t must be in 1..head "
                                f"({self.head()})", t=t)
+        if sh.durable_end < anchor[2]:
+            # A snapshot never anchors on records a power failure could still lose
+            # (out of order: it would load records past a hole the next writer cuts).
+            mark = self._try_marks(sh)
+            if mark is None or mark < anchor[2]:
+                self._sync_log(sh, anchor[2], f"before saving the snapshot at t={t}")
         body = SNAP_HEADER.pack(SNAP_MAGIC, SNAP_VERSION, 0, SNAP_HEADER_SIZE,
                                 sh.header.db_uuid.bytes, t, anchor[0], anchor[1],
                                 zlib.crc32(payload), len(payload), time.time_ns() // 1000, 0)
@@ -1434,6 +1629,8 @@ class VerifyReport:
     end_offset: int = 0
     file_size: int = 0
     torn_tail_bytes: int = 0
+    #: valid records inside the torn tail, written before its first record was durable
+    torn_tail_records: int = 0
     corruption: dict[str, Any] | None = None
     snapshots_checked: int = 0
     snapshots_bad: list[tuple[str, str]] = field(default_factory=list)
@@ -1445,7 +1642,13 @@ class VerifyReport:
             lines.append(f"  database {self.db_uuid}, log format {self.format_version}")
         lines.append(f"  {self.records} records, last t={self.last_t}, "
                      f"{self.end_offset} of {self.file_size} bytes verified")
-        if self.torn_tail_bytes:
+        if self.torn_tail_bytes and self.torn_tail_records:
+            lines.append(f"  torn tail: {self.torn_tail_bytes} bytes after offset "
+                         f"{self.end_offset}: a record lost by a crash before it was synced, "
+                         f"then {self.torn_tail_records} valid record(s) written before it was "
+                         "durable (kept out of order); none was acknowledged as durable. "
+                         "Readers stop at the lost record; the next writer cuts it all")
+        elif self.torn_tail_bytes:
             lines.append(f"  torn tail: {self.torn_tail_bytes} bytes after offset "
                          f"{self.end_offset} (a crash mid-write; the next writer cuts it)")
         lines.append(f"  snapshots: {self.snapshots_checked} checked, "
@@ -1510,10 +1713,12 @@ def verify(path: str, decode: bool = True, fileops: FileOps | None = None) -> Ve
         elif stop.reason == "sequence" and stop.found_t is not None and stop.found_t > stop.t:
             report.corruption = {"offset": stop.offset, "t": stop.t, "reason": "gap"}
         elif stop.reason != "eof":
-            found = _valid_after(ops, fd, header.seed, header.max_record_bytes, stop.offset,
-                                 stop.t, size)
+            after = _frames_after(ops, fd, header.seed, header.max_record_bytes, stop.offset,
+                                  stop.t, size)
+            found = after.evidence
             if found is None:
                 report.torn_tail_bytes = size - stop.offset
+                report.torn_tail_records = after.unsynced
             else:
                 report.corruption = {"offset": stop.offset, "t": stop.t,
                                      "reason": stop.reason, "next_valid_offset": found[0]}
@@ -1521,7 +1726,8 @@ def verify(path: str, decode: bool = True, fileops: FileOps | None = None) -> Ve
             c = report.corruption
             report.problems.append(f"mid-log corruption: record t={c['t']} at offset "
                                    f"{c['offset']} is {_REASONS.get(c['reason'], 'missing')} "
-                                   "and valid records follow")
+                                   + ("and valid records follow" if c["reason"] == "gap" else
+                                      "and valid records written after it was durable follow"))
         try:
             names = ops.listdir(d)
         except OSError as exc:

@@ -27,7 +27,8 @@ one is refused. A list, dict, set or any other type as a value is refused.
 
 **Frame** (the file store's unit on disk, documented with the whole file
 format in ``fact_store/log/file.py``): a 37-byte header — magic, record kind
-(type and version), payload length, t, tx uuid, CRC — then the payload.
+(type and version), body length, t, tx uuid, CRC — then the body: the payload
+(version 1), or an 8-byte durable watermark then the payload (version 2).
 
 Decoding is safe on untrusted bytes: msgpack limits every length to the input
 size, maps need str keys, only the ext codes above are accepted, nesting is
@@ -372,12 +373,22 @@ def decode_tx(payload: bytes) -> tuple[datetime, list[tuple[Any, Any, Any, Any, 
 
 # --- frames -------------------------------------------------------------------
 
-#: magic, kind, payload length, t, tx uuid, crc — little-endian, 37 bytes.
+#: magic, kind, body length, t, tx uuid, crc — little-endian, 37 bytes.
 FRAME = struct.Struct("<4sBIQ16sI")
 FRAME_PREFIX = struct.Struct("<4sBIQ16s")
 RECORD_MAGIC = b"\xd1TX\x1e"
 #: High nibble: record type (1 = transaction); low nibble: record version.
+#: Version 1: the body is the payload; the record implies every byte of the log
+#: before it was durable when it was written.
 KIND_TX_V1 = 0x11
+#: Version 2: the body is an 8-byte little-endian *durable watermark* (the log
+#: offset up to which the writer knew the log was durable when it wrote the
+#: record, <= the record's own offset), then the payload. Same 37-byte header
+#: and CRC rule, so an older build sees a valid frame of an unknown kind.
+KIND_TX_V2 = 0x12
+KNOWN_KINDS = (KIND_TX_V1, KIND_TX_V2)
+#: Bytes a version-2 body holds before its payload.
+WATERMARK_SIZE = 8
 
 
 class FrameHeader(NamedTuple):
@@ -398,22 +409,44 @@ def crc_seed(db_uuid: uuid.UUID) -> int:
     return zlib.crc32(db_uuid.bytes)
 
 
-def encode_frame(seed: int, t: int, tx_uuid: uuid.UUID, payload: bytes) -> bytes:
-    """Header + payload bytes of one record (the CRC covers both).
+def encode_frame(seed: int, t: int, tx_uuid: uuid.UUID, payload: bytes,
+                 durable: int | None = None) -> bytes:
+    """Header + body bytes of one record (the CRC covers both).
+
+    ``durable`` None: a version-1 frame (body = payload). Else a version-2 frame
+    whose body starts with ``durable``, the durable watermark.
 
     >>> s = crc_seed(uuid.UUID(int=1))
     >>> frame = encode_frame(s, 1, uuid.UUID(int=2), b"abc")
     >>> len(frame), decode_frame(s, frame)[:2]
     (40, (1, UUID('00000000-0000-0000-0000-000000000002')))
+    >>> frame2 = encode_frame(s, 1, uuid.UUID(int=2), b"abc", durable=64)
+    >>> len(frame2), decode_frame(s, frame2)[2], frame_watermark(frame2, 100)
+    (48, b'abc', 64)
     """
-    prefix = FRAME_PREFIX.pack(RECORD_MAGIC, KIND_TX_V1, len(payload), t, tx_uuid.bytes)
-    crc = zlib.crc32(payload, zlib.crc32(prefix, seed))
-    return b"".join((prefix, crc.to_bytes(4, "little"), payload))
+    if durable is None:
+        kind, body = KIND_TX_V1, payload
+    else:
+        kind, body = KIND_TX_V2, durable.to_bytes(WATERMARK_SIZE, "little") + payload
+    prefix = FRAME_PREFIX.pack(RECORD_MAGIC, kind, len(body), t, tx_uuid.bytes)
+    crc = zlib.crc32(body, zlib.crc32(prefix, seed))
+    return b"".join((prefix, crc.to_bytes(4, "little"), body))
 
 
 def frame_crc(seed: int, header: bytes | memoryview, payload: bytes | memoryview) -> int:
-    """The CRC a frame with this 37-byte ``header`` and ``payload`` must carry."""
+    """The CRC a frame with this 37-byte ``header`` and body must carry."""
     return zlib.crc32(payload, zlib.crc32(header[:FRAME_PREFIX.size], seed))
+
+
+def frame_watermark(frame: bytes | memoryview, offset: int) -> int | None:
+    """The durable watermark of a whole, checked frame of a known kind that starts at
+    log ``offset``: its field (version 2), or ``offset`` itself (version 1: every
+    byte before it was durable); None for a version-2 body too short to hold one."""
+    if frame[4] == KIND_TX_V1:
+        return offset
+    if len(frame) < FRAME.size + WATERMARK_SIZE:
+        return None
+    return int.from_bytes(frame[FRAME.size:FRAME.size + WATERMARK_SIZE], "little")
 
 
 def decode_frame(seed: int, data: bytes, max_payload: int = 16 << 20
@@ -428,12 +461,18 @@ def decode_frame(seed: int, data: bytes, max_payload: int = 16 << 20
     h = FrameHeader(*FRAME.unpack_from(data))
     if h.magic != RECORD_MAGIC:
         raise LogCorrupted("frame does not start with the record magic")
-    if h.length > max_payload or FRAME.size + h.length != len(data):
+    if h.length > max_payload + WATERMARK_SIZE or FRAME.size + h.length != len(data):
         raise LogCorrupted(f"frame length {h.length} does not match its {len(data)} bytes")
-    payload = data[FRAME.size:]
-    if frame_crc(seed, data, payload) != h.crc:
+    body = data[FRAME.size:]
+    if frame_crc(seed, data, body) != h.crc:
         raise LogCorrupted(f"frame CRC mismatch (t={h.t})", t=h.t)
-    if h.kind != KIND_TX_V1:
-        raise UnsupportedFormat(f"record kind 0x{h.kind:02x}; this build knows 0x{KIND_TX_V1:02x}",
-                                kind=h.kind)
-    return h.t, uuid.UUID(bytes=h.tx_uuid), payload
+    if h.kind == KIND_TX_V1:
+        if h.length > max_payload:
+            raise LogCorrupted(f"frame length {h.length} is above the maximum {max_payload}")
+        return h.t, uuid.UUID(bytes=h.tx_uuid), body
+    if h.kind == KIND_TX_V2:
+        if h.length < WATERMARK_SIZE:
+            raise LogCorrupted(f"version-2 frame body of {h.length} bytes has no watermark")
+        return h.t, uuid.UUID(bytes=h.tx_uuid), body[WATERMARK_SIZE:]
+    raise UnsupportedFormat(f"record kind 0x{h.kind:02x}; this build knows 0x{KIND_TX_V1:02x} "
+                            f"and 0x{KIND_TX_V2:02x}", kind=h.kind)

@@ -230,8 +230,10 @@ def record_spans(path: str | Path) -> list[tuple[int, int, int]]:
     store = FileStore(str(path))
     try:
         spans = []
+        data = (Path(path) / "log").read_bytes()
         for r in store.read_after(0):
-            spans.append((r.t, r.offset, r.offset + 37 + len(r.payload)))
+            length = int.from_bytes(data[r.offset + 5:r.offset + 9], "little")  # the body
+            spans.append((r.t, r.offset, r.offset + 37 + length))
         return spans
     finally:
         store.close()

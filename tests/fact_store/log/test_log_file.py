@@ -237,7 +237,8 @@ def test_a_reader_stuck_at_a_torn_tail_sees_the_record_written_over_it(tmp_path:
     reader = FileStore(str(d))
     other = FileStore(str(d), fileops=FaultyFS())  # its own descriptors: another "process"
     payload = b"p" * 63
-    append_bytes(d / "log", bytes(rec.FRAME.size + len(payload)))  # same size as the record
+    # same size as the record (a version-2 frame: header, watermark, payload)
+    append_bytes(d / "log", bytes(rec.FRAME.size + rec.WATERMARK_SIZE + len(payload)))
     size = (d / "log").stat().st_size
     assert reader.head() == 2 and reader.head() == 2
     with other.writer() as head:
