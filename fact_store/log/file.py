@@ -99,8 +99,9 @@ are right and its t is the previous t + 1.
     t)``; nothing is changed. ``verify`` reports the same. (Readers raise it
     too.) A frame at o whose CRC is right but whose t skips ahead is
     corruption too (records are missing).
-  * a valid frame of an unknown kind (a newer writer): ``UnsupportedFormat``
-    at once, or as evidence after an invalid frame (mid-log corruption).
+  * a valid frame of an unknown kind (a newer writer), or of version 2 with
+    a body too short for its watermark: ``UnsupportedFormat`` at once, or as
+    evidence after an invalid frame (mid-log corruption).
 
   Readers stop at o in the torn-tail case: records after the hole are never
   applied. ``verify`` reports the torn tail and how many valid records it
@@ -319,8 +320,8 @@ class _Scanner:
                     reason = "crc"
                     break
                 if kind == v2:
-                    if length < wm:
-                        reason = "length"
+                    if length < wm:  # a right CRC, a body this build cannot read
+                        reason, found_t = "kind", t
                         break
                     body = rel + fs + wm
                 elif kind == v1:
@@ -350,7 +351,7 @@ class _At(NamedTuple):
     kind: int
     crc: int
     end: int
-    durable: int | None  # its durable watermark (None: a kind this build does not know)
+    durable: int | None  # its durable watermark (None: a kind or body this build cannot read)
 
 
 def _frame_at(ops: FileOps, fd: int, seed: int, max_record: int, offset: int, size: int
@@ -373,9 +374,7 @@ def _frame_at(ops: FileOps, fd: int, seed: int, max_record: int, offset: int, si
         if length > max_record:
             return None
         durable = offset
-    elif kind == rec.KIND_TX_V2:
-        if length < WM_SIZE:
-            return None
+    elif kind == rec.KIND_TX_V2 and length >= WM_SIZE:
         durable = int.from_bytes(payload[:WM_SIZE], "little")
     return _At(t, kind, crc, offset + FRAME_SIZE + length, durable)
 
@@ -981,7 +980,7 @@ class FileStore(LogStore):
             # A writer may have cut this torn tail and appended since our scan.
             again = _frame_at(self._ops, sh.log_fd, sh.seed, sh.max_record, stop.offset,
                               self._size(sh))
-            if again is not None and again.t == stop.t and again.kind in rec.KNOWN_KINDS:
+            if again is not None and again.t == stop.t and again.durable is not None:
                 return
             raise corrupt
         sh.stuck, sh.stuck_at = key, time.monotonic()

@@ -471,8 +471,9 @@ def decode_frame(seed: int, data: bytes, max_payload: int = 16 << 20
             raise LogCorrupted(f"frame length {h.length} is above the maximum {max_payload}")
         return h.t, uuid.UUID(bytes=h.tx_uuid), body
     if h.kind == KIND_TX_V2:
-        if h.length < WATERMARK_SIZE:
-            raise LogCorrupted(f"version-2 frame body of {h.length} bytes has no watermark")
+        if h.length < WATERMARK_SIZE:  # a right CRC: not garbage, a format we cannot read
+            raise UnsupportedFormat(f"version-2 frame body of {h.length} bytes has no "
+                                    "watermark", kind=h.kind)
         return h.t, uuid.UUID(bytes=h.tx_uuid), body[WATERMARK_SIZE:]
     raise UnsupportedFormat(f"record kind 0x{h.kind:02x}; this build knows 0x{KIND_TX_V1:02x} "
                             f"and 0x{KIND_TX_V2:02x}", kind=h.kind)

@@ -146,6 +146,27 @@ def test_a_payload_within_8_bytes_of_the_maximum_is_version_1_after_a_sync(tmp_p
     assert verify(str(d), decode=False).ok
 
 
+def test_a_version_2_frame_too_short_for_its_watermark_stops_the_writer(tmp_path: Path) -> None:
+    """Its CRC is right, so it is no torn write: a format this build cannot read."""
+    d = tmp_path / "db"
+    s = FileStore(str(d))
+    append(s)
+    seed = s._sh.seed
+    s.close()
+    prefix = rec.FRAME_PREFIX.pack(rec.RECORD_MAGIC, rec.KIND_TX_V2, 6, 2, uuid.uuid4().bytes)
+    with open(d / "log", "ab") as f:
+        f.write(prefix + rec.frame_crc(seed, prefix, b"future").to_bytes(4, "little") + b"future")
+    before = file_hash(d / "log")
+    s = FileStore(str(d))
+    with pytest.raises(rec.UnsupportedFormat):
+        with s.writer():
+            pass
+    s.close()
+    assert file_hash(d / "log") == before
+    with pytest.raises(rec.UnsupportedFormat):
+        rec.decode_frame(seed, (d / "log").read_bytes()[frames(d)[0][4]:])
+
+
 # --- recovery: the rule --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("durability", ["none", "group"])
