@@ -64,7 +64,7 @@ FUZZ_BUG_SNAPSHOT = (
 @pytest.mark.parametrize("target", [
     t for t in TARGETS])
 def test_fuzz_target(scenario: Scenario, target: str) -> None:
-    seconds = 3600 if SOAK else 6
+    seconds = 3600 if SOAK else 4
     runs = 1_000_000 if SOAK else 200_000
     done, _out = _run(target, scenario, seconds, runs)
     scenario.report(f"FUZZ-{target}", done, 0, engine=ENGINE, seconds=seconds)

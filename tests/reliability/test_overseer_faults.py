@@ -387,3 +387,53 @@ def test_b08_job_graph_input(scenario: Scenario) -> None:
     assert conn.sync().entity([":job/id", "orphan"])[":job/status"] == overseer.UNSTARTED
     cases += 1
     scenario.report("B-08", cases, 0)
+
+
+# --- O-05: monitor races ------------------------------------------------------------------------
+
+def test_o05_racing_monitors_reset_once_and_reset_beats_heartbeat_exclusively(
+        scenario: Scenario) -> None:
+    import multiprocessing
+
+    from overseer import claim
+
+    from tests.reliability.journal import JsonJournal
+    from tests.reliability.workers import monitor_racer
+
+    n = scale(150, 100_000)
+    violations: list[str] = []
+    for part in ("monitors", "reset-vs-heartbeat"):
+        uri, conn = _store(scenario.dir / part, n)
+        owner = "host:0:the-owner"
+        jobs = []
+        for i in range(n):
+            attempt = claim.claim(conn, f"j{i}", owner, 1000)
+            e = conn.db().entid([":job/id", f"j{i}"])
+            hb = conn.db().entity(e)[":job/heartbeat"]
+            jobs.append((e, attempt, hb))
+        roles = ["reset"] * 4 if part == "monitors" else ["reset", "beat"]
+        barrier = multiprocessing.get_context("fork").Barrier(len(roles))
+        journals = [scenario.dir / f"{part}-{k}" for k in range(len(roles))]
+        procs = [fork_child(monitor_racer, uri, str(journals[k]), jobs, barrier, role, owner)
+                 for k, role in enumerate(roles)]
+        for p in procs:
+            p.join(300)
+            assert p.exitcode == 0, p.exitcode
+        by_job: dict[int, list[tuple[str, bool]]] = {}
+        for rec in JsonJournal.read_all(journals):
+            by_job.setdefault(rec["e"], []).append((rec["role"], rec["ok"]))
+        db = conn.sync()
+        for e, _a, _hb in jobs:
+            res = by_job.get(e, [])
+            resets = sum(1 for r, ok in res if r == "reset" and ok)
+            beats = sum(1 for r, ok in res if r == "beat" and ok)
+            if part == "monitors" and resets != 1:
+                violations.append(f"{part} job {e}: {resets} resets succeeded")
+            if part != "monitors" and resets + beats != 1 and not (beats == 1 and resets == 0):
+                violations.append(f"{part} job {e}: reset {resets}, heartbeat {beats}")
+            if resets and db.entity(e)[":job/status"] != overseer.UNSTARTED:
+                violations.append(f"{part} job {e}: reset but {db.entity(e)[':job/status']}")
+        violations += _check_transitions(db)
+        conn.close()
+    scenario.report("O-05", 2 * n, len(violations))
+    assert not violations, violations[:10]

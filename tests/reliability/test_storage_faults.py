@@ -31,7 +31,7 @@ def _new_f01_store(d: Path) -> None:
 # --- F-01: 4 writers, SIGKILL all after 50-300 ms, reopen and compare with the journals -------
 
 def test_f01_sigkill_all_writers_keeps_every_acknowledged_tx(scenario: Scenario) -> None:
-    iterations = scale(300, 10_000)
+    iterations = scale(200, 10_000)
     rng = scenario.rng
     acked = txs = cuts = 0
     d = scenario.dir / "db0"
@@ -481,7 +481,7 @@ def test_f04_power_loss_leaves_a_prefix_with_every_acknowledged_tx(
     from tests.reliability.journal import datom_digest
     from tests.reliability.powerloss import PowerLoss, PowerLossFS
 
-    runs = scale(700, 200_000)
+    runs = scale(500, 200_000)
     rng = scenario.rng
     lossy = by_device = 0
     per_device: dict[str, int] = {}

@@ -144,7 +144,7 @@ def _la_history(journals: list[Path]) -> list[dict[str, Any]]:
 
 @pytest.mark.parametrize("faults", [False, True], ids=["no-faults", "sigkill"])
 def test_t01_list_append_has_no_anomalies(scenario: Scenario, faults: bool) -> None:
-    txs = scale(10_000, 500_000)
+    txs = scale(6_000, 500_000)
     keys, procs_n = 25, 6
     rng = scenario.rng
     d = scenario.dir / "db"

@@ -379,3 +379,19 @@ def overseer_worker(uri: str, journal: str, types: list[str], sleep_range: tuple
     w = overseer.Worker(conn, {t: h for t in types}, overseer_config(**(config or {})), rng=rng)
     w.run(install_signals=True, exit_when_done=exit_when_done)
     conn.close()
+
+
+def monitor_racer(uri: str, journal: str, jobs: list[tuple[int, int, int]], barrier: Any,
+                  role: str, owner: str) -> None:
+    """O-05: reset (role 'reset') or heartbeat (role 'beat') each (eid, attempt, hb_seen)."""
+    from overseer import claim
+    conn = connection(uri)
+    j = JsonJournal(journal, fsync=False)
+    barrier.wait(30)
+    for e, attempt, hb in jobs:
+        if role == "reset":
+            ok = claim.reset(conn, e, attempt, hb, int(time.time() * 1000))
+        else:
+            ok = e in claim.heartbeat(conn, owner, [(e, attempt)], int(time.time() * 1000))
+        j.append(e=e, role=role, ok=bool(ok))
+    conn.close()
