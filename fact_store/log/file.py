@@ -40,8 +40,10 @@ Record frame, 37 bytes + body (``fact_store.log.record``)::
                             database fails its check like a torn one
     37  8  durable          version 2 only: the *durable watermark*, the log offset up to
                             which the writer knew the log was durable (fdatasynced) when
-                            it wrote this record; <= the record's own offset. Version 1
-                            has no field and means "every byte before me was durable"
+                            it wrote this record; <= the record's own offset. Stored as
+                            its bitwise complement (never a run of zero bytes, so zeros
+                            written over it always change the record). Version 1 has no
+                            field and means "every byte before me was durable"
     …   …  payload          msgpack (``record.encode_tx``)
 
 The header and CRC rule are the same for every kind, so a build that does not
@@ -375,7 +377,7 @@ def _frame_at(ops: FileOps, fd: int, seed: int, max_record: int, offset: int, si
             return None
         durable = offset
     elif kind == rec.KIND_TX_V2 and length >= WM_SIZE:
-        durable = int.from_bytes(payload[:WM_SIZE], "little")
+        durable = rec.decode_watermark(payload[:WM_SIZE])
     return _At(t, kind, crc, offset + FRAME_SIZE + length, durable)
 
 

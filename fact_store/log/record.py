@@ -381,14 +381,27 @@ RECORD_MAGIC = b"\xd1TX\x1e"
 #: Version 1: the body is the payload; the record implies every byte of the log
 #: before it was durable when it was written.
 KIND_TX_V1 = 0x11
-#: Version 2: the body is an 8-byte little-endian *durable watermark* (the log
-#: offset up to which the writer knew the log was durable when it wrote the
-#: record, <= the record's own offset), then the payload. Same 37-byte header
-#: and CRC rule, so an older build sees a valid frame of an unknown kind.
+#: Version 2: the body is an 8-byte *durable watermark* (the log offset up to
+#: which the writer knew the log was durable when it wrote the record, <= the
+#: record's own offset), then the payload. Same 37-byte header and CRC rule, so
+#: an older build sees a valid frame of an unknown kind. The field holds the
+#: bitwise complement of the offset, little-endian: never a run of zero bytes
+#: (offsets are small), so zeros written over it always change the record.
 KIND_TX_V2 = 0x12
 KNOWN_KINDS = (KIND_TX_V1, KIND_TX_V2)
 #: Bytes a version-2 body holds before its payload.
 WATERMARK_SIZE = 8
+_WM_MASK = (1 << 64) - 1
+
+
+def encode_watermark(durable: int) -> bytes:
+    """The 8 bytes of a durable watermark (its complement, little-endian)."""
+    return (durable ^ _WM_MASK).to_bytes(WATERMARK_SIZE, "little")
+
+
+def decode_watermark(field: bytes | memoryview) -> int:
+    """Inverse of :func:`encode_watermark`."""
+    return int.from_bytes(field, "little") ^ _WM_MASK
 
 
 class FrameHeader(NamedTuple):
@@ -427,7 +440,7 @@ def encode_frame(seed: int, t: int, tx_uuid: uuid.UUID, payload: bytes,
     if durable is None:
         kind, body = KIND_TX_V1, payload
     else:
-        kind, body = KIND_TX_V2, durable.to_bytes(WATERMARK_SIZE, "little") + payload
+        kind, body = KIND_TX_V2, encode_watermark(durable) + payload
     prefix = FRAME_PREFIX.pack(RECORD_MAGIC, kind, len(body), t, tx_uuid.bytes)
     crc = zlib.crc32(body, zlib.crc32(prefix, seed))
     return b"".join((prefix, crc.to_bytes(4, "little"), body))
@@ -446,7 +459,7 @@ def frame_watermark(frame: bytes | memoryview, offset: int) -> int | None:
         return offset
     if len(frame) < FRAME.size + WATERMARK_SIZE:
         return None
-    return int.from_bytes(frame[FRAME.size:FRAME.size + WATERMARK_SIZE], "little")
+    return decode_watermark(frame[FRAME.size:FRAME.size + WATERMARK_SIZE])
 
 
 def decode_frame(seed: int, data: bytes, max_payload: int = 16 << 20

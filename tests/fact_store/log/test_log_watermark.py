@@ -61,6 +61,17 @@ def test_version_2_frames_round_trip_and_detect_every_bit_flip() -> None:
             rec.decode_frame(seed, bytes(bad))
 
 
+def test_zeros_written_over_a_watermark_always_change_the_record() -> None:
+    """The field holds the complement: a zeroed run starting anywhere in it changes it
+    (a plain small offset would be mostly zero bytes, and zeroing them changes nothing)."""
+    for durable in (0, 64, 255, 4096, 1 << 40):
+        field = rec.encode_watermark(durable)
+        assert rec.decode_watermark(field) == durable
+        for i in range(8):
+            zeroed = field[:i] + bytes(8 - i)
+            assert zeroed != field, (durable, i)
+
+
 def test_a_max_size_payload_fits_a_version_2_frame() -> None:
     seed = rec.crc_seed(uuid.UUID(int=5))
     frame = rec.encode_frame(seed, 1, uuid.UUID(int=1), b"m" * 100, durable=64)
