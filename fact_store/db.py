@@ -33,7 +33,10 @@ from fact_store.schema import (DB_CARDINALITY, DB_DOC, DB_IDENT, DB_INDEX, DB_TU
                                DB_UNIQUE, DB_VALUE_TYPE, ENUM_IDS, Schema, TupleValue, coerce)
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
-_INDEX_NAMES = {"eavt": "eavt", "aevt": "aevt", "avet": "avet", "vaet": "vaet"}
+_INDEX_NAMES = {"eavt": "eavt", "aevt": "aevt", "avet": "avet", "vaet": "vaet",
+                ":eavt": "eavt", ":aevt": "aevt", ":avet": "avet", ":vaet": "vaet"}
+#: ``_mk(Datom, row)`` builds a Datom without NamedTuple's Python-level __new__.
+_mk = tuple.__new__
 
 
 def _index_name(index: Any) -> str:
@@ -464,18 +467,21 @@ class Db:
         >>> [d.v for d in Db.empty().datoms(":eavt", ":db/doc", ":db/ident")]
         [Keyword(':db/doc')]
         """
-        name = _index_name(index)
-        comps = self._components(name, components)
+        name = _INDEX_NAMES.get(index) or _index_name(index)
+        if name == "eavt" and len(components) == 1 and type(components[0]) is int:
+            comps: list[Any] = [components[0]]  # the common case: every datom of one entity
+        else:
+            comps = self._components(name, components)
         if not self.is_filtered:
             idx = {"eavt": self._eavt, "aevt": self._aevt, "avet": self._avet, "vaet": self._vaet}[name]
             rows = idx.prefix(tuple(comps))
             if name == "eavt":
-                return (Datom(r[0], r[1], r[2], r[3], True) for r in rows)
+                return (_mk(Datom, (r[0], r[1], r[2], r[3], True)) for r in rows)
             if name == "aevt":
-                return (Datom(r[1], r[0], r[2], r[3], True) for r in rows)
+                return (_mk(Datom, (r[1], r[0], r[2], r[3], True)) for r in rows)
             if name == "avet":
-                return (Datom(r[2], r[0], r[1], r[3], True) for r in rows)
-            return (Datom(r[2], r[1], r[0], r[3], True) for r in rows)
+                return (_mk(Datom, (r[2], r[0], r[1], r[3], True)) for r in rows)
+            return (_mk(Datom, (r[2], r[1], r[0], r[3], True)) for r in rows)
         bound: dict[str, Any] = dict(zip(name, comps))
         rows2 = self.search(bound.get("e"), bound.get("a"), bound.get("v"), bound.get("t"))
         if name == "vaet":
@@ -518,7 +524,7 @@ class Db:
             rows.sort(key=lambda r: (r[2], r[0], r[3]))
             return (Datom(*r) for r in rows
                     if (start is None or r[2] >= lo[1]) and (end is None or r[2] < hi[1]))
-        return (Datom(r[2], r[0], r[1], r[3], True) for r in self._avet.range(lo, hi))
+        return (_mk(Datom, (r[2], r[0], r[1], r[3], True)) for r in self._avet.range(lo, hi))
 
     def entity(self, eid: Any) -> Any:
         """A lazy, read-only view of entity ``eid`` (see :class:`fact_store.entity.Entity`)."""
