@@ -25,7 +25,9 @@ from typing import Any
 
 import click
 
-DEFAULT_STORE = "file:./overseer.db"
+#: group commit: every claim and outcome is still fsynced before it is acknowledged, but the
+#: writer lock is released before the fsync, so workers in other processes commit meanwhile
+DEFAULT_STORE = "file:./overseer.db?durability=group"
 
 
 def load_handlers(spec: str) -> Any:
