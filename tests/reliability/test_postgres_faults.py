@@ -196,3 +196,131 @@ def test_p05_concurrent_installs_make_one_schema(scenario: Scenario, pg: tuple[A
         assert len(ts) == 3 and datoms[0] > 1 and all(n == 1 for n in datoms[1:]), datoms
         server.drop_schema(schema)
     scenario.report("P-05", races, 0, processes=3)
+
+
+# --- P-03: network faults through a loopback proxy ---------------------------------------------------
+
+def test_p03_network_faults_never_acknowledge_without_a_commit(scenario: Scenario,
+                                                               pg: tuple[Any, str]) -> None:
+    from tests.reliability.proxy import FaultProxy
+    from tests.reliability.workers import value_writer
+
+    server, schema = pg
+    direct = server.store_uri(schema)
+    conn = connection(direct)
+    conn.transact([{":db/ident": ":p/v", ":db/valueType": ":db.type/string",
+                    ":db/cardinality": ":db.cardinality/one", ":db/unique": ":db.unique/value"}])
+    conn.close()
+    proxy = FaultProxy(server.port)
+    via = direct.replace(f":{server.port}/", f":{proxy.port}/") + "&reconnect_timeout=3"
+    faults_wanted = scale(40, 20_000)
+    seconds = faults_wanted * 0.45
+    journals = [scenario.dir / f"p{w}" for w in range(3)]
+    procs = [fork_child(value_writer, via, str(journals[w]), w, seconds) for w in range(3)]
+    rng = scenario.rng
+    try:
+        t_end = time.monotonic() + seconds
+        while time.monotonic() < t_end:
+            time.sleep(rng.uniform(0.1, 0.3))
+            kind = rng.choice(("drop", "reset", "delay", "hold"))
+            if kind == "drop":
+                proxy.drop()
+            elif kind == "reset":
+                proxy.reset()
+            elif kind == "delay":
+                proxy.delay(rng.uniform(0.0, 0.5))
+            else:
+                proxy.hold()
+            time.sleep(rng.uniform(0.05, 0.3))
+            proxy.release()
+        for p in procs:
+            p.join(120)
+            assert p.exitcode == 0, f"a client raised something else than StorageError: {p.exitcode}"
+    finally:
+        proxy.close()
+    outcomes = JsonJournal.read_all(journals)
+    c = connection(direct)
+    seen: dict[str, list[int]] = {}
+    a = c.sync().schema.attr(":p/v").id
+    ts = []
+    for tx in c.log().tx_range():
+        ts.append(tx.t)
+        for d in tx.data:
+            if d.a == a and d.added:
+                seen.setdefault(d.v, []).append(tx.t)
+    c.close()
+    violations = []
+    assert ts == list(range(1, len(ts) + 1)), "t has gaps"
+    for o in outcomes:
+        got = seen.get(o["v"], [])
+        if o["kind"] == "ack" and got != [o["t"]]:
+            violations.append(f"acknowledged {o['v']} at t={o['t']}, log has {got}")
+        elif o["kind"] == "fail" and got:
+            violations.append(f"failed {o['v']} ({o['err']}) is in the log at {got}")
+        elif o["kind"] == "unknown" and len(got) > 1:
+            violations.append(f"unknown {o['v']} applied {len(got)} times")
+    known = {o["v"] for o in outcomes}
+    violations += [f"{v} in the log, never transacted" for v in seen if v not in known and
+                   not v.startswith("w")]
+    counts = {k: sum(o["kind"] == k for o in outcomes) for k in ("ack", "fail", "unknown")}
+    total_faults = sum(proxy.faults.values())
+    scenario.report("P-03", total_faults, len(violations), **counts, **proxy.faults)
+    assert not violations, violations[:10]
+    scenario.require(total_faults >= faults_wanted // 2, f"only {total_faults} faults")
+    scenario.require(counts["fail"] + counts["unknown"] >= 1, "no fault ever reached a client")
+
+
+P03_BUG_SILENT_PEER = (
+    "BUG: no client-side deadline on PostgreSQL calls: when the server connection goes silent "
+    "while TCP stays up (a SIGSTOPped backend, or a middlebox that stops forwarding), "
+    "transact() blocks forever; keepalives and tcp_user_timeout cannot see it because the "
+    "peer's kernel still ACKs. RELIABILITY P-03 wants it detected within the configured time")
+
+
+def _silent_peer_client(uri: str, out: str, ready: Any, go: Any) -> None:
+    from fact_store.errors import StorageError
+    conn = connection(uri)
+    conn.transact([{":p/v": "warm-up"}])  # every session of this client is open now
+    ready.set()
+    go.wait(30)
+    t0 = time.monotonic()
+    try:
+        conn.transact([{":p/v": "into-the-void"}])
+        result = "ack"
+    except StorageError as exc:
+        result = type(exc).__name__
+    with open(out, "w") as f:
+        json.dump({"result": result, "seconds": time.monotonic() - t0}, f)
+
+
+@pytest.mark.xfail(strict=True, reason=P03_BUG_SILENT_PEER)
+def test_p03_a_silent_server_connection_fails_within_the_configured_time(
+        tmp_path: Path, pg: tuple[Any, str]) -> None:
+    from tests.reliability.proxy import FaultProxy
+
+    server, schema = pg
+    direct = server.store_uri(schema)
+    conn = connection(direct)
+    conn.transact([{":db/ident": ":p/v", ":db/valueType": ":db.type/string",
+                    ":db/cardinality": ":db.cardinality/one"}])
+    conn.close()
+    proxy = FaultProxy(server.port)
+    try:
+        via = (direct.replace(f":{server.port}/", f":{proxy.port}/") +
+               "&reconnect_timeout=2&statement_timeout=2")
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork")
+        ready, go = ctx.Event(), ctx.Event()
+        child = fork_child(_silent_peer_client, via, str(tmp_path / "out"), ready, go)
+        assert ready.wait(60)
+        proxy.hold()  # the link goes silent; TCP stays up
+        go.set()
+        child.join(12)
+        hung = child.exitcode is None
+        if hung:
+            child.kill()
+            child.join(5)
+    finally:
+        proxy.close()
+    assert not hung, "transact() was still blocked 12 s after the server went silent"
+    assert json.loads((tmp_path / "out").read_text())["result"] != "ack"

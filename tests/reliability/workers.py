@@ -395,3 +395,26 @@ def monitor_racer(uri: str, journal: str, jobs: list[tuple[int, int, int]], barr
             ok = e in claim.heartbeat(conn, owner, [(e, attempt)], int(time.time() * 1000))
         j.append(e=e, role=role, ok=bool(ok))
     conn.close()
+
+
+def value_writer(uri: str, journal: str, worker: int, seconds: float) -> None:
+    """P-03: transact unique values; journal ack / fail / unknown for each (never other errors)."""
+    from fact_store.errors import StorageError, TransactionOutcomeUnknown
+    conn = None
+    j = JsonJournal(journal, fsync=False)
+    deadline = time.monotonic() + seconds
+    n = 0
+    while time.monotonic() < deadline:
+        v = f"w{worker}-{n}"
+        n += 1
+        try:
+            if conn is None:
+                conn = connection(uri)
+            rep = conn.transact([{":p/v": v}])
+            j.append(kind="ack", v=v, t=rep.t)
+        except TransactionOutcomeUnknown as exc:
+            j.append(kind="unknown", v=v, err=str(exc)[:200])
+        except StorageError as exc:
+            j.append(kind="fail", v=v, err=type(exc).__name__ + ": " + str(exc)[:200])
+    if conn is not None:
+        conn.close()
