@@ -450,6 +450,13 @@ def _parse_clause(x: Any, allow_and: bool = False) -> Any:
     if len(items) > 5:
         raise _err("A data pattern has at most 5 terms [e a v tx added]", x)
     terms = tuple(_parse_term(t, x) for t in items)
+    for t in terms:  # a constant is a scalar or a lookup ref [attr value]; never a collection
+        if isinstance(t, Const):
+            try:
+                hash(t.value)
+            except TypeError:
+                raise _err(f"A data pattern's constant must be a scalar value or a lookup ref, "
+                           f"not {show(t.value)}", x) from None
     if all(isinstance(t, Blank) for t in terms):
         raise _err("A data pattern needs a variable or a constant", x)
     while terms and isinstance(terms[-1], Blank):
