@@ -324,3 +324,44 @@ def test_p03_a_silent_server_connection_fails_within_the_configured_time(
         proxy.close()
     assert not hung, "transact() was still blocked 12 s after the server went silent"
     assert json.loads((tmp_path / "out").read_text())["result"] != "ack"
+
+
+# --- F-03 on PostgreSQL: the two crash points around COMMIT x k -------------------------------------
+
+@pytest.mark.parametrize("point,in_flight_present", [("pg-before-commit", False),
+                                                     ("pg-after-commit-before-return", True)])
+def test_f03_pg_crash_points_leave_acknowledged_txs_and_no_partial_one(
+        scenario: Scenario, pg: tuple[Any, str], point: str, in_flight_present: bool) -> None:
+    from tests.pg import new_schema_name
+
+    from tests.reliability.journal import datom_digest
+    from tests.reliability.workers import F01_SCHEMA, f01_writer
+
+    server, _schema = pg
+    ks = list(range(1, scale(20, 500) + 1))
+    for k in ks:
+        schema = new_schema_name()
+        uri = server.store_uri(schema)
+        conn = connection(uri)
+        conn.transact(F01_SCHEMA)
+        conn.close()
+        journal = scenario.dir / f"{point}-{k}"
+        child = fork_child(f01_writer, uri, str(journal), 0, scenario.seed + k, count=k + 2,
+                           crash_at=f"{point}:{k}")
+        child.join(120)
+        assert child.exitcode == -signal.SIGKILL, (point, k, child.exitcode)
+        acks = JsonJournal.read(journal)
+        assert len(acks) == k - 1, (point, k, len(acks))
+        c = connection(uri)
+        try:
+            txs = list(c.log().tx_range())
+            assert [tx.t for tx in txs] == list(range(1, len(txs) + 1))
+            by_t = {tx.t: datom_digest([tuple(d) for d in tx.data]) for tx in txs}
+            for a in acks:
+                assert by_t.get(a["t"]) == a["d"], f"{point}:{k}: acknowledged t={a['t']} lost"
+            assert len(txs) == (k + 1 if in_flight_present else k), (point, k, len(txs))
+            c.transact([{":w/key": "after"}])  # the dead session's lock was released
+        finally:
+            c.close()
+        server.drop_schema(schema)
+    scenario.report("F-03-pg", len(ks), 0, point=point)
