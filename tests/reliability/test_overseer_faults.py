@@ -437,3 +437,145 @@ def test_o05_racing_monitors_reset_once_and_reset_beats_heartbeat_exclusively(
         conn.close()
     scenario.report("O-05", 2 * n, len(violations))
     assert not violations, violations[:10]
+
+
+# --- O-08: handler misbehaviour ------------------------------------------------------------------
+
+def _raiser(exc: BaseException) -> Any:
+    def h(job: Any) -> None:
+        raise exc
+    return h
+
+
+#: case -> (handler, pinned status of the job, of its dependent, worker step raises?)
+O08_CASES: dict[str, tuple[Any, Any, Any, bool]] = {
+    "exception": (_raiser(RuntimeError("boom")), overseer.FAILED, overseer.ABORTED, False),
+    "abort": (lambda job: overseer.abort("no"), overseer.ABORTED, overseer.ABORTED, False),
+    # fault(): back to unstarted with attempt + 1 each time; poison after max_attempts
+    "fault": (lambda job: overseer.fault("again"), overseer.FAILED, overseer.ABORTED, False),
+    # KeyboardInterrupt/SystemExit raised *by the handler* count as its failure (a real
+    # Ctrl-C goes to the worker's signal handler, which stops the worker instead)
+    "keyboard-interrupt": (_raiser(KeyboardInterrupt()), overseer.FAILED, overseer.ABORTED, False),
+    "sys-exit": (lambda job: __import__("sys").exit(3), overseer.FAILED, overseer.ABORTED, False),
+    # a bare BaseException propagates out of the worker (its process ends; a supervisor
+    # restarts it and the monitor resets the job): the job stays started until then
+    "base-exception": (_raiser(BaseException("b")), overseer.STARTED, overseer.UNSTARTED, True),
+    "unserializable-result": (lambda job: object(), overseer.FINISHED, overseer.FINISHED, False),
+}
+
+
+@pytest.mark.parametrize("case", sorted(O08_CASES))
+def test_o08_handler_misbehaviour_leaves_correct_job_states(scenario: Scenario, case: str) -> None:
+    handler, want, want_dep, raises = O08_CASES[case]
+    reps = scale(3, 1000)
+    for r in range(reps):
+        conn = fs.connect("mem:")
+        overseer.install_schema(conn)
+        conn.transact(overseer.graph_txns({"x": [], "dep": ["x"]}, ids=lambda n: n,
+                                          types=lambda n: "h" if n == "x" else "other"))
+        w = overseer.Worker(conn, {"h": handler, "other": lambda job: None},
+                            {"heartbeat": {"enabled": False}, "max_attempts": 3})
+        raised = False
+        for _ in range(8):
+            try:
+                if w.step(now=0.0) != "ran":
+                    break
+            except BaseException:  # noqa: BLE001 - the case under test
+                raised = True
+                break
+        db = conn.sync()
+        x, dep = db.entity([":job/id", "x"]), db.entity([":job/id", "dep"])
+        assert raised == raises, case
+        assert (x[":job/status"], dep[":job/status"]) == (want, want_dep), (case, dict(x))
+        if want == overseer.FAILED:
+            assert x.get(":job/failure"), "failed without a reason"
+        if case == "fault":
+            assert x[":job/attempt"] == 3 and "poison" in x[":job/failure"]
+        assert not _check_transitions(db)
+        w.close()
+        conn.close()
+    scenario.report("O-08", reps, 0, case=case)
+
+
+def _segfault_worker(uri: str, journal: str) -> None:
+    import ctypes
+
+    import overseer as ov
+
+    from tests.reliability.workers import overseer_config
+
+    def crash(job: Any) -> None:
+        sidefx.append(journal, {"id": job[":job/id"], "attempt": job[":job/attempt"],
+                                "pid": os.getpid(), "ev": "start", "t": time.time()})
+        ctypes.string_at(0)  # SIGSEGV
+
+    ov.Worker(connection(uri), {"crash": crash}, overseer_config(max_attempts=2)).run(
+        install_signals=True, exit_when_done=True)
+
+
+def test_o08_a_segfaulting_handler_is_reset_then_fails_as_poison(scenario: Scenario) -> None:
+    uri, conn = _store(scenario.dir / "db", 5, "a")
+    conn.transact([overseer.job_txn("crash", {":job/id": "segv"})])
+    journal = str(scenario.dir / "sidefx")
+    other = fork_child(overseer_worker, uri, journal, ["a"], (0.0, 0.0), False, scenario.seed,
+                       {"max_attempts": 2})
+    victim = None
+    deaths = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if conn.sync().entity([":job/id", "segv"])[":job/status"] == overseer.FAILED:
+            break
+        if victim is None or not victim.is_alive():
+            if victim is not None:
+                assert victim.exitcode == -signal.SIGSEGV, victim.exitcode
+                deaths += 1
+            victim = fork_child(_segfault_worker, uri, journal)
+        time.sleep(0.05)
+    for p in (other, victim):
+        if p is not None:
+            p.kill()
+            p.join(10)
+    ent = conn.sync().entity([":job/id", "segv"])
+    assert ent[":job/status"] == overseer.FAILED and "poison" in ent[":job/failure"]
+    assert [a for a, _p, _e in sidefx.executions(sidefx.read(journal))["segv"]] == [1, 2]
+    assert len(overseer.jobs_with_status(conn.sync(), "finished")) == 5
+    scenario.report("O-08", 1, 0, case="segfault", worker_deaths=deaths)
+    conn.close()
+
+
+# --- O-10: graceful shutdown --------------------------------------------------------------------
+
+def test_o10_sigterm_mid_job_finishes_or_releases_it(scenario: Scenario) -> None:
+    rounds = scale(8, 5000)
+    finished = released = 0
+    for r in range(rounds):
+        uri, conn = _store(scenario.dir / f"db{r}", 3, "a")
+        journal = str(scenario.dir / f"sidefx{r}")
+        w = fork_child(overseer_worker, uri, journal, ["a"], (0.3, 0.6), False, scenario.seed + r)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                rec["ev"] == "start" for rec in sidefx.read(journal)):
+            time.sleep(0.01)
+        time.sleep(scenario.rng.uniform(0.0, 0.2))
+        os.kill(w.pid, signal.SIGTERM)
+        if r % 2:  # a second signal: release the running job now
+            time.sleep(0.05)
+            os.kill(w.pid, signal.SIGTERM)
+        w.join(30)
+        assert w.exitcode == 0, f"SIGTERM exit code {w.exitcode}"
+        db = conn.sync()
+        started = overseer.jobs_with_status(db, "started")
+        assert not started, f"a clean exit left {started} started"
+        for jid, runs in sidefx.executions(sidefx.read(journal)).items():
+            st = db.entity([":job/id", jid])[":job/status"]
+            ended = any(e for _a, _p, e in runs)
+            if st == overseer.FINISHED:
+                finished += 1
+                assert ended
+            else:
+                assert st == overseer.UNSTARTED, (jid, st)
+                released += 1
+        assert not _check_transitions(db)
+        conn.close()
+    scenario.report("O-10", rounds, 0, finished_on_term=finished, released=released)
+    scenario.require(finished >= 1 and released >= 1, "both shutdown paths must be seen")
