@@ -579,3 +579,70 @@ def test_o10_sigterm_mid_job_finishes_or_releases_it(scenario: Scenario) -> None
         conn.close()
     scenario.report("O-10", rounds, 0, finished_on_term=finished, released=released)
     scenario.require(finished >= 1 and released >= 1, "both shutdown paths must be seen")
+
+
+# --- O-04: clock faults (file backend: one local clock, jumps and freezes) ----------------------
+
+def test_o04_clock_jumps_never_reset_live_jobs_backwards_and_fencing_holds_forwards(
+        scenario: Scenario) -> None:
+    """A worker runs a job; mid-handler the machine's clock jumps (all processes share it
+    on the file backend) or freezes; the worker heartbeats and another worker's monitor
+    sweeps. A backward jump, a frozen clock or a forward jump shorter than the lease never
+    resets the live job. A forward jump of at least the lease may reset it (documented);
+    then the other worker runs it again and the first one's late outcome is fenced off:
+    one completion either way."""
+    from tests.reliability.clock import FakeClock
+
+    scenarios = scale(100, 5000)
+    rng = scenario.rng
+    lease = 10.0 * 3  # interval x tolerance of this test's config
+    resets = 0
+    for k in range(scenarios):
+        jump = rng.choice([-3600.0, -600.0, -60.0, -1.0, 0.0, 1.0, 20.0, 29.0, 45.0, 600.0])
+        freeze = rng.random() < 0.2
+        beat_first = rng.random() < 0.5
+        clock = FakeClock(offset=rng.uniform(-1e6, 1e6))
+        conn = fs.connect(f"file:{scenario.dir}/db{k}?durability=none")
+        overseer.install_schema(conn)
+        conn.transact(overseer.graph_txns({"job": []}, ids=lambda n: n, types=lambda n: "t"))
+        cfg = {"heartbeat": {"enabled": False}}
+        other = overseer.Worker(conn, {"t": lambda job: None}, cfg, clock=clock)
+        events: list[str] = []
+
+        def handler(job: Any) -> None:
+            first.beat(now=clock())
+            if freeze:
+                clock.freeze()
+            clock.jump(jump)
+            if beat_first:
+                first.beat(now=clock())                # the live worker beats ...
+            swept = other.monitor.sweep(now=clock())   # ... before or after a monitor looks
+            if not beat_first:
+                first.beat(now=clock())
+            events.append("reset" if swept else "kept")
+            if swept:
+                other.step(now=clock())                # ... and runs the job again
+
+        first = overseer.Worker(conn, {"t": handler}, cfg, clock=clock)
+        first.step(now=clock())                        # claims and runs; records its outcome
+        db = conn.sync()
+        ent = db.entity([":job/id", "job"])
+        assert ent[":job/status"] == overseer.FINISHED, (jump, freeze, dict(ent))
+        finishes = [v for _t, v, ad in _history(db, ":job/status")[ent.eid]
+                    if ad and v == overseer.FINISHED]
+        assert len(finishes) == 1, "two completions"
+        if events == ["reset"]:
+            resets += 1
+            assert jump >= lease and not beat_first, (jump, beat_first)
+            assert ent[":job/attempt"] == 2 and ent[":job/owner"] == other.owner
+        else:
+            assert ent[":job/attempt"] == 1 and ent[":job/owner"] == first.owner
+            assert jump >= lease or events == ["kept"], (jump, events)
+        if jump < lease:
+            assert events == ["kept"], f"a live job was reset after a {jump:+} s jump"
+        assert not _check_transitions(db)
+        for w in (first, other):
+            w.close()
+        conn.close()
+    scenario.report("O-04", scenarios, 0, resets_after_forward_jumps=resets)
+    scenario.require(resets >= 1, "no forward jump ever reset a job: the fencing path was not run")
