@@ -91,6 +91,19 @@ MAX: Any = _Max()
 MIN: Any = _Min()
 
 
+def _branch_size(branch: list[Any]) -> int:
+    """Items under a branch, cached in the branch's third slot on first use.
+
+    A published branch never changes (updates copy it, and copies start without
+    the slot), so the cache stays right; two threads racing store the same value.
+    """
+    if len(branch) > 2:
+        return branch[2]  # type: ignore[no-any-return]
+    n = sum(map(len, branch[0]))
+    branch[2:] = [n]
+    return n
+
+
 class PSortedList:
     """An immutable sorted list of tuples with cheap persistent updates."""
 
@@ -156,7 +169,7 @@ class PSortedList:
         if bi == nb:
             return []
         branches = self._branches
-        leaves, lmaxes = branches[bi]
+        leaves, lmaxes = branches[bi][0], branches[bi][1]
         li = bisect_left(lmaxes, lo)
         leaf = leaves[li]
         j = bisect_left(leaf, lo)
@@ -194,13 +207,15 @@ class PSortedList:
         >>> PSortedList.from_sorted([(i,) for i in range(100)], load=4).count((10,), (20,))
         10
         """
+        if not lo < hi:
+            return 0
         bmaxes = self._bmaxes
         bi = bisect_left(bmaxes, lo)
         nb = len(bmaxes)
         if bi == nb:
             return 0
         branches = self._branches
-        leaves, lmaxes = branches[bi]
+        leaves, lmaxes = branches[bi][0], branches[bi][1]
         li = bisect_left(lmaxes, lo)
         leaf = leaves[li]
         j = bisect_left(leaf, lo)
@@ -217,6 +232,10 @@ class PSortedList:
                 n += len(leaf)
                 li += 1
             bi += 1
+            # whole branches before the one holding hi count by their cached size
+            while bi < nb and bmaxes[bi] < hi:
+                n += _branch_size(branches[bi])
+                bi += 1
             if bi == nb:
                 return n
             leaves = branches[bi][0]
@@ -232,7 +251,7 @@ class PSortedList:
         bi = bisect_left(bmaxes, prefix)
         if bi == len(bmaxes):
             return None
-        leaves, lmaxes = self._branches[bi]
+        leaves, lmaxes = self._branches[bi][0], self._branches[bi][1]
         leaf = leaves[bisect_left(lmaxes, prefix)]
         item = leaf[bisect_left(leaf, prefix)]
         return item if item[:len(prefix)] == prefix else None
@@ -244,7 +263,7 @@ class PSortedList:
         if bi == len(bmaxes):
             return
         branches = self._branches
-        leaves, lmaxes = branches[bi]
+        leaves, lmaxes = branches[bi][0], branches[bi][1]
         li = bisect_left(lmaxes, lo)
         j = bisect_left(leaves[li], lo)
         while bi < len(branches):
@@ -302,7 +321,7 @@ class PSortedList:
                     branch = [branch[0][:], branch[1][:]]
                     branches[bi] = branch
                     mine.add(id(branch))
-                leaves, lmaxes = branch
+                leaves, lmaxes = branch[0], branch[1]
                 while i < n and removes[i] <= bmax:
                     li = bisect_left(lmaxes, removes[i])
                     lmax = lmaxes[li]
@@ -350,7 +369,7 @@ class PSortedList:
                     branch = [branch[0][:], branch[1][:]]
                     branches[bi] = branch
                     mine.add(id(branch))
-                leaves, lmaxes = branch
+                leaves, lmaxes = branch[0], branch[1]
                 while i < n and (last_branch or adds[i] <= bmax):
                     li = bisect_left(lmaxes, adds[i])
                     if li == len(lmaxes):
@@ -401,7 +420,7 @@ class PSortedList:
         total = 0
         prev = None
         for branch, bmax in zip(self._branches, self._bmaxes):
-            leaves, lmaxes = branch
+            leaves, lmaxes = branch[0], branch[1]
             assert leaves and len(leaves) == len(lmaxes), "empty or inconsistent branch"
             assert lmaxes[-1] == bmax
             assert len(leaves) <= 2 * self._bload

@@ -156,7 +156,7 @@ Durability modes (``file:PATH?durability=…``)
     no fsync: survives a process crash, not an OS crash or power loss.
 
 Creating the log and renaming a snapshot fsync the directory (R4).
-``wait()`` polls ``stat`` (0.5 ms doubling to 50 ms) and wakes at once for
+``wait()`` polls ``stat`` (0.5 ms doubling to 5 ms) and wakes at once for
 appends made through this process.
 """
 
@@ -911,7 +911,7 @@ class FileStore(LogStore):
                     raise LockTimeout(f"another process held the writer lock of {self.path} "
                                       f"for more than {timeout} s", timeout=timeout) from None
                 time.sleep(min(delay, left))
-                delay = min(delay * 2, 0.05)
+                delay = min(delay * 2, 0.005)
 
     def _check_identity(self, sh: _Shared, lock_too: bool = False) -> None:
         """Raise StoreMoved if ``log`` (or ``lock``) is no longer the file we opened."""
@@ -1533,7 +1533,7 @@ class FileStore(LogStore):
 
     # Waiting and closing ------------------------------------------------------------------------
     def wait(self, after_t: int, timeout: float) -> bool:
-        """Stat-polling (0.5 ms, doubling to 50 ms; no inotify); appends through this
+        """Stat-polling (0.5 ms, doubling to 5 ms; no inotify); appends through this
         process wake it at once through a Condition."""
         deadline = time.monotonic() + timeout
         delay = 0.0005
@@ -1547,7 +1547,7 @@ class FileStore(LogStore):
             with sh.cond:
                 if sh.frontier[0] <= after_t:
                     sh.cond.wait(min(delay, left))
-            delay = min(delay * 2, 0.05)
+            delay = min(delay * 2, 0.005)
 
     def close(self) -> None:
         """Release this handle; the last handle of the process closes the descriptors

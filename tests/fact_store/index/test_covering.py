@@ -32,6 +32,7 @@ class PSortedListMachine(RuleBasedStateMachine):
     @rule(lo=items, hi=items)
     def range(self, lo, hi):
         assert self.s.range(lo, hi) == sorted(x for x in self.model if lo <= x < hi)
+        assert self.s.count(lo, hi) == sum(1 for x in self.model if lo <= x < hi)
         assert list(self.s.irange(lo, hi)) == sorted(x for x in self.model if lo <= x <= hi)
 
     @invariant()
