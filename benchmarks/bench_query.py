@@ -30,13 +30,8 @@ from typing import Any, Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
-BENCH_DIR = os.environ.get("FACT_STORE_BENCH_DIR",
-                           os.path.join(os.path.dirname(os.path.dirname(HERE)), "shared", "bench"))
-if not os.path.exists(os.path.join(BENCH_DIR, "workload_gen.py")):
-    BENCH_DIR = "/work/shared/bench"
-sys.path.insert(0, BENCH_DIR)
 
-import workload_gen as wg  # noqa: E402
+from benchmarks.workload import ref as wg  # noqa: E402  (the reference generator's interface)
 
 import fact_store as fs  # noqa: E402
 from fact_store.edn.values import Keyword  # noqa: E402

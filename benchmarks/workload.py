@@ -13,6 +13,7 @@ import math
 import statistics
 import time
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any, Callable
 
 M = 2147483647
@@ -215,3 +216,15 @@ def line(system: str, op: str, size: int, timing: dict[str, Any], count: int, ch
         row["expected"] = list(exp)
     print(json.dumps(row), flush=True)
     return row
+
+
+def _generate_dicts(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    persons, jobs = generate(n)
+    return [vars(p) for p in persons], [vars(j) for j in jobs]
+
+
+#: The interface of the shared reference generator (shared/bench/workload_gen.py) on this
+#: module: persons and jobs as dicts with the same keys, so scripts written against the
+#: reference run from a fresh clone that has no ../shared.
+ref = SimpleNamespace(generate=_generate_dicts, SCHEMA=SCHEMA, JOB_EXT_OFFSET=JOB_EXT,
+                      set_checksum=set_checksum, hv=hv, th=th, M=M)
