@@ -283,3 +283,59 @@ def test_t07_t08_cas_contention_and_sync(scenario: Scenario) -> None:
     assert final == len(wins), f"counter {final}, successful cas {len(wins)}"
     assert len(set(olds)) == len(olds), "two successful cas shared an old value"
     scenario.require(len(wins) >= 100 and checks >= 100, f"{len(wins)} cas, {checks} syncs")
+
+
+# --- T-04: the grant workload ------------------------------------------------------------------
+
+GRANT_SCHEMA = [
+    {":db/ident": ":g/id", ":db/valueType": ":db.type/long",
+     ":db/cardinality": ":db.cardinality/one", ":db/unique": ":db.unique/identity"},
+    {":db/ident": ":g/approved", ":db/valueType": ":db.type/boolean",
+     ":db/cardinality": ":db.cardinality/one"},
+    {":db/ident": ":g/denied", ":db/valueType": ":db.type/boolean",
+     ":db/cardinality": ":db.cardinality/one"},
+]
+
+
+def _decide(flag: str) -> Any:
+    def fn(db: Any, gid: int) -> list[Any]:
+        e = db.entid([":g/id", gid])
+        ent = db.entity(e)
+        if ent.get(":g/approved") or ent.get(":g/denied"):  # precondition on db-before
+            raise fs.TxFunctionError(f"grant {gid} already decided")
+        return [[":db/add", e, flag, True]]
+    return fn
+
+
+def test_t04_grants_alone_in_sequence_and_composed(scenario: Scenario) -> None:
+    """Approve and deny are transaction functions guarded by a precondition on db-before.
+    Alone or in sequence, a grant is never both. Composed in one transaction both
+    preconditions see db-before, so both apply: Datomic's documented behaviour, pinned so
+    the documentation stays honest (an invariant over db-after needs a check of its own;
+    fact-store has no ensure predicates yet)."""
+    fs.register_tx_fn(":g/approve", _decide(":g/approved"))
+    fs.register_tx_fn(":g/deny", _decide(":g/denied"))
+    n = scale(10_000, 1_000_000)
+    conn = fs.connect("mem:")
+    conn.transact(GRANT_SCHEMA)
+    conn.transact([{":g/id": i} for i in range(n)])
+    rng = scenario.rng
+    both = refused = 0
+    for i in range(n):
+        mode = rng.choice(("alone", "sequence", "composed"))
+        first, second = rng.sample([":g/approve", ":g/deny"], 2)
+        if mode == "alone":
+            conn.transact([[first, i]])
+        elif mode == "sequence":
+            conn.transact([[first, i]])
+            with pytest.raises(fs.TxFunctionError):
+                conn.transact([[second, i]])
+            refused += 1
+        else:
+            conn.transact([[first, i], [second, i]])
+        ent = conn.db().entity(conn.db().entid([":g/id", i]))
+        is_both = bool(ent.get(":g/approved")) and bool(ent.get(":g/denied"))
+        assert is_both == (mode == "composed"), (i, mode)
+        both += is_both
+    scenario.report("T-04", n, 0, composed_both=both, sequence_refused=refused)
+    scenario.require(both > 0 and refused > 0, "all three modes must occur")
