@@ -157,7 +157,7 @@ class PSortedList:
 
     # -- reads ---------------------------------------------------------------
 
-    def range(self, lo: Any, hi: Any) -> list[Any]:
+    def _range(self, lo: Any, hi: Any) -> list[Any]:
         """Every item with ``lo <= item < hi``. O(log n + matches).
 
         >>> PSortedList.from_sorted([(1,), (2,), (3,)]).range((2,), (9,))
@@ -192,6 +192,45 @@ class PSortedList:
             leaves = branches[bi][0]
             li = 0
 
+    # A key whose value has another type than the values stored at that position can
+    # never match (each attribute stores one type): the comparison's TypeError means
+    # "nothing here", e.g. a query binding an entity id where a string is stored.
+
+    def range(self, lo: Any, hi: Any) -> list[Any]:
+        """Every item with ``lo <= item < hi``. O(log n + matches).
+
+        >>> PSortedList.from_sorted([(1,), (2,), (3,)]).range((2,), (9,))
+        [(2,), (3,)]
+        >>> PSortedList.from_sorted([(1, "a")]).range((1, 5), (1, 6))
+        []
+        """
+        try:
+            return self._range(lo, hi)
+        except TypeError:
+            return []
+
+    def count(self, lo: Any, hi: Any) -> int:
+        """The number of items with ``lo <= item < hi``, O(log n + leaves spanned).
+
+        >>> PSortedList.from_sorted([(i,) for i in range(100)], load=4).count((10,), (20,))
+        10
+        """
+        try:
+            return self._count(lo, hi)
+        except TypeError:
+            return 0
+
+    def first(self, prefix: tuple[Any, ...]) -> Any | None:
+        """The first item starting with ``prefix``, or None. O(log n).
+
+        >>> PSortedList.from_sorted([(1, 2), (1, 3)]).first((1,))
+        (1, 2)
+        """
+        try:
+            return self._first(prefix)
+        except TypeError:
+            return None
+
     def prefix(self, prefix: tuple[Any, ...]) -> list[Any]:
         """Every item whose leading elements equal ``prefix``. O(log n + matches)."""
         if not prefix:
@@ -201,7 +240,7 @@ class PSortedList:
             return self.range(prefix, prefix[:-1] + (last + 1,))
         return self.range(prefix, prefix + (MAX,))
 
-    def count(self, lo: Any, hi: Any) -> int:
+    def _count(self, lo: Any, hi: Any) -> int:
         """The number of items with ``lo <= item < hi``, O(log n + leaves spanned).
 
         >>> PSortedList.from_sorted([(i,) for i in range(100)], load=4).count((10,), (20,))
@@ -241,7 +280,7 @@ class PSortedList:
             leaves = branches[bi][0]
             li = 0
 
-    def first(self, prefix: tuple[Any, ...]) -> Any | None:
+    def _first(self, prefix: tuple[Any, ...]) -> Any | None:
         """The first item starting with ``prefix``, or None. O(log n).
 
         >>> PSortedList.from_sorted([(1, 2), (1, 3)]).first((1,))

@@ -48,6 +48,7 @@ True
 
 from __future__ import annotations
 
+import reprlib
 import struct
 import uuid
 import zlib
@@ -362,11 +363,11 @@ def decode_tx(payload: bytes) -> tuple[datetime, list[tuple[Any, Any, Any, Any, 
     out: list[tuple[Any, Any, Any, Any, bool]] = []
     for row in obj[2]:
         if type(row) is not list or len(row) != 5:
-            raise LogCorrupted(f"tx payload is not valid: datom {row!r:.80} is not 5 items")
+            raise LogCorrupted(f"tx payload is not valid: datom {reprlib.repr(row)} is not 5 items")
         e, a, v, tx, added = row
         if (type(e) is not int or type(a) is not int or type(tx) is not int
                 or type(added) is not bool or type(v) not in _VALUE_TYPES):
-            raise LogCorrupted(f"tx payload is not valid: datom {row!r:.80} has a bad type")
+            raise LogCorrupted(f"tx payload is not valid: datom {reprlib.repr(row)} has a bad type")
         out.append((e, a, v, tx, added))
     return obj[1], out
 
