@@ -26,6 +26,7 @@ import resource
 import shutil
 import sys
 import time
+import zlib
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -74,7 +75,14 @@ class Scenario:
     def __init__(self, request: pytest.FixtureRequest, workdir: Path) -> None:
         self.request = request
         env_seed = os.environ.get("RELIABILITY_SEED")
-        self.seed = int(env_seed) if env_seed else random.randrange(1 << 31)
+        if env_seed:
+            self.seed = int(env_seed)
+        elif os.environ.get("CI") == "true" and not os.environ.get("RELIABILITY_SOAK"):
+            # CI gates a submission: the same seed per test on every run, so a run is
+            # repeatable and a new finding shows up in a soak or local run, not as a flake.
+            self.seed = zlib.crc32(request.node.nodeid.encode()) & 0x7FFFFFFF
+        else:
+            self.seed = random.randrange(1 << 31)
         self.rng = random.Random(self.seed)
         self.dir = workdir
         self.started = time.monotonic()

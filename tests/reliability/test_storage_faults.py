@@ -37,7 +37,7 @@ def test_f01_sigkill_all_writers_keeps_every_acknowledged_tx(scenario: Scenario)
     d = scenario.dir / "db0"
     journals: list[Path] = []
     for it in range(iterations):
-        if it % 10 == 0:  # a fresh store now and then keeps the replay cost flat
+        if it % 5 == 0:  # a fresh store now and then keeps the replay cost flat
             d = scenario.dir / f"db{it}"
             _new_f01_store(d)
             journals = []
@@ -53,7 +53,9 @@ def test_f01_sigkill_all_writers_keeps_every_acknowledged_tx(scenario: Scenario)
         for p in procs:
             p.join(30)
             assert p.exitcode == -signal.SIGKILL, f"writer exited with {p.exitcode}"
-        res = check_conn_store(d, journals)
+        # every record whole and acknowledged ones present, each round; the costlier
+        # decode-everything and indexes-equal-a-full-replay checks once per store
+        res = check_conn_store(d, journals, compare_indexes=it % 5 == 4)
         acked += res.acked
         txs = max(txs, res.head)
         cuts += res.torn_cuts
@@ -84,7 +86,7 @@ def test_f02_big_records_killed_mid_write_never_corrupt_the_middle(scenario: Sce
 
     from tests.reliability.workers import raw_writer
 
-    iterations = scale(40, 3000)
+    iterations = scale(30, 3000)
     rng = scenario.rng
     torn_iters = torn_external = acked = armed = 0
     for it in range(iterations):
@@ -1036,7 +1038,7 @@ def test_f12_readers_tailing_writers_never_see_a_torn_or_gapped_log(scenario: Sc
 
     from tests.reliability.workers import raw_writer, tail_reader
 
-    seconds = scale(12, 3600)
+    seconds = scale(8, 3600)
     d = scenario.dir / "db"
     FileStore(str(d)).close()
     stop = scenario.dir / "stop"

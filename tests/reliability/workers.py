@@ -41,6 +41,8 @@ def fork_child(target: Callable[..., Any], *args: Any, **kw: Any) -> multiproces
 
 
 def _child_main(target: Callable[..., Any], args: tuple[Any, ...], kw: dict[str, Any]) -> None:
+    import faulthandler
+    faulthandler.disable()  # a child that dies on purpose (SIGSEGV) must not spam the run
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     for name in ("fact_store", "fact_store.log.file", "overseer"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
