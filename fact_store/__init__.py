@@ -72,8 +72,5 @@ __all__ = [
     "Keyword", "Symbol", "kw", "q", "explain", "pull", "pull_many", "register_query_fn",
     "register_aggregate", "register_tx_fn", "unregister_tx_fn", "read_edn", "read_all_edn",
     "write_edn", "t_to_tx", "tx_to_t",
-] + [n for n in dir(_errors) if n.endswith(("Error", "Conflict", "Failed", "Exceeded", "Corrupted",
-                                             "Unknown", "Moved", "Timeout", "Closed", "Format",
-                                             "Attribute", "Value", "Tempid", "Entity", "Function",
-                                             "TxData", "Store"))
-     and isinstance(getattr(_errors, n), type)]
+    *_errors.__all__,
+]

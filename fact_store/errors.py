@@ -189,3 +189,37 @@ class QueryLimitExceeded(LimitExceeded, QueryError):
     """A query over its row budget or deadline, or a regex/string past its bound."""
 
     code = "query/limit-exceeded"
+
+
+__all__ = [
+    "FactStoreError",
+    "EdnSyntaxError",
+    "QueryError",
+    "QuerySyntaxError",
+    "LimitExceeded",
+    "SchemaError",
+    "TransactionError",
+    "InvalidTxData",
+    "UnknownAttribute",
+    "InvalidValue",
+    "UniqueConflict",
+    "CardinalityConflict",
+    "DatomsConflict",
+    "CasFailed",
+    "UnresolvedTempid",
+    "UnknownEntity",
+    "UnknownTxFunction",
+    "TxFunctionError",
+    "StorageError",
+    "LogCorrupted",
+    "UnsupportedFormat",
+    "NotAFactStore",
+    "DiskFullError",
+    "StoreMoved",
+    "LockTimeout",
+    "TransactionOutcomeUnknown",
+    "ConnectionClosed",
+    "ConfigurationError",
+    "QueryLimitExceeded",
+    "CorruptLogError",
+]
