@@ -15,7 +15,6 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -24,11 +23,9 @@ from tests.reliability.conftest import ARTIFACTS, ROOT, SOAK, Scenario
 FUZZ = ROOT / "fuzz"
 TARGETS = ["edn", "query", "txdata", "record", "log", "snapshot", "graph"]
 
-try:
-    import atheris  # noqa: F401
-    ENGINE = "atheris"
-except ImportError:
-    ENGINE = "fallback"
+import importlib.util
+
+ENGINE = "atheris" if importlib.util.find_spec("atheris") is not None else "fallback"
 
 
 def _run(target: str, scenario: Scenario, seconds: int, runs: int,
@@ -54,11 +51,7 @@ def _run(target: str, scenario: Scenario, seconds: int, runs: int,
     return done, out
 
 
-FUZZ_BUG_SNAPSHOT = (
-    "BUG (found by fuzz_snapshot, kept as a corpus seed): a snapshot payload that decodes but "
-    "holds wrong types (e.g. a :db/ident datom whose v is an int) makes "
-    "peer.db_from_snapshot raise AttributeError, not StorageError; Connection._open catches "
-    "only StorageError, so the store cannot be opened instead of ignoring the snapshot (A5)")
+# The snapshot corpus keeps the input that once broke db_from_snapshot (a regression seed).
 
 
 @pytest.mark.parametrize("target", [

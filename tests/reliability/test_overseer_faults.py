@@ -125,7 +125,6 @@ def test_o02_killed_workers_lose_no_job_and_resets_are_timely(scenario: Scenario
             kills[procs[i].pid] = time.time()
             procs[i].join(10)
             procs[i] = start()
-    last_kill = max(kills.values()) if kills else time.time()
     for p in procs:
         p.join(300)
         assert p.exitcode == 0, p.exitcode

@@ -15,14 +15,12 @@ from __future__ import annotations
 import json
 import random
 import signal
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-import fact_store as fs
 from fact_store.log import open_store
 
 from tests.reliability.conftest import Scenario, scale
@@ -134,8 +132,6 @@ def test_t02_list_append_on_postgres_with_killed_sessions(scenario: Scenario,
 # --- T-09: the visible prefix ---------------------------------------------------------------------
 
 def test_t09_readers_never_see_t_plus_1_before_t(scenario: Scenario, pg: tuple[Any, str]) -> None:
-    from log_harness import check_store  # noqa: F401 - file-only; the check is done here
-
     from tests.reliability.workers import generic_tail_reader, raw_count_writer
 
     server, schema = pg

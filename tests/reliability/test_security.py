@@ -21,7 +21,7 @@ import pytest
 import fact_store as fs
 from fact_store.errors import FactStoreError, QueryError
 
-from tests.reliability.conftest import ROOT, Scenario, scale
+from tests.reliability.conftest import ROOT, Scenario
 
 # --- S-01: no code execution from query or tx text ------------------------------------------------
 
