@@ -650,3 +650,39 @@ def test_o04_clock_jumps_never_reset_live_jobs_backwards_and_fencing_holds_forwa
         conn.close()
     scenario.report("O-04", scenarios, 0, resets_after_forward_jumps=resets)
     scenario.require(resets >= 1, "no forward jump ever reset a job: the fencing path was not run")
+
+
+O01_BUG_CLAIM_STAMP = (
+    "BUG: a claim stamps :job/heartbeat with the worker's clock read before waiting for the "
+    "writer lock (claim.settle(now=...) is computed in Worker.step); when the lock wait is "
+    "longer than the lease, a job is born with a stale heartbeat and a monitor resets it at "
+    "once, so it runs twice without any fault. Seen in O-01 with a 0.8 s lease and 8 "
+    "workers (job claimed at tx instant 241.21 with heartbeat 240.46, reset 0.18 s later)")
+
+
+@pytest.mark.xfail(strict=True, reason=O01_BUG_CLAIM_STAMP)
+def test_o01_a_claim_after_a_long_lock_wait_is_not_born_dead() -> None:
+    from tests.reliability.clock import FakeClock
+
+    clock = FakeClock()
+    conn = fs.connect("mem:")
+    overseer.install_schema(conn)
+    conn.transact(overseer.graph_txns({"job": []}, ids=lambda n: n, types=lambda n: "t"))
+    cfg = {"heartbeat": {"enabled": False, "sleep-time": 0.2, "tolerance": 4}}
+    monitor = overseer.Worker(conn, {"other": lambda job: None}, cfg, clock=clock)
+    seen: list[str] = []
+
+    def handler(job: Any) -> None:  # runs right after the claim committed
+        seen.append("reset" if monitor.monitor.sweep(now=clock()) else "kept")
+
+    worker = overseer.Worker(conn, {"t": handler}, cfg, clock=clock)
+    real = conn.transact
+
+    def slow_lock(tx: Any, *a: Any, **kw: Any) -> Any:
+        if "settle" in repr(tx)[:40]:
+            clock.jump(1.0)  # this claim waited 1 s for the writer lock (lease: 0.8 s)
+        return real(tx, *a, **kw)
+
+    conn.transact = slow_lock  # type: ignore[method-assign]
+    worker.step()  # the worker reads its clock, then claims
+    assert seen == ["kept"], "the monitor reset a job claimed a moment ago"
