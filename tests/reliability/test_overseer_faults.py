@@ -71,7 +71,7 @@ def _instant(db: Any, t: int) -> float:
 # --- O-01: claim race, no faults --------------------------------------------------------------------
 
 def test_o01_each_job_is_claimed_and_run_exactly_once(scenario: Scenario) -> None:
-    n = scale(5000, 1_000_000)
+    n = scale(2500, 1_000_000)
     uri, conn = _store(scenario.dir / "db", n)
     journal = str(scenario.dir / "sidefx")
     # A long lease (1 s x 10): without faults any second execution is a double claim.
