@@ -192,22 +192,21 @@ class PSortedList:
             leaves = branches[bi][0]
             li = 0
 
-    # A key whose value has another type than the values stored at that position can
-    # never match (each attribute stores one type): the comparison's TypeError means
-    # "nothing here", e.g. a query binding an entity id where a string is stored.
+    # In equality lookups (prefix, first, count), a key whose value has another type than
+    # the values stored at that position can never match (each attribute stores one type):
+    # the comparison's TypeError means "nothing here", e.g. a query binding an entity id
+    # where strings are stored. Ordered ranges (range) let it through: comparing a string
+    # with a number is the caller's error to report.
 
     def range(self, lo: Any, hi: Any) -> list[Any]:
         """Every item with ``lo <= item < hi``. O(log n + matches).
 
         >>> PSortedList.from_sorted([(1,), (2,), (3,)]).range((2,), (9,))
         [(2,), (3,)]
-        >>> PSortedList.from_sorted([(1, "a")]).range((1, 5), (1, 6))
-        []
+
+        :raises TypeError: ``lo`` or ``hi`` cannot be compared with the stored items.
         """
-        try:
-            return self._range(lo, hi)
-        except TypeError:
-            return []
+        return self._range(lo, hi)
 
     def count(self, lo: Any, hi: Any) -> int:
         """The number of items with ``lo <= item < hi``, O(log n + leaves spanned).
@@ -236,9 +235,12 @@ class PSortedList:
         if not prefix:
             return [x for b in self._branches for leaf in b[0] for x in leaf]
         last = prefix[-1]
-        if type(last) is int:  # a C-compared bound instead of MAX's Python __gt__
-            return self.range(prefix, prefix[:-1] + (last + 1,))
-        return self.range(prefix, prefix + (MAX,))
+        try:
+            if type(last) is int:  # a C-compared bound instead of MAX's Python __gt__
+                return self._range(prefix, prefix[:-1] + (last + 1,))
+            return self._range(prefix, prefix + (MAX,))
+        except TypeError:
+            return []
 
     def _count(self, lo: Any, hi: Any) -> int:
         """The number of items with ``lo <= item < hi``, O(log n + leaves spanned).

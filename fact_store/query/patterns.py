@@ -128,21 +128,27 @@ class Access:
         if not self.raw:
             return self.search(e, a, v, tx), SEARCH
         if e is not None:
+            lay = EAVT
             if a is not None:
                 if v is not None:
-                    lst = self.eavt.range((e, a, v), (e, a, v, self.MAX))
+                    try:
+                        lst = self.eavt.range((e, a, v), (e, a, v, self.MAX))
+                    except TypeError:  # v of another type than the attribute's: no match
+                        lst = []
                 else:
                     lst = self.eavt.range((e, a), (e, a + 1))
             else:
                 lst = self.eavt.range((e,), (e + 1,))
                 if v is not None:
                     lst = [d for d in lst if d[2] == v]
-            lay = EAVT
         elif a is not None:
             if v is not None:
-                s = _succ(v)
-                lst = self.avet.range((a, v), (a, s) if s is not None else (a, v, self.MAX))
                 lay = AVET
+                s = _succ(v)
+                try:
+                    lst = self.avet.range((a, v), (a, s) if s is not None else (a, v, self.MAX))
+                except TypeError:  # v of another type than the attribute's: no match
+                    lst = []
             else:
                 lst = self.aevt.range((a,), (a + 1,))
                 lay = AEVT
