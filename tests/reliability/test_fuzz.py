@@ -25,7 +25,8 @@ TARGETS = ["edn", "query", "txdata", "record", "log", "snapshot", "graph"]
 
 import importlib.util
 
-ENGINE = "atheris" if importlib.util.find_spec("atheris") is not None else "fallback"
+ENGINE = ("atheris" if importlib.util.find_spec("atheris") is not None
+          and os.environ.get("FUZZ_FALLBACK") != "1" else "fallback")
 
 
 def _run(target: str, scenario: Scenario, seconds: int, runs: int,
