@@ -32,11 +32,14 @@ import os
 import statistics
 import sys
 import time
+from types import SimpleNamespace
 from typing import Any, Callable
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from benchmarks.bench_transact import add_all_tx as _add_all_tx  # noqa: E402
+from benchmarks.bench_transact import schema_tx  # noqa: E402
 from benchmarks.workload import ref as wg  # noqa: E402  (the reference generator's interface)
 
 import fact_store as fs  # noqa: E402
@@ -57,38 +60,9 @@ MANY = ("[:person/id :person/name :person/last-name :person/sex :person/age :per
 DB_ID = Keyword(":db/id")
 
 
-def schema_tx() -> list[dict[str, Any]]:
-    out = []
-    for ident, vt, card, uniq, idx in wg.SCHEMA:
-        m: dict[str, Any] = {":db/ident": Keyword(":" + ident),
-                             ":db/valueType": Keyword(":db.type/" + vt),
-                             ":db/cardinality": Keyword(":db.cardinality/" + card)}
-        if uniq:
-            m[":db/unique"] = Keyword(":db.unique/" + uniq)
-        if idx:
-            m[":db/index"] = True
-        out.append(m)
-    return out
-
-
 def add_all_tx(persons: list[dict[str, Any]], jobs: list[dict[str, Any]]) -> list[Any]:
-    data: list[Any] = []
-    for p in persons:
-        m = {":db/id": f"p{p['id']}", ":person/id": p["id"], ":person/name": p["name"],
-             ":person/last-name": p["last"], ":person/sex": Keyword(":" + p["sex"]),
-             ":person/age": p["age"], ":person/salary": p["salary"]}
-        if p["aliases"]:
-            m[":person/alias"] = p["aliases"]
-        if p["follows"]:
-            m[":person/follows"] = [f"p{c}" for c in p["follows"]]
-        data.append(m)
-    for j in jobs:
-        m = {":db/id": f"j{j['id']}", ":job/id": j["id"],
-             ":job/status": Keyword(":" + j["status"]), ":job/priority": j["priority"]}
-        if j["deps"]:
-            m[":job/dep"] = [f"j{d}" for d in j["deps"]]
-        data.append(m)
-    return data
+    """The add-all transaction (bench_transact's) for the reference generator's dicts."""
+    return _add_all_tx([SimpleNamespace(**p) for p in persons], [SimpleNamespace(**j) for j in jobs])
 
 
 def build(size: int) -> Any:
