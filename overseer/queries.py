@@ -5,7 +5,7 @@ texts as module constants makes every run after the first a cache hit. Each
 function below runs exactly one query against one Db value, so its answer is
 consistent (a snapshot), and never does I/O.
 
-Status values are plain keywords (``:unstarted`` …, see ``schema/overseer.edn``).
+Status values are plain keywords (``:unstarted`` …, see ``overseer/schema.edn``).
 """
 
 from __future__ import annotations

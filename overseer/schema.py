@@ -1,7 +1,9 @@
-"""Installs schema/overseer.edn (idempotently).
+"""Installs overseer's attributes (idempotently).
 
-The attribute definitions live in ``schema/overseer.edn`` (every attribute has a
-``:db/doc``). :func:`install_schema` transacts only the attributes a store
+The attribute definitions live in ``overseer/schema.edn``, which ships inside the
+package and is read with :mod:`importlib.resources` (every attribute has a
+``:db/doc``); the repository's ``schema/overseer.edn`` is a readable copy that a
+test keeps identical. :func:`install_schema` transacts only the attributes a store
 lacks, through the ``:overseer/install-schema`` transaction function, which
 decides under the writer lock: two processes installing at once give one
 transaction that installs and one that adds nothing.
@@ -23,13 +25,13 @@ True
 from __future__ import annotations
 
 import functools
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 import fact_store as fs
 
-#: Where the attribute definitions live (the repository's schema/ folder).
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "overseer.edn"
+#: The package resource that holds the attribute definitions.
+SCHEMA_RESOURCE = "schema.edn"
 
 UNSTARTED = fs.Keyword(":unstarted")
 STARTED = fs.Keyword(":started")
@@ -44,8 +46,9 @@ TERMINAL = frozenset((FINISHED, FAILED, ABORTED))
 
 @functools.lru_cache(maxsize=1)
 def schema_tx() -> tuple[dict[Any, Any], ...]:
-    """The schema maps of schema/overseer.edn (read once)."""
-    return tuple(fs.read_edn(SCHEMA_PATH.read_text(encoding="utf-8")))
+    """The schema maps of overseer/schema.edn (read once, from the installed package)."""
+    text = resources.files("overseer").joinpath(SCHEMA_RESOURCE).read_text(encoding="utf-8")
+    return tuple(fs.read_edn(text))
 
 
 def _install_fn(db: Any) -> list[Any]:
