@@ -16,7 +16,14 @@ nothing else is public.
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
 from typing import Any
+
+try:  # one source of truth: the version in pyproject.toml, as installed
+    __version__ = _dist_version("fact-store")
+except PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+    __version__ = "0+unknown"
 
 from fact_store.connection import Connection, Log, LogTx, connect
 from fact_store.datom import Datom, t_to_tx, tx_to_t

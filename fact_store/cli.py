@@ -175,7 +175,7 @@ def _check(session: repl.Session) -> None:
 # ------------------------------------------------------------------ the group
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(package_name="fact-store", prog_name="fact-store")
+@click.version_option(fs.__version__, prog_name="fact-store")
 def cli() -> None:
     """fact-store: an immutable fact database with Datalog.
 
@@ -216,7 +216,7 @@ def repl_cmd(uri_arg: str | None, uri: str, fmt: str, history_file: str | None,
         if interactive:
             t = conn.db().basis_t
             repl.run_interactive(session, history_file, banner=(
-                f"fact-store {_version()} on {uri} (t {t}). "
+                f"fact-store {fs.__version__} on {uri} (t {t}). "
                 "Enter runs a form once its brackets balance; .help lists commands, .quit leaves."))
         else:
             repl.run_script(session, sys.stdin, bail=bail)
@@ -224,14 +224,6 @@ def repl_cmd(uri_arg: str | None, uri: str, fmt: str, history_file: str | None,
         conn.close()
     if not interactive:
         _check(session)
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-        return version("fact-store")
-    except Exception:  # noqa: BLE001 - not installed as a distribution
-        return "dev"
 
 
 @cli.command("q")

@@ -72,6 +72,8 @@ design (see ``STYLE.md``): ``schema``, ``graph``, ``queries``, ``claim``,
 demo's graphs and handlers).
 """
 
+from fact_store import __version__  # one distribution, one version
+
 from overseer.errors import (ClaimLost, ConfigError, DuplicateJobId, GraphError, HandlerNotFound,
                              JobAborted, JobFaulted, JobSignal, OverseerError, StaleAttempt,
                              WorkerInterrupted)

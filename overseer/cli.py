@@ -2,7 +2,8 @@
 
 ``overseer worker HANDLERS --store URI`` runs a worker; HANDLERS is
 ``module:attribute`` naming a mapping ``{job type: handler}`` (or a function
-returning one). Every option also reads an environment variable
+returning one), imported from the ``--path`` directories, the current
+directory or ``sys.path``. Every option also reads an environment variable
 (``OVERSEER_STORE``, ``OVERSEER_CONCURRENCY`` …, see ``overseer worker --help``).
 
 ``overseer demo`` inserts Overseer's sample graph and a generated one into a
@@ -30,15 +31,27 @@ import click
 DEFAULT_STORE = "file:./overseer.db?durability=group"
 
 
-def load_handlers(spec: str) -> Any:
-    """Import ``module:attribute`` and return the handler mapping it names."""
+def load_handlers(spec: str, path: tuple[str, ...] = ()) -> Any:
+    """Import ``module:attribute`` and return the handler mapping it names.
+
+    The module is looked up in the ``path`` directories first, then in the
+    current directory (as rq and Celery do: ``overseer worker myjobs:HANDLERS``
+    started next to ``myjobs.py`` finds it), then on ``sys.path``.
+    """
+    for d in reversed((*path, os.getcwd())):
+        d = os.path.abspath(d)
+        if d in sys.path:
+            sys.path.remove(d)
+        sys.path.insert(0, d)
     module, sep, attr = spec.partition(":")
     if not sep or not module or not attr:
         raise click.BadParameter(f"expected module:attribute, got {spec!r}", param_hint="HANDLERS")
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        raise click.BadParameter(f"cannot import {module!r}: {exc}", param_hint="HANDLERS") from exc
+        raise click.BadParameter(f"cannot import {module!r}: {exc} (searched {', '.join(sys.path[:len(path) + 1])}, "
+                                 "then sys.path; --path DIR adds a directory)",
+                                 param_hint="HANDLERS") from exc
     obj: Any = mod
     for part in attr.split("."):
         try:
@@ -53,6 +66,7 @@ def load_handlers(spec: str) -> Any:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="fact-store", prog_name="overseer")
 def main() -> None:
     """Overseer: durable DAG job graphs run by worker processes on a fact store."""
 
@@ -80,7 +94,12 @@ def _opt(name: str, envvar: str, type_: Any, help_: str) -> Any:
 @click.option("--exit-when-done", is_flag=True, envvar="OVERSEER_EXIT_WHEN_DONE",
               help="Exit once no job in the store is unstarted or started.")
 @click.option("--log-level", envvar="OVERSEER_LOG_LEVEL", default="INFO", show_default=True)
-def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, **options: Any) -> None:
+@click.option("--path", "paths", multiple=True, metavar="DIR",
+              type=click.Path(exists=True, file_okay=False),
+              help="Look for the HANDLERS module in DIR first (repeatable); the current "
+                   "directory is always searched.")
+def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, paths: tuple[str, ...],
+           **options: Any) -> None:
     """Run a worker for the job types of HANDLERS (module:attribute) on the store."""
     import fact_store as fs
 
@@ -89,7 +108,7 @@ def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, **op
 
     logging.basicConfig(level=log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
-    mapping = load_handlers(handlers)
+    mapping = load_handlers(handlers, paths)
     try:
         config = Config.from_mapping({k: v for k, v in options.items() if v is not None})
         conn = fs.connect(store)

@@ -13,7 +13,7 @@ LEVELS = {
     "fact_store.tx": 5, "fact_store.query": 5, "fact_store.pull": 5,
     "fact_store.peer": 6, "fact_store.connection": 6,
     "fact_store": 7,
-    "fact_store.repl": 8, "fact_store.cli": 8,
+    "fact_store.repl": 8, "fact_store.cli": 8, "fact_store.__main__": 8,
 }
 
 

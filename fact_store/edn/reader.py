@@ -62,7 +62,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal, InvalidOperation
-from pathlib import Path
+from importlib.resources import files
 from typing import Any
 
 from lark import Lark, Token, Transformer, Tree
@@ -448,7 +448,7 @@ class _EdnLexer(Lexer):
 
 
 _PARSER = Lark(
-    (Path(__file__).with_name("edn.lark")).read_text(encoding="utf-8"),
+    files("fact_store.edn").joinpath("edn.lark").read_text(encoding="utf-8"),  # package data
     parser="lalr",
     lexer=_EdnLexer,
     start=["start_one", "start_all"],

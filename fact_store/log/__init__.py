@@ -27,6 +27,7 @@ fact_store.errors.ConfigurationError: unknown store URI 'redis://x': expected me
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Callable
 from urllib.parse import parse_qsl, unquote
 
@@ -35,6 +36,9 @@ from fact_store.log.base import DURABILITY_MODES, LogStore, RawRecord
 from fact_store.log.file import FileStore, VerifyReport, verify
 from fact_store.log.memory import MemoryStore, open_memory
 from fact_store.log.record import decode_tx, decode_value, encode_tx, encode_value, pack, unpack
+
+if os.environ.get("FACTSTORE_CRASH_AT"):  # fault tests only: arms the crash points
+    from fact_store.log import crash as _crash  # noqa: F401
 
 __all__ = [
     "DURABILITY_MODES", "FileStore", "LogStore", "MemoryStore", "RawRecord", "VerifyReport",

@@ -22,7 +22,26 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
-from typing import ContextManager, Iterator, NamedTuple
+from typing import Callable, ContextManager, Iterator, NamedTuple
+
+#: The fault-injection hook behind :func:`crashpoint`: None in production.
+#: ``fact_store.log.crash`` sets it when armed; that module is imported only when
+#: ``FACTSTORE_CRASH_AT`` is set (``fact_store/log/__init__.py``) or by a test.
+crash_hook: Callable[[str, Callable[[], object] | None], None] | None = None
+
+
+def crashpoint(name: str, before: Callable[[], object] | None = None) -> None:
+    """A named step where a fault test may kill this process; a no-op unless armed.
+
+    The stores call it at the steps where a crash is most interesting
+    (``before-write``, ``mid-write`` …, listed in ``fact_store/log/crash.py``).
+    Cost when disarmed: one global lookup.
+
+    >>> crashpoint("mid-write")   # nothing armed: returns
+    """
+    hook = crash_hook
+    if hook is not None:
+        hook(name, before)
 
 
 class RawRecord(NamedTuple):

@@ -7,7 +7,11 @@ comma-separated entries allowed), the k-th hit of ``name`` in this process kills
 the process with ``SIGKILL``: no ``finally`` block, no flush, no unlock. The OS
 releases the process's ``flock`` exactly as it would after ``kill -9``.
 
-Without the variable every call is a global lookup and a return.
+Production code never imports this module: the stores call
+:func:`fact_store.log.base.crashpoint`, a no-op until this module arms it, and
+``fact_store/log/__init__.py`` imports this module only when the variable is
+set (a test may also import it and call :func:`configure`). Disarmed, a crash
+point costs one global lookup.
 
 Points the file store uses (see ``fact_store/log/file.py``):
 
@@ -30,6 +34,7 @@ import signal
 from typing import Callable
 
 from fact_store.errors import ConfigurationError
+from fact_store.log import base
 
 ENV_VAR = "FACTSTORE_CRASH_AT"
 
@@ -58,6 +63,7 @@ def configure(spec: str | None) -> None:
     global _armed
     _hits.clear()
     _armed = _parse(spec) if spec else None
+    base.crash_hook = crashpoint if _armed is not None else None
 
 
 def would_crash(name: str) -> bool:
@@ -83,6 +89,8 @@ def die() -> None:  # pragma: no cover - the process ends here
 
 def crashpoint(name: str, before: Callable[[], object] | None = None) -> None:
     """Die here if ``FACTSTORE_CRASH_AT`` names this point and hit count.
+
+    :func:`configure` installs it as ``fact_store.log.base.crash_hook`` when armed.
 
     ``before`` runs first when the crash fires (``mid-write`` uses it to write
     half a record). Cost when disarmed: one global lookup.

@@ -194,8 +194,7 @@ from fact_store.errors import (
     UnsupportedFormat,
 )
 from fact_store.log import record as rec
-from fact_store.log.base import LogStore, RawRecord
-from fact_store.log.crash import crashpoint
+from fact_store.log.base import LogStore, RawRecord, crashpoint
 from fact_store.log.fileops import NETWORK_FS_TYPES, FileOps, write_all
 
 log = logging.getLogger(__name__)

@@ -202,8 +202,7 @@ from fact_store.errors import (
     TransactionOutcomeUnknown,
     UnsupportedFormat,
 )
-from fact_store.log.base import DURABILITY_MODES, LogStore, RawRecord
-from fact_store.log.crash import crashpoint
+from fact_store.log.base import DURABILITY_MODES, LogStore, RawRecord, crashpoint
 
 try:
     import psycopg
