@@ -148,16 +148,26 @@ def _read_arg(text: str, what: str) -> str:
     if text == "-":
         return sys.stdin.read()
     if text.startswith("@"):
-        with open(text[1:], encoding="utf-8") as f:
-            return f.read()
+        return _read_file(text[1:], what)
     return text
 
 
-def _read_file(name: str) -> str:
+def _read_file(name: str, what: str = "FILE") -> str:
+    """The text of ``name`` (``-``: stdin). A file that cannot be read is a usage error (exit 2)
+    naming it."""
     if name == "-":
         return sys.stdin.read()
-    with open(name, encoding="utf-8") as f:
-        return f.read()
+    try:
+        with open(name, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise Usage(f"{what}: no such file: {name}") from None
+    except IsADirectoryError:
+        raise Usage(f"{what}: {name} is a directory, not a file") from None
+    except UnicodeDecodeError as exc:
+        raise Usage(f"{what}: {name} is not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise Usage(f"{what}: cannot read {name}: {exc.strerror or exc}") from None
 
 
 def _session(conn: fs.Connection, fmt: str, as_of: Any = None, since: Any = None,
@@ -269,7 +279,7 @@ def transact_cmd(file: str, uri: str, fmt: str) -> None:
     Prints what each made: its t, the tempids and the datoms. Stops at the
     first refused transaction (exit 1); those before it stay.
     """
-    text = _read_file(file)
+    text = _read_file(file, "FILE")
     spans = repl.split_forms(text)
     if not spans:
         raise Failure(f"{file}: no tx-data (expected a vector such as [{{:db/id \"x\" :a/b 1}}])")
@@ -343,26 +353,31 @@ def _progress(total_hint: str) -> Any:
               show_default=True,
               help="Exported :db/txInstant values: keep them, drop them (now), or keep them "
                    "when the store is empty (auto).")
+@click.option("--force", is_flag=True,
+              help="Import even when the store already holds every fact of the stream.")
 @_guard
-def import_cmd(file: str, uri: str, instants: str) -> None:
+def import_cmd(file: str, uri: str, instants: str, force: bool) -> None:
     """Transact an EDN tx-data stream: one transaction per top-level form.
 
     A stream written by `fact-store export` gets its entity ids mapped to new
-    ids of this store, so it can be loaded into any store.
+    ids of this store, so it can be loaded into any store. Nothing is written
+    when the stream uses attributes that neither the store nor the stream
+    installs, or when the store already holds every fact of the stream (it was
+    imported before; --force imports it anyway).
     """
-    text = _read_file(file)
+    text = _read_file(file, "FILE")
     conn = _connect(uri, create=True)
     try:
         bar = _progress("importing")
         if bar is None:
-            rep = repl.import_text(conn, text, instants)
+            rep = repl.import_text(conn, text, instants, force=force)
         else:
             with bar:
                 task = bar.add_task("import", total=None)
-                rep = repl.import_text(conn, text, instants,
+                rep = repl.import_text(conn, text, instants, force=force,
                                        progress=lambda i, n: bar.update(task, completed=i, total=n))
-        click.echo(f"imported {rep.transactions} transactions ({rep.datoms} datoms); "
-                   f"t is now {rep.basis_t}", err=file == "-" and not sys.stdout.isatty())
+        click.echo(f"imported {repl.import_summary(rep)}; t is now {rep.basis_t}",
+                   err=file == "-" and not sys.stdout.isatty())
     finally:
         conn.close()
 
@@ -470,13 +485,15 @@ def _human(key: str, v: Any) -> Any:
 
 @cli.command("verify")
 @_uri_option
+@_format_option
 @click.option("--no-decode", is_flag=True, help="Check frames and checksums only.")
 @_guard
-def verify_cmd(uri: str, no_decode: bool) -> None:
+def verify_cmd(uri: str, fmt: str, no_decode: bool) -> None:
     """Check every record and snapshot of the store without changing it (exit 1 if damaged).
 
     file: stores are checked frame by frame (fact_store.log.verify); other
-    stores by reading their whole log.
+    stores by reading their whole log. The report is text on a terminal
+    (--format table), else a map (edn, json) or stat,value rows (csv).
     """
     path = file_path(uri)
     if path is not None:
@@ -485,22 +502,42 @@ def verify_cmd(uri: str, no_decode: bool) -> None:
         from fact_store.log import verify  # the façade has no verify: a store-level tool
 
         report = verify(path, decode=not no_decode)
-        click.echo(report.summary())
-        if not report.ok:
-            raise click.exceptions.Exit(1)
-        return
-    conn = _connect(uri)
-    try:
-        n = last = 0
-        for tx in conn.log().tx_range():
-            n += 1
-            if tx.t != last + 1:
-                click.echo(f"{uri}: PROBLEMS FOUND\n  t {tx.t} follows t {last}")
-                raise click.exceptions.Exit(1)
-            last = tx.t
-        click.echo(f"{uri}: OK\n  {n} records, last t={last}")
-    finally:
-        conn.close()
+        summary = report.summary()
+        found: dict[str, Any] = {
+            "uri": uri, "ok": report.ok, "records": report.records, "last-t": report.last_t,
+            "database": str(report.db_uuid) if report.db_uuid is not None else None,
+            "log-format": report.format_version, "bytes-verified": report.end_offset,
+            "log-bytes": report.file_size, "torn-tail-bytes": report.torn_tail_bytes,
+            "snapshots-checked": report.snapshots_checked,
+            "snapshots-bad": tuple(f"{name}: {why}" for name, why in report.snapshots_bad),
+            "problems": tuple(report.problems)}
+    else:
+        conn = _connect(uri)
+        try:
+            n = last = 0
+            problems = []
+            for tx in conn.log().tx_range():
+                n += 1
+                if tx.t != last + 1:
+                    problems.append(f"t {tx.t} follows t {last}")
+                    break
+                last = tx.t
+        finally:
+            conn.close()
+        summary = (f"{uri}: PROBLEMS FOUND\n  " + problems[0] if problems
+                   else f"{uri}: OK\n  {n} records, last t={last}")
+        found = {"uri": uri, "ok": not problems, "records": n, "last-t": last,
+                 "problems": tuple(problems)}
+    out = repl.Output(_format(fmt))
+    if out.format == "table":
+        click.echo(summary)
+    elif out.format == "csv":
+        out.rows(["stat", "value"], [(k, fs.write_edn(v) if isinstance(v, tuple) else v)
+                                     for k, v in found.items()], count=False)
+    else:
+        out.value({fs.Keyword(":" + k): v for k, v in found.items()})
+    if not found["ok"]:
+        raise click.exceptions.Exit(1)
 
 
 @cli.command("checkpoint")

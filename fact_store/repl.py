@@ -33,6 +33,7 @@ import base64
 import csv
 import datetime as _dt
 import decimal
+import heapq
 import io
 import json
 import math
@@ -41,6 +42,7 @@ import re
 import sys
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence, TextIO
 
@@ -299,9 +301,23 @@ def format_error(message: str, text: str, pos: int | None, line_offset: int = 0
     return message, "  " + src.rstrip() + "\n  " + " " * (col - 1) + "^"
 
 
+#: problems of one refused transaction listed in a message; the rest are counted
+MAX_PROBLEMS_SHOWN = 10
+
+
 def error_text(exc: BaseException) -> str:
-    if isinstance(exc, fs.TransactionError) and len(getattr(exc, "violations", [])) > 1:
-        return "transaction refused:\n" + "\n".join(f"  - {v.message}" for v in exc.violations)
+    """The message of an error for a person: one line, or a capped list of problems.
+
+    >>> many = [fs.TransactionError(f"problem {i}") for i in range(25)]
+    >>> error_text(fs.TransactionError("x", violations=many)).splitlines()[-1].strip()
+    '... and 15 more'
+    """
+    violations = getattr(exc, "violations", [])
+    if isinstance(exc, fs.TransactionError) and len(violations) > 1:
+        shown = [f"  - {v.message}" for v in violations[:MAX_PROBLEMS_SHOWN]]
+        if len(violations) > MAX_PROBLEMS_SHOWN:
+            shown.append(f"  ... and {len(violations) - MAX_PROBLEMS_SHOWN:,} more")
+        return f"transaction refused ({len(violations):,} problems):\n" + "\n".join(shown)
     msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return msg
 
@@ -333,6 +349,41 @@ def _sort_key(v: Any) -> tuple[Any, ...]:
     if isinstance(v, dict):
         return (9, tuple(sorted((str(k), _sort_key(x)) for k, x in v.items())))
     return (10, repr(v))
+
+
+def _natively_ordered(rows: Sequence[Sequence[Any]]) -> bool:
+    """True when every column holds only ``int`` or only ``str`` values (exact types).
+
+    Then plain tuple comparison orders the rows exactly as :func:`_sort_key`
+    does, and sorting needs no Python key function (several times faster).
+    O(rows × columns).
+
+    >>> _natively_ordered([(1, "a"), (2, "b")]), _natively_ordered([(1,), (True,)])
+    (True, False)
+    """
+    if not rows:
+        return True
+    for i in range(len(rows[0])):
+        types = {type(r[i]) for r in rows}
+        if types != {int} and types != {str}:
+            return False
+    return True
+
+
+def sort_rows(rows: list[Any], limit: int | None = None) -> list[Any]:
+    """``rows`` in :func:`_sort_key` order; only the first ``limit`` of them when given.
+
+    The first ``limit`` of n rows cost O(n log limit) (a heap), not a full sort:
+    a table shows 1,000 rows of a 1.35 M-row result without sorting the rest.
+
+    >>> sort_rows([(3,), (1,), (2,)], limit=2)
+    [(1,), (2,)]
+    """
+    key = None if _natively_ordered(rows) else _sort_key
+    if limit is not None and len(rows) > limit:
+        return heapq.nsmallest(limit, rows, key=key)
+    rows.sort(key=key)
+    return rows
 
 
 def _edn(v: Any) -> str:
@@ -491,6 +542,61 @@ class Output:
             kw["color_system"] = None
         self.console = Console(file=self.out, **kw)
         self.err_console = Console(file=self.err, stderr=True, **kw)
+        #: page an entry's output longer than the terminal (interactive sessions; ``.pager``)
+        self.pager = interactive
+        #: the terminal's stream and console while ``.output FILE`` sends results to a file
+        self._terminal: tuple[TextIO, Any] | None = None
+
+    # -- where results go ----------------------------------------------------------
+
+    @property
+    def redirected(self) -> str | None:
+        """The file ``.output`` sends results to, or None."""
+        return getattr(self.out, "name", None) if self._terminal is not None else None
+
+    def redirect(self, path: str | None) -> None:
+        """Send results to ``path`` (truncated first), or back to the terminal for None."""
+        from rich.console import Console
+
+        if self._terminal is not None:
+            self.out.close()
+            self.out, self.console = self._terminal
+            self._terminal = None
+        if path is None:
+            return
+        f = open(path, "w", encoding="utf-8")  # noqa: SIM115 - closed by the next redirect
+        self._terminal = (self.out, self.console)
+        self.out = f
+        # a file is as wide as its longest row: ids and values are never cut or folded
+        self.console = Console(file=f, width=_FILE_WIDTH, no_color=True, color_system=None,
+                               highlight=False)
+
+    @contextmanager
+    def paged(self) -> Iterator[None]:
+        """Collect what one entry prints; show it through a pager when it is longer than the
+        terminal (as psql and pgcli do: ``$PAGER``, else ``less`` with ``LESS=-SRXF``)."""
+        if not (self.pager and self.interactive and self._terminal is None):
+            yield
+            return
+        from rich.console import Console
+
+        term_out, term_console = self.out, self.console
+        buf = io.StringIO()
+        self.out = buf
+        self.console = Console(file=buf, width=term_console.width, height=term_console.height,
+                               color_system=term_console.color_system,
+                               force_terminal=term_console.is_terminal,
+                               no_color=term_console.no_color, highlight=False)
+        try:
+            yield
+        finally:
+            self.out, self.console = term_out, term_console
+            text = buf.getvalue()
+            if text.count("\n") >= max(term_console.height - 1, 1):
+                page(text)
+            elif text:
+                term_out.write(text)
+                term_out.flush()
 
     # -- plain lines -----------------------------------------------------------
 
@@ -498,7 +604,10 @@ class Output:
         """An informational line: on stdout at an interactive table prompt, else on stderr."""
         from rich.text import Text
 
-        con = self.console if (self.interactive and self.format == "table") else self.err_console
+        if self.interactive and self.format == "table":
+            con = self._terminal[1] if self._terminal is not None else self.console
+        else:
+            con = self.err_console
         con.print(Text(text, style="dim"), soft_wrap=True)
 
     def error(self, text: str, excerpt: str | None = None) -> None:
@@ -529,14 +638,17 @@ class Output:
             self.write(edn_pretty(v))
 
     def rows(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], *,
-             title: str | None = None, data: Any = None, count: bool = True) -> None:
+             title: str | None = None, data: Any = None, count: bool = True,
+             total: int | None = None) -> None:
         """A table of ``rows`` (already ordered) under ``columns``.
 
         ``data`` is what EDN and JSON print (default: a vector of maps keyed by
-        the column names); CSV prints a header and the rows.
+        the column names); CSV prints a header and the rows. ``total``: how many
+        rows the result has when ``rows`` holds only the first of them (a table
+        shows at most ``max_rows``).
         """
         if self.format == "table":
-            self._table(columns, rows, title, count)
+            self._table(columns, rows, title, count, total)
             return
         raw_rows = [[_raw(c) for c in r] for r in rows]
         if data is None:
@@ -554,7 +666,7 @@ class Output:
             self.write(edn_pretty(data) if not isinstance(data, _EdnText) else data.text)
 
     def _table(self, columns: Sequence[str], rows: Sequence[Sequence[Any]], title: str | None,
-               count: bool) -> None:
+               count: bool, total: int | None = None) -> None:
         from rich import box
         from rich.table import Table
         from rich.text import Text
@@ -571,10 +683,23 @@ class Output:
             table.add_row(*[Text(_cell_text(c), style="dim" if c is None else "") for c in r])
         self.console.print(table)
         if count:
-            more = len(rows) - len(shown)
-            n = len(rows)
+            n = len(rows) if total is None else total
+            more = n - len(shown)
             tail = f" ({more} not shown; .limit off or .format edn shows all)" if more > 0 else ""
             self.console.print(Text(f"({n} row{'s' if n != 1 else ''}){tail}", style="dim"))
+
+
+#: the width tables get in a file (``.output``): wide enough never to fold a row
+_FILE_WIDTH = 100_000
+
+
+def page(text: str) -> None:
+    """Show ``text`` through ``$PAGER`` (``less -SRXF`` by default; ``cat`` never pages)."""
+    import click
+
+    if "LESS" not in os.environ:  # pgcli's choice: keep colours, quit when one screen suffices
+        os.environ["LESS"] = "-SRXF"
+    click.echo_via_pager(text, color=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -707,6 +832,8 @@ _HELP: list[tuple[str, str]] = [
     (".timer on|off", "print the time each entry took"),
     (".format table|edn|json|csv", "how results are printed"),
     (".limit N|off", "rows shown per table (default 1000)"),
+    (".output [FILE]", "send results to FILE (truncated first); .output alone: back to the terminal"),
+    (".pager on|off", "show output longer than the terminal through $PAGER (default on)"),
     (".import FILE", "transact an EDN tx-data stream (one transaction per form)"),
     (".export FILE", "write the log as an EDN tx-data stream (up to the current .as-of)"),
     (".help", "this list"),
@@ -1125,14 +1252,29 @@ class Session:
             raise ReplError(f".limit takes a number of rows or off, got {raw or 'nothing'}")
         self.out.note(f"limit {raw}")
 
+    def cmd_output(self, args_text: str, raw: str) -> None:
+        if raw in ("", "stdout"):
+            was = self.out.redirected
+            self.out.redirect(None)
+            self.out.note(f"results go to the terminal again{f' ({was} is closed)' if was else ''}")
+            return
+        path = _path_arg(raw, "output")
+        self.out.redirect(path)
+        self.out.note(f"results go to {path} until .output")
+
+    def cmd_pager(self, args_text: str, raw: str) -> None:
+        if raw not in ("on", "off"):
+            raise ReplError(f".pager takes on or off, got {raw or 'nothing'}")
+        self.out.pager = raw == "on"
+        self.out.note(f"pager {raw}")
+
     def cmd_import(self, args_text: str, raw: str) -> None:
         path = _path_arg(raw, "import")
         with open(path, encoding="utf-8") as f:
             text = f.read()
         rep = import_text(self.conn, text)
         self._latest = None
-        self.out.note(f"imported {rep.transactions} transactions ({rep.datoms} datoms) from {path}; "
-                      f"t is now {rep.basis_t}")
+        self.out.note(f"imported {import_summary(rep)} from {path}; t is now {rep.basis_t}")
 
     def cmd_export(self, args_text: str, raw: str) -> None:
         path = _path_arg(raw, "export")
@@ -1206,11 +1348,12 @@ _COMMANDS: dict[str, Callable[[Session, str, str], None]] = {
     ".explain": Session.cmd_explain, ".timer": Session.cmd_timer,
     ".format": Session.cmd_format, ".limit": Session.cmd_limit,
     ".import": Session.cmd_import, ".export": Session.cmd_export,
+    ".output": Session.cmd_output, ".pager": Session.cmd_pager,
 }
 
 #: dot commands whose argument is the rest of the line (a file name, a word), not EDN
 LINE_COMMANDS = (".import", ".export", ".format", ".timer", ".limit", ".help", ".quit", ".exit",
-                 ".history", ".now", ".attrs")
+                 ".history", ".now", ".attrs", ".output", ".pager")
 
 
 def entry_complete(text: str) -> bool:
@@ -1234,22 +1377,28 @@ def show_result(out: Output, query: Any, result: Any, db: fs.Db, labeler: Labele
         else:
             out.value(result)
         return
+    # a table shows out.max_rows rows: sort (and label, below) only those
+    limit = out.max_rows if out.format == "table" else None
+    total = None
+    data: Any = result
     if spec.shape == "rel":
         if spec.keys is not None and result and isinstance(next(iter(result)), dict):
             rows = [tuple(r.get(_K(":" + k), r.get(k)) for k in spec.keys) for r in result]
         else:
             rows = [tuple(r) for r in result]
-        rows.sort(key=_sort_key)
-        data: Any = result
+        total = len(rows)
+        rows = sort_rows(rows, limit)
         if out.format == "edn":
             if spec.keys is not None:
                 data = _EdnText(edn_pretty(tuple(sorted(result, key=_sort_key))))
             else:
                 data = _EdnText("#{" + "\n  ".join(_edn(r) for r in rows) + "}")
         elif out.format == "json":
-            data = sorted(result, key=_sort_key) if spec.keys is None else list(result)
+            data = rows if spec.keys is None else list(result)
     elif spec.shape == "coll":
-        rows = sorted(((v,) for v in result), key=_sort_key)
+        rows = [(v,) for v in result]
+        total = len(rows)
+        rows = sort_rows(rows, limit)
         data = [r[0] for r in rows]
         if out.format == "edn":
             data = _EdnText("[" + " ".join(_edn(v) for v in data) + "]")
@@ -1262,7 +1411,7 @@ def show_result(out: Output, query: Any, result: Any, db: fs.Db, labeler: Labele
         ents = [_entity_column(query, db, spec, i) for i in range(len(spec.columns))]
         rows = [tuple(labeler.ref(v) if ents[i] == "e" else labeler.attr(v) if ents[i] == "a" else v
                       for i, v in enumerate(r)) for r in rows]
-    out.rows(spec.columns, rows, data=data)
+    out.rows(spec.columns, rows, data=data, total=total)
 
 
 def _entity_column(query: Any, db: fs.Db, spec: FindSpec, i: int) -> str | None:
@@ -1403,10 +1552,34 @@ class ImportReport:
     transactions: int = 0
     datoms: int = 0
     basis_t: int = 0
+    #: transactions that added no fact (the store already held them): only their own timestamp
+    empty: int = 0
+
+
+def import_summary(rep: ImportReport) -> str:
+    """``3 transactions (16 datoms)``, and how many of them added nothing.
+
+    >>> import_summary(ImportReport(transactions=1, datoms=4, empty=1))
+    '1 transaction (4 datoms; it added no fact: the store already held them)'
+    """
+    s = f"{rep.transactions:,} transaction{'s' if rep.transactions != 1 else ''} ({rep.datoms:,} datoms"
+    if rep.empty == rep.transactions and rep.empty:
+        return s + ("; it added no fact" if rep.empty == 1 else "; none of them added a fact") + \
+            ": the store already held them)"
+    if rep.empty:
+        return s + f"; {rep.empty:,} of them added no fact: the store already held those)"
+    return s + ")"
+
+
+def _adds_facts(report: fs.TxReport) -> bool:
+    """True when a transaction asserted or retracted more than its own ``:db/txInstant``."""
+    tx = fs.t_to_tx(report.db_after.basis_t)
+    return any(d.e != tx for d in report.tx_data)
 
 
 def import_text(conn: fs.Connection, text: str, instants: str = "auto",
-                progress: Callable[[int, int], Any] | None = None) -> ImportReport:
+                progress: Callable[[int, int], Any] | None = None,
+                force: bool = False) -> ImportReport:
     """Transact an EDN tx-data stream: each top-level form is one transaction, in order.
 
     A stream written by :func:`export_log` (it starts with the export header)
@@ -1414,6 +1587,12 @@ def import_text(conn: fs.Connection, text: str, instants: str = "auto",
     ``keep`` the exported ``:db/txInstant`` values, ``now`` to drop them, or
     ``auto``: keep them when the store is empty. Stops at the first refused
     transaction with a ReplError naming it and its line; those before it stay.
+
+    Before writing anything it refuses (ReplError) an exported stream that
+    uses attributes neither the store nor the stream installs, and a stream
+    whose every transaction would add no fact to a non-empty store (it was
+    imported before; ``force`` imports it anyway). ``ImportReport.empty``
+    counts the transactions that added nothing.
     """
     spans = split_forms(text)
     forms: list[tuple[Any, int]] = [(read_form(text, s, e), s) for s, e in spans]
@@ -1422,23 +1601,32 @@ def import_text(conn: fs.Connection, text: str, instants: str = "auto",
     if exported:
         forms = forms[1:]
     keep = instants == "keep" or (instants == "auto" and conn.db().basis_t == 0)
+    for i, (tx_data, pos) in enumerate(forms, 1):
+        if not isinstance(tx_data, (tuple, list)):
+            raise ReplError(f"form {i} (line {_line_col(text, pos)[0]}) is not tx-data: "
+                            f"{_edn(tx_data)[:60]}; nothing was imported", pos)
+    if exported:
+        _check_attributes(conn.db(), text, forms)
+    if not force and forms and conn.db().basis_t > 0 and _imported_before(conn.db(), forms, exported):
+        raise ReplError(
+            f"nothing imported: this store already holds every fact of the stream (each of its "
+            f"{len(forms):,} transactions would add nothing but its own timestamp; it was probably "
+            "imported before); `fact-store import --force` imports it anyway")
     remap: dict[int, int] = {}
     total = len(forms)
     for i, (tx_data, pos) in enumerate(forms, 1):
         line = _line_col(text, pos)[0]
-        if not isinstance(tx_data, (tuple, list)):
-            raise ReplError(f"form {i} (line {line}) is not tx-data: {_edn(tx_data)[:60]}; "
-                            f"{rep.transactions} transactions were imported", pos)
         if exported:
             tx_data = _remap(conn.db(), tx_data, remap, keep)
         try:
             report = conn.transact(tx_data)
         except fs.FactStoreError as exc:
-            raise ReplError(f"transaction {i} (line {line}) was refused: {error_text(exc)}; "
+            raise ReplError(f"transaction {i} (line {line}) was refused: {error_text(exc)}\n"
                             f"{rep.transactions} transactions before it were imported", pos) from None
         rep.transactions += 1
         rep.datoms += len(report.tx_data)
         rep.basis_t = report.db_after.basis_t
+        rep.empty += not _adds_facts(report)
         if exported:
             for k, eid in report.tempids.items():
                 if isinstance(k, str) and k.startswith(_TEMPID):
@@ -1447,6 +1635,60 @@ def import_text(conn: fs.Connection, text: str, instants: str = "auto",
         if progress is not None:
             progress(i, total)
     return rep
+
+
+def _imported_before(db: fs.Db, forms: list[tuple[Any, int]], exported: bool) -> bool:
+    """True when every transaction of the stream, applied in turn to ``db`` without writing,
+    adds no fact. Stops at the first one that adds a fact (or is refused: the real run says
+    why), so a new stream costs one speculative transaction."""
+    remap: dict[int, int] = {}
+    for i, (tx_data, _pos) in enumerate(forms, 1):
+        if exported:
+            tx_data = _remap(db, tx_data, remap, keep_instants=False)
+        try:
+            report = db.with_(tx_data)
+        except fs.FactStoreError:
+            return False
+        if _adds_facts(report):
+            return False
+        if exported:
+            for k, eid in report.tempids.items():
+                if isinstance(k, str) and k.startswith(_TEMPID):
+                    remap[int(k[len(_TEMPID):])] = eid
+            remap[fs.t_to_tx(i)] = fs.t_to_tx(report.db_after.basis_t)
+        db = report.db_after
+    return True
+
+
+def _check_attributes(db: fs.Db, text: str, forms: list[tuple[Any, int]]) -> None:
+    """Refuse an exported stream that uses attributes it does not install and ``db`` lacks.
+
+    One message naming them (at most :data:`MAX_PROBLEMS_SHOWN`) and where the first is used,
+    instead of one refused transaction listing every datom. O(datoms of the stream).
+    """
+    installed = {str(a.ident) for a in db.schema.attrs()}
+    missing: dict[str, tuple[int, int]] = {}
+    for i, (tx_data, pos) in enumerate(forms, 1):
+        for op in tx_data:
+            if isinstance(op, (tuple, list)) and len(op) == 4 and op[2] == ":db/ident" \
+                    and isinstance(op[3], str):
+                installed.add(str(op[3]))
+        for op in tx_data:
+            if isinstance(op, (tuple, list)) and len(op) == 4 and isinstance(op[2], Keyword):
+                a = str(op[2])
+                if a not in installed and a not in missing:
+                    missing[a] = (i, _line_col(text, pos)[0])
+    if not missing:
+        return
+    names = list(missing)
+    shown = " ".join(names[:MAX_PROBLEMS_SHOWN])
+    more = f" ... and {len(names) - MAX_PROBLEMS_SHOWN:,} more" if len(names) > MAX_PROBLEMS_SHOWN else ""
+    i, line = missing[names[0]]
+    raise ReplError(f"nothing imported: the stream uses {len(names):,} attribute"
+                    f"{'s' if len(names) != 1 else ''} that neither this store nor the stream "
+                    f"installs: {shown}{more} (the first in transaction {i}, line {line}). "
+                    "Install the schema first (fact-store transact schema.edn), or import the "
+                    "whole export")
 
 
 def _remap(db: fs.Db, tx_data: Sequence[Any], remap: dict[int, int], keep_instants: bool) -> list[Any]:
@@ -1472,6 +1714,13 @@ def _remap(db: fs.Db, tx_data: Sequence[Any], remap: dict[int, int], keep_instan
 
 def run_script(session: Session, stream: TextIO, bail: bool = False) -> None:
     """Feed a session from a non-terminal stream: entries end where the brackets balance."""
+    try:
+        _run_script(session, stream, bail)
+    finally:
+        session.out.redirect(None)  # closes a file .output opened
+
+
+def _run_script(session: Session, stream: TextIO, bail: bool) -> None:
     buf: list[str] = []
     first_line = 0
     lineno = 0
@@ -1504,7 +1753,8 @@ _CLAUSE_HEADS = ("not", "not-join", "or", "or-join", "and", "pull", "count", "co
                  "sum", "min", "max", "avg", "median", "distinct", "rand", "sample",
                  "get-else", "get-some", "missing?", "ground", "tuple", "untuple",
                  "str", "subs", "re-find", "re-matches", "identity")
-_ARG_WORDS = {".format": FORMATS, ".timer": ("on", "off"), ".limit": ("off", "100", "1000"),
+_ARG_WORDS = {".format": FORMATS, ".timer": ("on", "off"), ".pager": ("on", "off"),
+              ".limit": ("off", "100", "1000"),
               ".datoms": (":eavt", ":aevt", ":avet", ":vaet")}
 _WORD = re.compile(r"[^\s()\[\]{}\",;]*$")
 
@@ -1628,7 +1878,9 @@ def run_interactive(session: Session, history_path: str | None = None,
             continue
         except EOFError:
             break
-        session.feed(text)
+        with session.out.paged():
+            session.feed(text)
+    session.out.redirect(None)
 
 
 def _depth(text: str) -> int:

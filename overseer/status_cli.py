@@ -332,17 +332,30 @@ class _Failure(click.ClickException):
             Text("error: ", style="bold red") + Text(self.message))
 
 
+class _JsonFailure(_Failure):
+    """A failure under ``--json``: ``{"error": message}`` on stdout, exit code 1."""
+
+    def show(self, file: Any = None) -> None:
+        click.echo(json.dumps({"error": self.message}))
+
+
 def _guard(f: F) -> F:
+    """Errors a user can cause become one message and exit code 1 (a JSON object under --json)."""
     import functools
 
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        failure = _JsonFailure if kwargs.get("as_json") else _Failure
         try:
             return f(*args, **kwargs)
+        except _Failure as exc:
+            if failure is _JsonFailure and not isinstance(exc, _JsonFailure):
+                raise _JsonFailure(exc.message) from None
+            raise
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except (OverseerError, fs.FactStoreError, OSError) as exc:
-            raise _Failure(getattr(exc, "message", None) or str(exc)) from None
+            raise failure(getattr(exc, "message", None) or str(exc)) from None
         except KeyboardInterrupt:
             raise click.exceptions.Exit(130) from None
 
@@ -373,9 +386,15 @@ def _now_ms(now: float | None) -> int:
     return int(now) if now is not None else int(time.time() * 1000)
 
 
+#: the width of output that is not a terminal: every row on one line, no id ever cut
+_PIPE_WIDTH = 100_000
+
+
 def _console() -> Any:
+    """A terminal gets tables that fit its width (cells wrap, never cut: see ``overflow``);
+    a pipe or file gets one line per row."""
     from rich.console import Console
-    return Console(highlight=False)
+    return Console(highlight=False, width=None if sys.stdout.isatty() else _PIPE_WIDTH)
 
 
 def _age(ms: int | None) -> str:
@@ -410,7 +429,7 @@ def render_status(rep: StatusReport, uri: str) -> Any:
                   header_style="bold")
         for c in cols:
             t.add_column(c, justify="right" if c in ("jobs", "attempt", "age") or
-                         c in [_name(s) for s in STATUSES] else "left")
+                         c in [_name(s) for s in STATUSES] else "left", overflow="fold")
         return t
 
     statuses = [_name(s) for s in STATUSES]
@@ -472,37 +491,47 @@ def status_cmd(store: str, watch: bool, interval: float, count: int | None, stal
                as_json: bool, now: float | None) -> None:
     """Counts by status and type, ready, running and stale jobs, recent failures.
 
-    Exit code 0 when healthy (no stale started job, no failed job), 1 otherwise.
+    Exit code 0 when healthy (no stale started job, no failed job), 1 otherwise;
+    with --watch, 1 when any refresh found a problem.
     """
     conn = _connect(store)
     try:
         def report() -> StatusReport:
             return status_report(conn.sync(), _now_ms(now), int(stale_after * 1000))
 
-        rep = report()
-        if as_json and not watch:
-            click.echo(json.dumps(rep.as_json(), default=str))
-        elif not watch:
-            _console().print(render_status(rep, store))
+        if not watch:
+            rep = report()
+            if as_json:
+                click.echo(json.dumps(rep.as_json(), default=str))
+            else:
+                _console().print(render_status(rep, store))
+            healthy = rep.healthy
         else:
-            rep = _watch(report, store, interval, count, as_json)
+            healthy = _watch(report, store, interval, count, as_json)
     finally:
         conn.close()
-    if not rep.healthy:
+    if not healthy:
         raise click.exceptions.Exit(1)
 
 
 def _watch(report: Callable[[], StatusReport], uri: str, interval: float, count: int | None,
-           as_json: bool) -> StatusReport:
+           as_json: bool) -> bool:
+    """Show ``report()`` every ``interval`` seconds (``count`` times, or until Ctrl-C); True when
+    every refresh was healthy."""
     rep = report()
+    healthy = rep.healthy
     n = 1
     if as_json:  # one JSON line per refresh: a stream for other tools
-        while True:
-            click.echo(json.dumps(rep.as_json(), default=str))
-            if count is not None and n >= count:
-                return rep
-            time.sleep(interval)
-            rep, n = report(), n + 1
+        try:
+            while True:
+                click.echo(json.dumps(rep.as_json(), default=str))
+                if count is not None and n >= count:
+                    return healthy
+                time.sleep(interval)
+                rep, n = report(), n + 1
+                healthy = healthy and rep.healthy
+        except KeyboardInterrupt:
+            return healthy
     from rich.live import Live
 
     try:
@@ -510,10 +539,11 @@ def _watch(report: Callable[[], StatusReport], uri: str, interval: float, count:
             while count is None or n < count:
                 time.sleep(interval)
                 rep, n = report(), n + 1
+                healthy = healthy and rep.healthy
                 live.update(render_status(rep, uri), refresh=True)
     except KeyboardInterrupt:
         pass
-    return rep
+    return healthy
 
 
 @status_commands.group("jobs")
@@ -548,13 +578,16 @@ def jobs_list_cmd(store: str, status: str | None, job_type: str | None, limit: i
     from rich.text import Text
 
     t = Table(box=box.SIMPLE_HEAVY, show_edge=False, header_style="bold")
-    for c in ("id", "type", "status", "worker", "attempt"):
-        t.add_column(c, justify="right" if c == "attempt" else "left")
+    id_width = max((len(str(r[0])) for r in rows), default=2)
+    for c in ("id", "type", "status", "worker", "attempt"):  # cells wrap, never cut; ids stay whole
+        t.add_column(c, justify="right" if c == "attempt" else "left", overflow="fold",
+                     min_width=id_width if c == "id" else None)
     for r in rows:
         t.add_row(*[Text(str(x)) for x in r])
     con = _console()
     con.print(t)
-    con.print(Text(f"({len(rows)} of {total} jobs)" if len(rows) < total else f"({total} jobs)",
+    noun = "job" if total == 1 else "jobs"
+    con.print(Text(f"({len(rows)} of {total} {noun})" if len(rows) < total else f"({total} {noun})",
                    style="dim"))
 
 

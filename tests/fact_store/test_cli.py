@@ -166,6 +166,65 @@ def test_import_of_a_plain_tx_stream_and_its_failure(runner, tmp_path):
     assert "2 transactions before it were imported" in res.output
 
 
+def test_import_into_a_store_that_already_holds_the_dump_is_refused_unless_forced(runner, store,
+                                                                                   tmp_path):
+    dump = tmp_path / "dump.edn"
+    assert run(runner, "export", str(dump), "--uri", store).exit_code == 0
+    copy = f"file:{tmp_path}/copy"
+    assert run(runner, "import", str(dump), "--uri", copy).exit_code == 0
+    t = fs.read_edn(run(runner, "stats", "--uri", copy, "-f", "edn").output)[fs.kw(":t")]
+    res = run(runner, "import", str(dump), "--uri", copy)
+    assert res.exit_code == 1
+    assert "nothing imported: this store already holds every fact of the stream" in res.output
+    assert "--force" in res.output
+    assert fs.read_edn(run(runner, "stats", "--uri", copy, "-f", "edn").output)[fs.kw(":t")] == t
+    res = run(runner, "import", str(dump), "--uri", copy, "--force")
+    assert res.exit_code == 0
+    assert "imported 2 transactions" in res.output and "none of them added a fact" in res.output
+    # a plain stream of the same facts: refused as well
+    res = run(runner, "import", "-", "--uri", copy, input=SCHEMA + PEOPLE.replace('"ann" ', '"x" '))
+    assert res.exit_code == 1 and "already holds every fact" in res.output
+
+
+def test_import_of_a_dump_without_its_schema_is_one_short_error(runner, tmp_path):
+    source = f"file:{tmp_path}/source"
+    people = "[" + " ".join(f'{{:person/name "p{i}" :person/age {i}}}' for i in range(500)) + "]"
+    assert run(runner, "transact", "-", "--uri", source, input=SCHEMA + people).exit_code == 0
+    res = run(runner, "export", "-", "--uri", source)
+    forms = res.output.split("\n;; t ")
+    without_schema = forms[0] + "\n;; t " + forms[2]  # the header, then the people only
+    target = f"file:{tmp_path}/target"
+    res = run(runner, "import", "-", "--uri", target, input=without_schema)
+    assert res.exit_code == 1
+    assert len(res.output.splitlines()) <= 3, res.output
+    assert "the stream uses 2 attributes that neither this store nor the stream installs: " \
+           ":person/name :person/age" in res.output
+    assert "Keyword(" not in res.output and "{" not in res.output
+    assert not os.path.exists(os.path.join(file_path(target), "log")) or \
+        fs.read_edn(run(runner, "stats", "--uri", target, "-f", "edn").output)[fs.kw(":t")] == 0
+
+
+def test_a_transaction_with_many_problems_lists_ten_and_counts_the_rest(runner, tmp_path):
+    uri = f"file:{tmp_path}/db"
+    bad = "[" + " ".join(f'[:db/add "e{i}" :no/such{i} {i}]' for i in range(300)) + "]"
+    res = run(runner, "transact", "-", "--uri", uri, input=bad)
+    assert res.exit_code == 1
+    assert "transaction refused (300 problems)" in res.output
+    assert "... and 290 more" in res.output
+    assert len(res.output.splitlines()) < 20
+
+
+def test_a_missing_input_file_is_a_usage_error_naming_it(runner, store, tmp_path):
+    for args in (["transact", "nosuchfile.edn"], ["import", "nosuchfile.edn"],
+                 ["q", "@nosuchfile.edn"]):
+        res = run(runner, *args, "--uri", store)
+        assert res.exit_code == 2, (args, res.output)
+        assert "no such file: nosuchfile.edn" in res.output
+        assert "Errno" not in res.output
+    res = run(runner, "transact", str(tmp_path), "--uri", store)
+    assert res.exit_code == 2 and "is a directory" in res.output
+
+
 # -- stats / verify / checkpoint ------------------------------------------------------------
 
 def test_stats(runner, store):
@@ -183,7 +242,7 @@ def test_stats(runner, store):
 def test_checkpoint_then_verify(runner, store):
     res = run(runner, "checkpoint", "--uri", store)
     assert res.exit_code == 0 and "checkpoint written at t 2" in res.output
-    res = run(runner, "verify", "--uri", store)
+    res = run(runner, "verify", "--uri", store, "-f", "table")
     assert res.exit_code == 0 and ": OK" in res.output and "snapshots: 1 checked, 0 bad" in res.output
 
 
@@ -192,8 +251,11 @@ def test_verify_finds_mid_log_corruption(runner, store):
     data = bytearray(open(log, "rb").read())
     data[64 + 40] ^= 0xFF  # a byte inside the first record; the second is still valid
     open(log, "wb").write(bytes(data))
-    res = run(runner, "verify", "--uri", store)
+    res = run(runner, "verify", "--uri", store, "-f", "table")
     assert res.exit_code == 1 and "PROBLEMS FOUND" in res.output and "corruption" in res.output
+    res = run(runner, "verify", "--uri", store, "-f", "json")
+    report = json.loads(res.output)
+    assert res.exit_code == 1 and report["ok"] is False and "corruption" in " ".join(report["problems"])
 
 
 def test_verify_of_a_memory_store_reads_its_log(runner):
@@ -202,10 +264,12 @@ def test_verify_of_a_memory_store_reads_its_log(runner):
     try:
         conn.transact([{":db/ident": ":a/b", ":db/valueType": ":db.type/long",
                         ":db/cardinality": ":db.cardinality/one"}])
-        res = run(runner, "verify", "--uri", uri)
+        res = run(runner, "verify", "--uri", uri, "--format", "table")
+        edn = run(runner, "verify", "--uri", uri)  # piped: EDN
     finally:
         conn.close()
     assert res.exit_code == 0 and "1 records, last t=1" in res.output
+    assert fs.read_edn(edn.output)[fs.kw(":records")] == 1
 
 
 def test_a_bad_uri_is_a_failure_not_a_traceback(runner):

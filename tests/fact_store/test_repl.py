@@ -134,6 +134,71 @@ def test_table_names_columns_after_find_variables_and_entities_by_identity(conn)
     assert "(1 row)" in out
 
 
+def test_sort_rows_gives_the_full_sort_order_and_its_first_rows(conn):
+    """The fast path (plain tuples) and the key path (mixed types) agree with a full sort."""
+    import random
+
+    from fact_store.repl import _sort_key, sort_rows
+
+    rng = random.Random(12)
+    homogeneous = [(rng.randrange(50), f"s{rng.randrange(50)}") for _ in range(500)]
+    mixed = [(rng.choice([None, True, 3, 2.5, "x", fs.Keyword(":k"), (1, 2)]), rng.randrange(9))
+             for _ in range(500)]
+    for rows in (homogeneous, mixed):
+        full = sorted(rows, key=_sort_key)
+        assert sort_rows(list(rows)) == full
+        assert sort_rows(list(rows), limit=17) == full[:17]
+
+
+def test_a_table_sorts_and_labels_only_the_rows_it_shows(conn):
+    from fact_store import repl
+
+    rp = Repl(conn, "table")
+    rp.run(SCHEMA)
+    rp.run(".tx [" + " ".join(f'{{:person/name "p{i:03d}" :person/age {i}}}' for i in range(300)) + "]")
+    rp.session.out.max_rows = 5
+    labelled = []
+
+    class CountingLabeler(repl.Labeler):  # the real labeler, counting the ids it names
+        def ref(self, eid):
+            labelled.append(eid)
+            return super().ref(eid)
+
+    rp.session.labeler = lambda: CountingLabeler(rp.session.latest())
+    out, _ = rp.run("[:find ?e ?a :where [?e :person/age ?a]]")
+    rows = out.splitlines()[2:7]
+    assert [r.split()[-1] for r in rows] == ["0", "1", "2", "3", "4"]
+    assert '[:person/name "p000"]' in rows[0]
+    assert len(labelled) == 5
+    assert "(300 rows) (295 not shown" in out
+
+
+def test_output_sends_results_to_a_file_until_output_alone(r, tmp_path):
+    path = tmp_path / "out.edn"
+    _, err = r.run(f".output {path}")
+    assert f"results go to {path}" in err
+    out, _ = r.run("[:find ?n :where [_ :person/name ?n]]")
+    assert out == ""
+    r.run(".format table")
+    r.run('[:find ?e :where [?e :person/name "Ann"]]')
+    out, err = r.run(".output")
+    assert "results go to the terminal again" in err
+    out, _ = r.run("[:find ?a . :where [_ :person/age ?a] [(> ?a 26)]]")
+    assert out.strip() == "30"
+    text = path.read_text()
+    assert '#{["Ann"]' in text and '["Bob"]}' in text
+    assert '[:person/name "Ann"]' in text and "(1 row)" in text  # the table, unfolded
+    _, err = r.run(".output /nonexistent-dir/x.edn")
+    assert "error:" in err and "/nonexistent-dir/x.edn" in err
+
+
+def test_pager_takes_output_longer_than_the_terminal(r, tmp_path):
+    _, err = r.run(".pager maybe")
+    assert ".pager takes on or off" in err
+    _, err = r.run(".pager off")
+    assert "pager off" in err
+
+
 def test_json_and_csv_formats(r):
     r.run(".format json")
     out, _ = r.run("[:find ?n ?a :keys name age :where [?e :person/name ?n] [?e :person/age ?a]]")
@@ -394,6 +459,40 @@ def test_a_person_at_the_terminal(term, tmp_path):
     assert child.exitstatus == 0
     history = (tmp_path / "history").read_text()
     assert ":person/nme" in history and ".as-of 1" in history
+
+
+def test_long_output_goes_through_the_pager_short_output_does_not(tmp_path):
+    paged = tmp_path / "paged.txt"
+    env = dict(os.environ, PROMPT_TOOLKIT_NO_CPR="1", TERM="xterm", COLUMNS="100", LINES="20",
+               FACT_STORE_HISTORY=str(tmp_path / "history"), NO_COLOR="1",
+               PAGER=f"tee {paged}")  # a pager that keeps what it was given
+    env.pop("FACT_STORE_URI", None)
+    child = pexpect.spawn(sys.executable, ["-m", "fact_store.cli", "repl", f"file:{tmp_path}/db"],
+                          env=env, encoding="utf-8", timeout=10, dimensions=(20, 100))
+    try:
+        child.expect(PROMPT)
+        child.send(".tx [{:db/ident :n/v :db/valueType :db.type/long :db/cardinality "
+                   ":db.cardinality/one}]\r")
+        child.expect("transacted: t 1")
+        child.expect(PROMPT)
+        child.send(".tx [" + " ".join(f"{{:n/v {i}}}" for i in range(40)) + "]\r")
+        child.expect(r"\(41 rows\)")
+        child.expect(PROMPT)
+        assert paged.read_text().count("\n") > 40  # the tx report of 41 datoms was paged
+        child.send("[:find ?v :where [_ :n/v ?v]]\r")
+        child.expect(r"\(40 rows\)")
+        child.expect(PROMPT)
+        text = paged.read_text()
+        assert "(40 rows)" in text and "\n39\n" in text
+        child.send("[:find (count ?v) . :where [_ :n/v ?v]]\r")  # one line: printed, not paged
+        child.expect("40")
+        child.expect(PROMPT)
+        assert paged.read_text() == text
+        child.send(".quit\r")
+        child.expect(pexpect.EOF)
+    finally:
+        if child.isalive():
+            child.terminate(force=True)
 
 
 def test_ctrl_d_leaves_and_ctrl_c_clears_the_entry(term):

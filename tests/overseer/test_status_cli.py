@@ -153,6 +153,34 @@ def test_status_of_a_store_without_jobs_is_healthy(runner, tmp_path):
     assert res.exit_code == 0 and json.loads(res.output)["counts"]["unstarted"] == 0
 
 
+def test_status_watch_exits_1_when_any_refresh_was_unhealthy(runner, store):
+    from overseer.status_cli import _watch
+
+    res = invoke(runner, "status", "--store", store, "--now", str(NOW), "--watch", "--interval",
+                 "0", "--count", "2", "--json")
+    assert res.exit_code == 1
+    assert [json.loads(line)["healthy"] for line in res.output.splitlines()] == [False, False]
+    # a problem that is gone by the last refresh still counts
+    sick = status_report(_db(store), NOW)
+    assert invoke(runner, "retry", "job-f", "--store", store).exit_code == 0  # the failure is gone
+    well = status_report(_db(store), NOW, stale_after_ms=10**9)  # and nothing is stale
+    assert not sick.healthy and well.healthy
+    reports = iter([sick, well])
+    assert _watch(lambda: next(reports), store, 0, 2, as_json=True) is False
+    reports = iter([well, well])
+    assert _watch(lambda: next(reports), store, 0, 2, as_json=True) is True
+
+
+def test_json_commands_report_errors_as_json(runner, tmp_path):
+    missing = f"file:{tmp_path}/none"
+    for args in (["status", "--json"], ["status", "--json", "--watch", "--count", "1"],
+                 ["jobs", "list", "--json"], ["job", "show", "x", "--json"]):
+        res = invoke(runner, *args, "--store", missing)
+        assert res.exit_code == 1, args
+        assert json.loads(res.output) == {"error": f"no store at {tmp_path}/none: name one with "
+                                                   "--store or OVERSEER_STORE"}
+
+
 # -- jobs list / job show --------------------------------------------------------------------
 
 def test_jobs_list(runner, store):
@@ -162,6 +190,24 @@ def test_jobs_list(runner, store):
     res = invoke(runner, "jobs", "list", "--store", store, "--json", "--limit", "2")
     assert [j["id"] for j in json.loads(res.output)] == ["job-c", "job-e"]
     assert invoke(runner, "jobs", "list", "--store", store, "--status", "bogus").exit_code == 2
+
+
+def test_jobs_list_never_cuts_ids_when_piped(runner, tmp_path):
+    uri = f"file:{tmp_path}/long"
+    conn = fs.connect(uri)
+    overseer.install_schema(conn)
+    long_id = "nightly-report/" + "x" * 60 + "/0f5e7c1a-3b9d-4e2f-8a61-5d0c9b7e4f12"
+    conn.transact(overseer.graph_txns({"only": []}, ids={"only": long_id}))
+    _set(conn, long_id, ":started", owner="worker-on-a-host-with-a-long-name:12345:" + "w" * 40,
+         attempt=1, heartbeat=NOW)
+    conn.close()
+    res = invoke(runner, "jobs", "list", "--store", uri)  # CliRunner's stdout is not a terminal
+    assert res.exit_code == 0
+    row = next(line for line in res.output.splitlines() if "nightly" in line)
+    assert long_id in row and "w" * 40 in row  # whole, on one line
+    assert "(1 job)" in res.output
+    res = invoke(runner, "status", "--store", uri, "--now", str(NOW))
+    assert long_id in res.output
 
 
 def test_job_show(runner, store):
