@@ -67,7 +67,7 @@ past its lease cannot overwrite what replaced it. A job reset or faulted at its
 ``max_attempts``-th attempt fails as a poison job.
 
 Everything public is exported here; the modules behind it are the map of the
-design (see ``STYLE.md``): ``schema``, ``graph``, ``queries``, ``claim``,
+design (docs/ARCHITECTURE.md): ``schema``, ``graph``, ``queries``, ``claim``,
 ``handlers``, ``heartbeat``, ``status``, ``worker``, ``cli`` (and ``demo``, the
 demo's graphs and handlers).
 """

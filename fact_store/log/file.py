@@ -792,7 +792,7 @@ class FileStore(LogStore):
         if kind is None:
             return
         msg = (f"{self.path} is on a {kind} filesystem, where flock and fsync do not "
-               "protect a shared log (RELIABILITY.md 3.6)")
+               "protect a shared log")
         if self._network_fs == "refuse":
             raise ConfigurationError(msg + "; use a local disk, or add ?network_fs=warn to "
                                      "the URI at your own risk", fs=kind)

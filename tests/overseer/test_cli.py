@@ -65,3 +65,29 @@ def test_worker_path_option_adds_a_directory(tmp_path):
     run = _worker(uri, elsewhere, "--path", str(jobs))
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "ran.txt").read_text().split() == [":start", ":finish"]
+
+
+def test_workers_in_two_processes_share_a_postgresql_store(request, tmp_path):
+    """docs/OVERSEER.md, "Several machines": workers that share nothing but a PostgreSQL store."""
+    from tests.pg import pg_server_uri
+
+    uri = pg_server_uri(request)
+    conn = fs.connect(uri)
+    overseer.install_schema(conn)
+    graph = {f"n{i}": ([f"n{i - 1}"] if i % 4 else []) for i in range(12)}
+    conn.transact(overseer.graph_txns(graph, types=lambda n: "start"))
+    conn.close()
+    (tmp_path / "myjobs.py").write_text(HANDLERS.format(out=str(tmp_path / "ran.txt")))
+    procs = [subprocess.Popen([OVERSEER, "worker", "myjobs:HANDLERS", "--store", uri, "--exit-when-done",
+                               "--sleep-time", "0.2"], cwd=tmp_path, env=_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    for p in procs:
+        _out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    assert (tmp_path / "ran.txt").read_text().split() == [":start"] * 12  # each job once
+    conn = fs.connect(uri)
+    try:
+        assert len(overseer.jobs_with_status(conn.db(), "finished")) == 12
+    finally:
+        conn.close()
