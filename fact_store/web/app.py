@@ -226,7 +226,8 @@ class DataPages:
             eid = db.entid(x)
         except fs.FactStoreError as exc:
             raise BadRequest(exc.message) from None
-        if eid is None:
+        if eid is None or (next(iter(db.datoms("eavt", eid)), None) is None
+                           and next(iter(db.history().datoms("eavt", eid)), None) is None):
             raise NotFound(f"no entity {edn(raw, 100)} in this db")
         return eid
 
@@ -254,7 +255,7 @@ class DataPages:
         for d in db.history().datoms("eavt", eid):
             history.append({"attr": self._attr_name(db, d.a), "value": d.v, "t": fs.tx_to_t(d.tx),
                             "added": d.added})
-        history.sort(key=lambda h: (h["t"], not h["added"]))
+        history.sort(key=lambda h: (h["t"], h["added"]))  # a retraction before its replacement
         data = {"eid": eid, "ident": db.ident(eid), "attributes": attrs, "reverse": reverse,
                 "history": history[-MAX_LIST:], "history_count": len(history), "time": tinfo}
         return c.page(request, "entity.html", data, title=f"Entity {eid}", tab="entity")
