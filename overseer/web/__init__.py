@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 import fact_store as fs
 from fact_store.web import BadRequest, Console, NotFound
 
-from overseer.errors import OverseerError
+from overseer.errors import GraphError, OverseerError
 from overseer.graph import graph_txns
 from overseer.schema import install_schema
 from overseer.status_cli import abort_txn, retry_txn
@@ -228,10 +228,14 @@ class _Pages:
         return RedirectResponse(f"/jobs/graph/{report.db_after.basis_t}", status_code=303)
 
     def _refused(self, request: Request, exc: Exception, data: dict[str, Any] | None = None) -> Response:
+        """400 for bad input (EDN, a graph with a cycle), 409 for a job in the wrong state."""
+        bad_input = isinstance(exc, (BadRequest, ValueError, GraphError))
         if isinstance(exc, fs.FactStoreError):
-            return self.c.error(request, exc, status=400 if isinstance(exc, BadRequest) else 409)
-        err = {"code": "overseer/refused", "message": str(exc)[:4000]}
-        return self.c.page(request, "error.html", {"error": err}, status=409, title="Refused")
+            return self.c.error(request, exc, status=400 if bad_input else 409)
+        code = "overseer/graph" if isinstance(exc, GraphError) else "overseer/refused"
+        err = {"code": code, "message": str(exc)[:4000]}
+        return self.c.page(request, "error.html", {"error": err}, status=400 if bad_input else 409,
+                           title="Refused")
 
 
 def _opt_int(request: Request, name: str, default: int) -> int:
