@@ -8,10 +8,11 @@ number of other jobs.
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from typing import Any
 
 import fact_store as fs
@@ -24,7 +25,9 @@ K = fs.Keyword
 STALE_AFTER_MS = int(status_cli.DEFAULT_STALE_AFTER * 1000)
 
 
+@functools.lru_cache(maxsize=4096)
 def name(s: Any) -> str:
+    """``:failed`` → ``failed`` (statuses and types, as pages show them)."""
     return str(s).rsplit("/", 1)[-1].lstrip(":")
 
 
@@ -77,14 +80,35 @@ def graph_list(db: Any, limit: int = 50) -> list[dict[str, Any]]:
     return out[:limit]
 
 
+_members: OrderedDict[tuple[int, int], list[int]] = OrderedDict()
+_members_lock = threading.Lock()
+
+
+def members(conn: Any, t: int, a_id: int) -> list[int]:
+    """The entities whose :job/id transaction t asserted, from its log record (cached: a record
+    never changes, and decoding a 10,000-job record takes most of a second)."""
+    key = (id(conn), t)
+    with _members_lock:
+        hit = _members.get(key)
+        if hit is not None:
+            _members.move_to_end(key)
+            return hit
+    eids: list[int] = []
+    for tx in conn.log().tx_range(t, t + 1):
+        eids = [d.e for d in tx.data if d.a == a_id and d.added]
+    with _members_lock:
+        _members[key] = eids
+        while len(_members) > 64:
+            _members.popitem(last=False)
+    return eids
+
+
 def graph_jobs(conn: Any, db: Any, t: int) -> dict[str, Any] | None:
     """The graph inserted at t as of ``db``: ``{ids, deps, status, types}``; None if no jobs then."""
     if not has_jobs(db) or (db.as_of_t is not None and t > db.as_of_t) or t > db.basis_t:
         return None
     a_id = db.schema.attr(":job/id").id
-    eids = []
-    for tx in conn.log().tx_range(t, t + 1):
-        eids = [d.e for d in tx.data if d.a == a_id and d.added]
+    eids = members(conn, t, a_id)
     if not eids:
         return None
     a_status, a_type, a_dep = (db.schema.attr(x).id for x in (":job/status", ":job/type", ":job/dep"))
@@ -105,7 +129,7 @@ def graph_jobs(conn: Any, db: Any, t: int) -> dict[str, Any] | None:
                 types[jid] = name(r[2])
         dep_eids[jid] = [r[2] for r in rows if r[1] == a_dep]
     deps = {jid: [ids[d] for d in ds if d in ids] for jid, ds in dep_eids.items()}
-    return {"t": t, "ids": sorted(deps), "deps": deps, "status": status, "types": types}
+    return {"t": t, "ids": sorted(deps), "deps": deps, "status": status, "types": types, "eids": ids}
 
 
 def counts_text(status: dict[str, str]) -> str:
@@ -115,18 +139,24 @@ def counts_text(status: dict[str, str]) -> str:
     return " · ".join(f"{c[name(s)]} {name(s)}" for s in STATUSES if c.get(name(s)))
 
 
-def changes(conn: Any, db: Any, t1: int, t2: int, limit: int = 500) -> list[dict[str, Any]]:
-    """Status changes of jobs with ``t1 < t <= t2``, oldest first: what changed between two moments."""
+#: the longest stretch of the log one "what changed" list reads
+MAX_CHANGE_TXS = 5000
+
+
+def changes(conn: Any, db: Any, jobs: dict[int, str], t1: int, t2: int,
+            limit: int = 500) -> list[dict[str, Any]]:
+    """Status changes of the ``jobs`` ({eid: id}) with ``t1 < t <= t2``, oldest first.
+
+    Reads the log records in between (at most :data:`MAX_CHANGE_TXS` of them, the newest).
+    """
     if not has_jobs(db):
         return []
     a_status = db.schema.attr(":job/status").id
-    a_id = db.schema.attr(":job/id").id
     out: list[dict[str, Any]] = []
-    for tx in conn.log().tx_range(t1 + 1, t2 + 1):
+    for tx in conn.log().tx_range(max(t1, t2 - MAX_CHANGE_TXS) + 1, t2 + 1):
         for d in tx.data:
-            if d.a == a_status and d.added:
-                jid = next((r[2] for r in db.search(e=d.e, a=a_id)), str(d.e))
-                out.append({"t": tx.t, "when": tx.instant, "id": jid, "status": name(d.v)})
+            if d.a == a_status and d.added and d.e in jobs:
+                out.append({"t": tx.t, "when": tx.instant, "id": jobs[d.e], "status": name(d.v)})
                 if len(out) >= limit:
                     return out
     return out
