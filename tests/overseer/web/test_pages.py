@@ -195,3 +195,21 @@ def test_submit_a_graph_in_edn(mem_conn):
     assert bad.status_code == 400 and "cycle" in bad.text
     bad = c.post("/jobs/submit", data={"csrf": token, "graph": "[1 2"})
     assert bad.status_code == 400 and "edn/syntax" in bad.text
+
+
+def test_job_args_are_escaped(mem_conn):
+    mem_conn.transact([{":db/ident": ":report/title", ":db/valueType": ":db.type/string",
+                        ":db/cardinality": ":db.cardinality/one"}])
+    mem_conn.transact(overseer.graph_txns({"a": []}, {":report/title": PAYLOAD}, ids={"a": "r/a"}))
+    html = client(mem_conn).get("/jobs/job/r/a").text
+    assert "&lt;script&gt;alert" in html and "<script>alert" not in html and "<img src=x" not in html
+
+
+def test_a_get_to_a_mutating_route_changes_nothing(jobs):
+    conn, _ = jobs
+    c = client(conn, allow_writes=True)
+    t = conn.db().basis_t
+    assert c.get("/jobs/retry/g/result1").status_code == 405
+    c.get("/jobs/abort/g/start")  # a preview (refused: the job already ended)
+    c.get("/jobs/submit")
+    assert conn.sync().basis_t == t
