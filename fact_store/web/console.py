@@ -94,14 +94,14 @@ def load_tabs() -> list[Tab]:
 
 def jsonable(v: Any) -> Any:
     """A value of the store as JSON: keywords and symbols as text, instants as ISO 8601."""
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
     if isinstance(v, (fs.Keyword, fs.Symbol)):
         return str(v)
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
     if isinstance(v, _dt.datetime):
         return v.isoformat()
     if isinstance(v, dict):
-        return {str(jsonable(k)) if not isinstance(k, str) else k: jsonable(x) for k, x in v.items()}
+        return {k if type(k) is str else str(jsonable(k)): jsonable(x) for k, x in v.items()}
     if isinstance(v, (list, tuple, set, frozenset)):
         items = [jsonable(x) for x in v]
         return sorted(items, key=repr) if isinstance(v, (set, frozenset)) else items
