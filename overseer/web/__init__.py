@@ -10,12 +10,14 @@ and with ``--allow-writes`` ``/jobs/retry/ID``, ``/jobs/abort/ID`` and
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 import fact_store as fs
@@ -59,6 +61,8 @@ class _Pages:
     def __init__(self, console: Console) -> None:
         self.c = console
         self.throughput = views.Throughput(console.conn)
+        self.status_cache: dict[tuple[int, int], bytes] = {}
+        self.status_lock = threading.Lock()
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/jobs", self.overview), Route("/jobs/graph", self.newest_graph),
@@ -121,10 +125,24 @@ class _Pages:
                       extra={"svg": _markup(svg), "live_status": live})
 
     def graph_status(self, request: Request) -> Response:
-        """Each job's status (and each collapsed box's counts): what the live graph page polls on SSE."""
+        """Each job's status (and each collapsed box's counts): what a live graph page fetches after
+        each event. Every open page asks at once, so the answer is cached per (graph, basis t)."""
         c = self.c
         t = request.path_params["t"]
         db = c.latest()
+        key = (t, db.basis_t)
+        with self.status_lock:
+            body = self.status_cache.get(key)
+        if body is None:
+            body = json.dumps(self._graph_status(t, db), separators=(",", ":")).encode()
+            with self.status_lock:
+                self.status_cache[key] = body
+                while len(self.status_cache) > 16:
+                    self.status_cache.pop(next(iter(self.status_cache)))
+        return Response(body, media_type="application/json")
+
+    def _graph_status(self, t: int, db: Any) -> dict[str, Any]:
+        c = self.c
         g = views.graph_jobs(c.conn, db, t)
         if g is None:
             raise NotFound(f"no job graph was inserted at t {t}")
@@ -134,7 +152,7 @@ class _Pages:
             out["groups"] = {k: layout.group_text(k, v) for k, v in groups.items()}
         else:
             out["statuses"] = g["status"]
-        return JSONResponse(out)
+        return out
 
     # -- one job -----------------------------------------------------------------
 
