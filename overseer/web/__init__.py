@@ -63,6 +63,7 @@ class _Pages:
         self.throughput = views.Throughput(console.conn)
         self.status_cache: dict[tuple[int, int], bytes] = {}
         self.status_lock = threading.Lock()
+        self.layers: dict[int, dict[str, int]] = {}
 
     def routes(self) -> list[BaseRoute]:
         return [Route("/jobs", self.overview), Route("/jobs/graph", self.newest_graph),
@@ -148,7 +149,15 @@ class _Pages:
             raise NotFound(f"no job graph was inserted at t {t}")
         out: dict[str, Any] = {"t": db.basis_t, "counts_text": views.counts_text(g["status"])}
         if len(g["ids"]) > layout.MAX_NODES:
-            _svg, groups = layout.collapsed(g["deps"], g["status"], g["types"])
+            with self.status_lock:
+                layer = self.layers.get(t)
+            if layer is None:  # a graph's shape never changes: lay it out once
+                layer = layout.layers(g["deps"])
+                with self.status_lock:
+                    self.layers[t] = layer
+                    while len(self.layers) > 16:
+                        self.layers.pop(next(iter(self.layers)))
+            groups = layout.group_counts(layer, g["status"], g["types"])
             out["groups"] = {k: layout.group_text(k, v) for k, v in groups.items()}
         else:
             out["statuses"] = g["status"]

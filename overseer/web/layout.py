@@ -144,16 +144,23 @@ def group_key(layer: int, job_type: str) -> str:
     return f"{layer}:{job_type}"
 
 
+def group_counts(layer: Mapping[str, int], status: Mapping[str, str],
+                 types: Mapping[str, str]) -> dict[str, dict[str, int]]:
+    """Status counts per (layer, type) box, given the graph's :func:`layers`. O(jobs)."""
+    groups: dict[str, dict[str, int]] = defaultdict(lambda: {s: 0 for s in STATUSES})
+    for n, li in layer.items():
+        st = status.get(n, "unstarted")
+        g = groups[group_key(li, types.get(n, ""))]
+        g[st] = g.get(st, 0) + 1
+    return dict(groups)
+
+
 def collapsed(graph: Mapping[str, Sequence[str]], status: Mapping[str, str],
               types: Mapping[str, str]) -> tuple[str, dict[str, dict[str, int]]]:
     """The SVG of a big graph as one box per (layer, type), and each box's status counts."""
     layer = layers(graph)
-    groups: dict[str, dict[str, int]] = defaultdict(lambda: {s: 0 for s in STATUSES})
-    members: dict[str, str] = {}
-    for n in graph:
-        k = group_key(layer[n], types.get(n, ""))
-        members[n] = k
-        groups[k][status.get(n, "unstarted")] = groups[k].get(status.get(n, "unstarted"), 0) + 1
+    groups = group_counts(layer, status, types)
+    members = {n: group_key(layer[n], types.get(n, "")) for n in graph}
     ggraph: dict[str, set[str]] = {k: set() for k in groups}
     for n, deps in graph.items():
         for d in deps:

@@ -9,11 +9,16 @@
   var liveParts = document.querySelectorAll("[data-live]");
   var statusSrc = body.getAttribute("data-live-status");
   if ((liveParts.length || statusSrc) && window.EventSource) {
-    var busy = false, again = false;
+    // one refresh at a time, at most four a second: the first change after a quiet spell shows
+    // at once, a burst of transactions costs the server a few requests per page, not one each
+    var MIN_GAP_MS = 250;
+    var busy = false, again = false, last = 0;
     var refresh = function () {
       if (busy) { again = true; return; }
-      busy = true; again = false;
-      var done = function () { busy = false; if (again) { setTimeout(refresh, 50); } };
+      var wait = last + MIN_GAP_MS - Date.now();
+      if (wait > 0) { busy = true; setTimeout(function () { busy = false; refresh(); }, wait); return; }
+      busy = true; again = false; last = Date.now();
+      var done = function () { busy = false; if (again) { refresh(); } };
       var p = statusSrc ? refreshStatuses() : refreshParts();
       p.then(done, done);
     };

@@ -213,3 +213,17 @@ def test_a_get_to_a_mutating_route_changes_nothing(jobs):
     c.get("/jobs/abort/g/start")  # a preview (refused: the job already ended)
     c.get("/jobs/submit")
     assert conn.sync().basis_t == t
+
+
+def test_a_big_graph_is_drawn_and_updated_collapsed(mem_conn):
+    report = mem_conn.transact(overseer.graph_txns({f"n{i}": [] for i in range(1001)},
+                                                   types=lambda _n: "wide", ids=lambda n: f"w/{n}"))
+    t = report.db_after.basis_t
+    c = client(mem_conn)
+    html = c.get(f"/jobs/graph/{t}").text
+    assert 'data-group="0:wide"' in html and 'class="node' not in html
+    assert c.get(f"/jobs/graph/{t}/status").json()["groups"] == {"0:wide": "layer 0, wide: 1001 unstarted"}
+    e = mem_conn.db().entid((":job/id", "w/n7"))
+    mem_conn.transact([[":db/add", e, ":job/status", overseer.FAILED]])
+    assert c.get(f"/jobs/graph/{t}/status").json()["groups"]["0:wide"] == \
+        "layer 0, wide: 1000 unstarted, 1 failed"
