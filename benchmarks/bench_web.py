@@ -100,7 +100,7 @@ def pages(finished: int, graph_n: int) -> None:
     build_s = time.perf_counter() - t0
     from overseer import status
     counts = dict(status.progress(conn.db()).counts)
-    client = TestClient(create_app(conn, Settings(), tabs=[web.tab]))
+    client = TestClient(create_app(conn, Settings(), tabs=[web.tab]), base_url="http://127.0.0.1")
 
     def get(path: str) -> None:
         r = client.get(path)

@@ -4,6 +4,9 @@
   loopback address), every request must carry it: ``Authorization: Bearer T``,
   the ``fs_token`` cookie, or ``?token=T`` once (which sets the cookie, HttpOnly,
   SameSite=Strict). Anything else gets 401 before the app sees it.
+- **Host.** Without a token, a request must name a loopback host (``Host:
+  127.0.0.1:…``, ``localhost``, ``[::1]``): a site that re-points its own DNS
+  name at 127.0.0.1 (DNS rebinding) is refused.
 - **CSRF.** Each browser gets a random ``fs_csrf`` cookie (SameSite=Strict,
   HttpOnly); forms carry an HMAC of it (:meth:`Console.csrf_token`) that a
   POST must echo. A POST whose ``Origin`` names another host is refused too.
@@ -46,6 +49,17 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def _hostname(host: str) -> str:
+    """``127.0.0.1:8765`` → ``127.0.0.1``; ``[::1]:80`` → ``::1``.
+
+    >>> _hostname("127.0.0.1:8765"), _hostname("[::1]:80"), _hostname("localhost")
+    ('127.0.0.1', '::1', 'localhost')
+    """
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
 def new_token() -> str:
     return secrets.token_urlsafe(24)
 
@@ -79,6 +93,13 @@ class Security:
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if self.token is None and not is_loopback(_hostname(_header(scope, b"host") or "")):
+            # without a token the console trusts being reachable from this machine only; a page
+            # of another site that re-points its DNS name at 127.0.0.1 (DNS rebinding) sends
+            # its own name as Host, and is refused here
+            await self._plain(send, 403, "403: this console answers only to localhost / 127.0.0.1 "
+                              "(start it with --token to serve other names)")
             return
         cookies = _cookies(scope)
         set_cookies: list[bytes] = []

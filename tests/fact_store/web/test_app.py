@@ -40,7 +40,7 @@ def conn():
 
 
 def client(conn, **settings):
-    return TestClient(create_app(conn, Settings(**settings), tabs=[]))
+    return TestClient(create_app(conn, Settings(**settings), tabs=[]), base_url="http://127.0.0.1:8765")
 
 
 NAMES = "[:find ?n ?a :where [?e :person/name ?n] [?e :person/age ?a]]"
@@ -187,3 +187,13 @@ def test_bad_parameters_are_400s_with_the_projects_error(conn):
     assert "as_of takes a t" in r.json()["error"]["message"]
     assert c.get("/query.json", params={"q": NAMES, "page": "x" * 10_000}).status_code == 400
     assert len(c.get("/query.json", params={"q": NAMES, "page": "x" * 10_000}).text) < 500
+
+
+def test_without_a_token_only_loopback_host_names_are_served(conn):
+    app = create_app(conn, Settings(), tabs=[])
+    for host in ("127.0.0.1:8765", "localhost:8765", "[::1]:8765", "localhost"):
+        assert TestClient(app, base_url=f"http://{host}").get("/schema").status_code == 200, host
+    rebound = TestClient(app, base_url="http://evil.example:8765")
+    assert rebound.get("/schema").status_code == 403
+    assert TestClient(create_app(conn, Settings(token="t"), tabs=[]), base_url="http://evil.example") \
+        .get("/schema", headers={"Authorization": "Bearer t"}).status_code == 200

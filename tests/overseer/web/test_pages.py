@@ -41,7 +41,7 @@ def jobs(mem_conn):
 
 
 def client(conn, **settings):
-    return TestClient(create_app(conn, Settings(**settings), tabs=[web.tab]))
+    return TestClient(create_app(conn, Settings(**settings), tabs=[web.tab]), base_url="http://127.0.0.1:8765")
 
 
 def csrf_of(html):
