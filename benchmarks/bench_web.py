@@ -199,14 +199,17 @@ def _run_jobs(n: int, clients: int, fetch: bool = True) -> dict[str, Any]:
         def page() -> None:
             # as the page's script: after an event, fetch the statuses, at most every 250 ms
             last = 0.0
-            with httpx.Client(timeout=60) as http, http.stream("GET", f"{base}/events") as stream:
-                for line in stream.iter_lines():
-                    if stop.is_set():
-                        return
-                    if fetch and line.startswith("data: ") and time.monotonic() - last >= 0.25:
-                        last = time.monotonic()
-                        http.get(f"{base}/jobs/graph/{t_graph}/status")
-                        fetched[0] += 1
+            try:
+                with httpx.Client(timeout=60) as http, http.stream("GET", f"{base}/events") as stream:
+                    for line in stream.iter_lines():
+                        if stop.is_set():
+                            return
+                        if fetch and line.startswith("data: ") and time.monotonic() - last >= 0.25:
+                            last = time.monotonic()
+                            http.get(f"{base}/jobs/graph/{t_graph}/status")
+                            fetched[0] += 1
+            except httpx.HTTPError:  # the server stopping under an open stream
+                return
 
         threads = [threading.Thread(target=page, daemon=True) for _ in range(clients)]
         for th in threads:
