@@ -24,6 +24,8 @@ import click
 
 import fact_store as fs
 from fact_store import repl
+from fact_store.web.command import run as run_web
+from fact_store.web.command import web_options
 
 DEFAULT_URI = "file:fact-store.db"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -551,6 +553,16 @@ def checkpoint_cmd(uri: str) -> None:
     finally:
         conn.close()
     click.echo(f"checkpoint written at t {t}" if t else "nothing to checkpoint: the store is empty")
+
+
+@cli.command("web")
+@_uri_option
+@web_options
+@_guard
+def web_cmd(uri: str, **options: Any) -> None:
+    """Serve the web console (query, pull, schema, entities, tx log; Jobs with overseer)."""
+    _connect(uri).close()  # a missing file store is an error, not a new empty store
+    run_web(uri, None, **options)
 
 
 def main(argv: list[str] | None = None) -> None:

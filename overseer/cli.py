@@ -26,6 +26,9 @@ from typing import Any
 
 import click
 
+from fact_store.web.command import run as run_web
+from fact_store.web.command import web_options
+
 #: group commit: every claim and outcome is still fsynced before it is acknowledged, but the
 #: writer lock is released before the fsync, so workers in other processes commit meanwhile
 DEFAULT_STORE = "file:./overseer.db?durability=group"
@@ -232,6 +235,17 @@ def demo(workers: int, jobs: int, store: str | None, keep: bool) -> None:
         elif keep:
             console.print(f"store kept at {path}")
     sys.exit(0 if ok else 1)
+
+
+# -- web ---------------------------------------------------------------------------------
+
+@main.command("web")
+@click.option("--store", envvar="OVERSEER_STORE", default=DEFAULT_STORE, show_default=True,
+              show_envvar=True, help="Store URI: file:PATH, mem:NAME, postgresql://…")
+@web_options
+def web(store: str, **options: Any) -> None:
+    """Serve the web console on its Jobs tab (graphs live, job detail, time travel, actions)."""
+    run_web(store, "/jobs", **options)
 
 
 # status, jobs list, job show, retry, abort, submit (overseer/status_cli.py)
