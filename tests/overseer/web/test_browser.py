@@ -34,7 +34,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 try:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 except ImportError:  # pragma: no cover - the test extra installs it
     sync_playwright = None
 
@@ -162,7 +162,8 @@ def test_open_a_failed_jobs_traceback_and_retry_it(site, page):
     page.fill('input[name="who"]', "browser test")
     page.click("#retry")
     page.wait_for_url(f"**/jobs/job/{quote('b/explode', safe='')}")
-    page.wait_for_function("document.getElementById('job-status').textContent === 'finished'")
+    # (not wait_for_function: a string predicate is an eval, which the page's CSP forbids)
+    expect(page.locator("#job-status")).to_have_text("finished", timeout=60_000)
     page.wait_for_selector('#history :text("browser test")')
 
 
