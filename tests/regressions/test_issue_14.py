@@ -235,3 +235,45 @@ def test_the_repl_history_file_is_created_private(tmp_path: Path) -> None:
         conn.close()
     assert "(+ 1 2)" in path.read_text()
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+# --- item 11: PostgreSQL connection parameters ----------------------------------------------------
+
+def test_a_schema_name_with_a_final_newline_is_refused() -> None:
+    from fact_store.errors import ConfigurationError
+    from fact_store.log.postgres import check_schema_name, parse_uri
+
+    for name in ("abc\n", "abc\r\n", "\nabc"):
+        with pytest.raises(ConfigurationError, match="is not allowed"):
+            check_schema_name(name)
+    with pytest.raises(ConfigurationError, match="is not allowed"):
+        parse_uri("postgresql://u@h/db?schema=abc%0A")
+
+
+def test_extra_connection_parameters_keep_their_spaces() -> None:
+    from fact_store.log.postgres import parse_uri
+
+    pq, _schema, _mine, _extra = parse_uri(
+        "postgresql://u@h/db?options=-c%20work_mem%3D7MB&schema=s")
+    assert pq == "postgresql://u@h/db?options=-c%20work_mem%3D7MB"
+
+
+@pytest.mark.timeout(300)
+def test_a_permanent_fatal_fails_at_once_and_options_reach_the_server(
+        request: pytest.FixtureRequest) -> None:
+    pytest.importorskip("psycopg")
+    import fact_store as fs
+    from fact_store.errors import StorageError
+    from tests.pg import pg_server_uri
+
+    uri = pg_server_uri(request)
+    # a long reconnect_timeout: a FATAL taken for an outage would retry for 10 minutes
+    with pytest.raises(StorageError) as info:
+        fs.connect(uri + "&reconnect_timeout=600&options=-c%20no_such_parameter%3D1")
+    assert 'unrecognized configuration parameter "no_such_parameter"' in info.value.message
+    assert "unreachable" not in info.value.message
+    conn = fs.connect(uri + "&options=-c%20work_mem%3D7MB")  # was sent as "-c+work_mem=7MB"
+    try:
+        assert conn.db().basis_t == 0
+    finally:
+        conn.close()
