@@ -1277,6 +1277,7 @@ class FileStore(LogStore):
             write_all(ops, fd, frame, end0)
         except OSError as exc:
             sh.failed = f"write failed: {exc.strerror}"
+            self._cut_failed_write(sh, end0, t)
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(f"no space left to append t={t} to {sh.log_path}; the "
                                     "record is not in the log. Free space and retry.",
@@ -1301,6 +1302,18 @@ class FileStore(LogStore):
             sh.register(t, end0, end)
             sh.cond.notify_all()
         sh.pending = end
+
+    def _cut_failed_write(self, sh: _Shared, end0: int, t: int) -> None:
+        """Cut what a failed write left after ``end0`` now (we hold the writer lock), so
+        no reader or ``verify`` takes it for a crash's torn tail. Best effort: if the cut
+        fails too, the next writer cuts it (the store is marked failed either way)."""
+        try:
+            if self._ops.fstat(sh.log_fd).st_size > end0:
+                self._ops.ftruncate(sh.log_fd, end0)
+        except OSError as exc:
+            log.warning("%s: cannot cut the incomplete record t=%d at offset %d after a "
+                        "failed write (%s); the next writer cuts it", sh.log_path, t, end0,
+                        exc.strerror)
 
     # group commit ---------------------------------------------------------------------------
     def _read_marks(self, sh: _Shared) -> tuple[int, int, int]:

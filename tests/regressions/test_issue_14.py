@@ -277,3 +277,30 @@ def test_a_permanent_fatal_fails_at_once_and_options_reach_the_server(
         assert conn.db().basis_t == 0
     finally:
         conn.close()
+
+
+# --- item 15: disk full ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind", ["short", "enospc"])
+def test_a_write_that_fails_for_disk_full_leaves_no_partial_record(tmp_path: Path,
+                                                                   kind: str) -> None:
+    from fact_store.errors import DiskFullError
+    from tests.fact_store.log.faultyfs import Fault, FaultyFS
+
+    d = tmp_path / "db"
+    s = FileStore(str(d))
+    with s.writer() as head:
+        s.append(head + 1, uuid.uuid4(), b"a" * 100)
+    s.close()
+    ops = FaultyFS([Fault("pwrite", 1, kind, persistent=True)], only_paths=("log",))
+    s = FileStore(str(d), fileops=ops)
+    try:
+        size = (d / "log").stat().st_size
+        with pytest.raises(DiskFullError, match="not in the log"):
+            with s.writer() as head:
+                s.append(head + 1, uuid.uuid4(), b"b" * 5000)
+        assert (d / "log").stat().st_size == size  # cut at once, not at the next write
+        report = verify(str(d), decode=False)  # raw payloads, no tx encoding
+        assert report.ok and report.torn_tail_bytes == 0 and report.last_t == 1, report.summary()
+    finally:
+        s.close()
