@@ -304,3 +304,28 @@ def test_a_write_that_fails_for_disk_full_leaves_no_partial_record(tmp_path: Pat
         assert report.ok and report.torn_tail_bytes == 0 and report.last_t == 1, report.summary()
     finally:
         s.close()
+
+
+# --- item 5: regexes ------------------------------------------------------------------------------
+
+@pytest.mark.timeout(120)  # the old engine took 74 s and > 100 s for these
+def test_adjacent_quantifiers_run_in_linear_time() -> None:
+    import fact_store as fs
+
+    find = "[:find ?m :in ?p ?s :where [(re-find ?p ?s) ?m]]"
+    assert fs.q(find, "a*a*a*c", "a" * 1000) == set()
+    assert fs.q(find, "a*a*a*a*a*c", "a" * 200) == set()
+    assert fs.q(find, "a*a*a*a*a*c", "a" * 200_000 + "c") == {("a" * 200_000 + "c",)}
+
+
+def test_regexes_only_python_runs_are_bounded_by_subject_length() -> None:
+    import fact_store as fs
+    from fact_store.errors import QueryLimitExceeded
+    from fact_store.query.builtins import FALLBACK_REGEX_STEPS, re_pattern
+
+    r = re_pattern(r"(a*)a*(?=c)\1")  # lookahead and backreference: Python's re only
+    assert r.engine == "re" and r.max_subject ** 4 <= FALLBACK_REGEX_STEPS
+    find = "[:find ?m :in ?p ?s :where [(re-find ?p ?s) ?m]]"
+    with pytest.raises(QueryLimitExceeded, match="strings of up to 56 characters"):
+        fs.q(find, r.pattern, "a" * 57)
+    assert fs.q(find, r.pattern, "aac") == {(("aa", ""),)}
