@@ -148,20 +148,24 @@ def _connect(uri: str, create: bool = False) -> fs.Connection:
 def _read_arg(text: str, what: str) -> str:
     """``-`` reads stdin, ``@FILE`` a file, anything else is the text itself."""
     if text == "-":
-        return sys.stdin.read()
+        return _read_file("-", what)
     if text.startswith("@"):
         return _read_file(text[1:], what)
+    _check_text(text, what)
     return text
 
 
 def _read_file(name: str, what: str = "FILE") -> str:
     """The text of ``name`` (``-``: stdin). A file that cannot be read is a usage error (exit 2)
     naming it."""
-    if name == "-":
-        return sys.stdin.read()
     try:
-        with open(name, encoding="utf-8") as f:
-            return f.read()
+        if name == "-":
+            data = sys.stdin.buffer.read()
+            name = "standard input"
+        else:
+            with open(name, "rb") as f:
+                data = f.read()
+        return data.decode("utf-8")
     except FileNotFoundError:
         raise Usage(f"{what}: no such file: {name}") from None
     except IsADirectoryError:
@@ -170,6 +174,15 @@ def _read_file(name: str, what: str = "FILE") -> str:
         raise Usage(f"{what}: {name} is not UTF-8 text (byte {exc.start})") from None
     except OSError as exc:
         raise Usage(f"{what}: cannot read {name}: {exc.strerror or exc}") from None
+
+
+def _check_text(text: str, what: str) -> None:
+    """Refuse an argument holding lone surrogates (undecodable bytes in argv come as those)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise Usage(f"{what}: not UTF-8 text ({text[exc.start]!a} at character "
+                    f"{exc.start})") from None
 
 
 def _session(conn: fs.Connection, fmt: str, as_of: Any = None, since: Any = None,
@@ -262,10 +275,10 @@ def q_cmd(query: str, inputs: tuple[str, ...], uri: str, fmt: str, as_of: str | 
         if len(spans) != 1:
             raise Usage(f"QUERY must be one EDN form (a query), got {len(spans)}")
         session.feed(entry)
+        _check(session)  # a bad input is its error, not a missing one
         if session.pending is not None:
             missing = " ".join(fs.write_edn(b) for b in session.pending.missing)
             raise Usage(f"the query needs inputs after it for {missing}")
-        _check(session)
     finally:
         conn.close()
 
@@ -411,11 +424,34 @@ def export_cmd(file: str, uri: str, as_of: str | None) -> None:
             n = run(sys.stdout)
             sys.stdout.flush()
         else:
-            with open(file, "w", encoding="utf-8") as f:
-                n = run(f)
+            n = _write_atomically(file, run)
             click.echo(f"exported {n} transactions to {file}")
     finally:
         conn.close()
+
+
+def _write_atomically(file: str, write: Callable[[TextIO], int]) -> int:
+    """Run ``write`` on a private (0600) temporary file, then rename it to ``file``.
+
+    A failure part-way removes the temporary file: ``file`` is either the whole
+    dump or untouched, never truncated.
+    """
+    tmp = os.path.join(os.path.dirname(os.path.abspath(file)),
+                       f".{os.path.basename(file)}.tmp.{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        with open(fd, "w", encoding="utf-8") as f:
+            n = write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, file)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return n
 
 
 def collect_stats(conn: fs.Connection) -> dict[str, Any]:

@@ -97,7 +97,8 @@ def _tokens(text: str) -> tuple[list[_Tok], bool]:
             j = i + 1
             while j < n and text[j] != '"':
                 j += 2 if text[j] == "\\" else 1
-            if j >= n:
+            if j >= n:  # an unterminated string is a form to the end (the reader says so)
+                out.append(_Tok("string", i, n))
                 return out, True
             out.append(_Tok("string", i, j + 1))
             i = j + 1
@@ -1857,6 +1858,7 @@ def run_interactive(session: Session, history_path: str | None = None,
     path = history_path or default_history_path()
     try:
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600))  # private, as the store
         history = FileHistory(path)
     except OSError:
         pass

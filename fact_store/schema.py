@@ -221,6 +221,10 @@ _UTC = _dt.timezone.utc
 
 #: The longest bigdec text the log accepts (record.MAX_DECIMAL_CHARS): refused here, before commit.
 MAX_DECIMAL_CHARS = 10_000
+#: The most decimal digits of a bigint: below Python's default int-string limit (4,300), so
+#: every accepted bigint prints, queries and exports in any process.
+MAX_BIGINT_DIGITS = 4_000
+_BIGINT_BOUND = 10 ** MAX_BIGINT_DIGITS
 
 
 def show(value: Any, limit: int = 80) -> str:
@@ -251,12 +255,26 @@ def _too_long(attr: Attr, size: int, limit: int, unit: str = "bytes") -> LimitEx
                          f"{limit}", attribute=attr.ident, limit=limit)
 
 
+def _check_unicode(attr: Attr, value: str) -> None:
+    """Refuse text that is not valid Unicode (a lone surrogate such as ``"\\ud800"``)."""
+    if value.isascii():
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidValue(
+            f"value of {attr.ident} is not valid Unicode text: a lone surrogate "
+            f"{value[exc.start]!a} at character {exc.start}", attribute=attr.ident,
+            value_type=attr.value_type) from None
+
+
 def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
     """Check ``value`` against a scalar value type; return the stored form."""
     t = value_type
     if t == ":db.type/string" or t == ":db.type/uri":
         if not isinstance(value, str):
             raise _bad(attr, value, "a string")
+        _check_unicode(attr, value)
         if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
             raise LimitExceeded(f"value of {attr.ident} is longer than {MAX_VALUE_BYTES} bytes",
                                 attribute=attr.ident, limit=MAX_VALUE_BYTES)
@@ -270,6 +288,7 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
     if t == ":db.type/keyword":
         if not isinstance(value, str) or isinstance(value, Symbol) or value in ("", ":"):
             raise _bad(attr, value, "a keyword")
+        _check_unicode(attr, value)
         if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
             raise _too_long(attr, len(value.encode("utf-8", "surrogatepass")), MAX_VALUE_BYTES)
         return Keyword(value)
@@ -300,6 +319,10 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
     if t == ":db.type/bigint":
         if isinstance(value, bool) or not isinstance(value, int):
             raise _bad(attr, value, "an integer")
+        if value.bit_length() > 13_000 and abs(value) >= _BIGINT_BOUND:
+            raise LimitExceeded(f"value of {attr.ident} has more than {MAX_BIGINT_DIGITS} "
+                                "digits, the limit for a bigint", attribute=attr.ident,
+                                limit=MAX_BIGINT_DIGITS)
         return int(value)
     if t == ":db.type/bigdec":
         if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
@@ -313,6 +336,7 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
     if t == ":db.type/symbol":
         if not isinstance(value, str) or isinstance(value, Keyword) or not value:
             raise _bad(attr, value, "a symbol")
+        _check_unicode(attr, value)
         if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
             raise _too_long(attr, len(value.encode("utf-8", "surrogatepass")), MAX_VALUE_BYTES)
         return Symbol(value)

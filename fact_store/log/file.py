@@ -508,7 +508,7 @@ def _read_snapshot(ops: FileOps, path: str, header: LogHeader, log_fd: int, log_
     :raises _BadSnapshot: anything wrong; the message says what.
     """
     try:
-        fd = ops.open(path, os.O_RDONLY)
+        fd = _open_regular(ops, path, os.O_RDONLY)
     except OSError as exc:
         raise _BadSnapshot(f"cannot open: {exc.strerror}") from exc
     try:
@@ -802,6 +802,9 @@ class FileStore(LogStore):
         ops, d = self._ops, self.path
         lock_path, log_path = os.path.join(d, "lock"), os.path.join(d, "log")
         read_only = False
+        # Before anything is created: a foreign directory or a log that is not
+        # a log is refused and left exactly as it was.
+        self._log_exists(log_path)
         try:
             try:
                 lock_fd = ops.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
@@ -829,7 +832,7 @@ class FileStore(LogStore):
                 finally:
                     ops.flock(lock_fd, fcntl.LOCK_UN)
             try:
-                log_fd = ops.open(log_path, os.O_RDONLY if read_only else os.O_RDWR)
+                log_fd = _open_regular(ops, log_path, os.O_RDONLY if read_only else os.O_RDWR)
             except OSError as exc:
                 raise StorageError(f"cannot open {log_path}: {exc.strerror}") from exc
             try:
@@ -850,9 +853,15 @@ class FileStore(LogStore):
         return sh
 
     def _log_exists(self, log_path: str) -> bool:
-        """True if ``log`` exists and is non-empty; refuses a foreign directory."""
+        """True if ``log`` exists; False if a new log may be created.
+
+        Refuses (changing nothing) a foreign directory, a ``log`` that is not a
+        regular file (a FIFO, a device, a symbolic link) and an empty ``log``:
+        the store writes its log whole and renames it into place, so an empty
+        one is damage, never a store to initialise afresh.
+        """
         try:
-            st = self._ops.stat(log_path)
+            fd = _open_regular(self._ops, log_path, os.O_RDONLY)
         except FileNotFoundError:
             others = [n for n in self._ops.listdir(self.path) if not _is_ours(n)]
             if others:
@@ -861,7 +870,22 @@ class FileStore(LogStore):
                     "fact-store log; refusing to create a store there. Use an empty or new "
                     "directory.", path=self.path) from None
             return False
-        return st.st_size > 0
+        except OSError as exc:
+            if exc.errno in (errno.ELOOP, errno.EINVAL):
+                raise NotAFactStore(f"{log_path} {exc.strerror}, so it is no fact-store log; "
+                                    "it was not modified.", path=log_path) from exc
+            raise StorageError(f"cannot open {log_path}: {exc.strerror}",
+                               path=log_path) from exc
+        try:
+            empty = self._ops.fstat(fd).st_size == 0
+        finally:
+            self._ops.close(fd)
+        if empty:
+            raise NotAFactStore(
+                f"{log_path} is empty (0 bytes): the log was truncated or replaced, so this "
+                "store is damaged; it was not modified. Restore the log from a backup, or "
+                "remove the directory to start a new store.", path=log_path)
+        return True
 
     def _create_log(self, log_path: str) -> None:
         ops = self._ops
@@ -1253,6 +1277,7 @@ class FileStore(LogStore):
             write_all(ops, fd, frame, end0)
         except OSError as exc:
             sh.failed = f"write failed: {exc.strerror}"
+            self._cut_failed_write(sh, end0, t)
             if exc.errno == errno.ENOSPC:
                 raise DiskFullError(f"no space left to append t={t} to {sh.log_path}; the "
                                     "record is not in the log. Free space and retry.",
@@ -1277,6 +1302,18 @@ class FileStore(LogStore):
             sh.register(t, end0, end)
             sh.cond.notify_all()
         sh.pending = end
+
+    def _cut_failed_write(self, sh: _Shared, end0: int, t: int) -> None:
+        """Cut what a failed write left after ``end0`` now (we hold the writer lock), so
+        no reader or ``verify`` takes it for a crash's torn tail. Best effort: if the cut
+        fails too, the next writer cuts it (the store is marked failed either way)."""
+        try:
+            if self._ops.fstat(sh.log_fd).st_size > end0:
+                self._ops.ftruncate(sh.log_fd, end0)
+        except OSError as exc:
+            log.warning("%s: cannot cut the incomplete record t=%d at offset %d after a "
+                        "failed write (%s); the next writer cuts it", sh.log_path, t, end0,
+                        exc.strerror)
 
     # group commit ---------------------------------------------------------------------------
     def _read_marks(self, sh: _Shared) -> tuple[int, int, int]:
@@ -1600,6 +1637,35 @@ def _is_dir(st: os.stat_result) -> bool:
     return stat.S_ISDIR(st.st_mode)
 
 
+def _open_regular(ops: FileOps, path: str, flags: int) -> int:
+    """Open ``path`` only if it is a regular file (not a symlink, FIFO or device).
+
+    ``O_NOFOLLOW | O_NONBLOCK`` make the open itself safe (a FIFO opens without
+    waiting for a writer); ``fstat`` then checks what was opened.
+
+    :raises OSError: the open failed, or (``EINVAL``) the path is no regular file.
+    """
+    try:
+        fd = ops.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(errno.ELOOP, "is a symbolic link, not a regular file",
+                          path) from exc
+        raise
+    try:
+        mode = ops.fstat(fd).st_mode
+    except BaseException:
+        ops.close(fd)
+        raise
+    if not stat.S_ISREG(mode):
+        ops.close(fd)
+        kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode)
+                or stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else
+                "a directory" if stat.S_ISDIR(mode) else "not a regular file")
+        raise OSError(errno.EINVAL, f"is {kind}, not a regular file", path)
+    return fd
+
+
 def _is_ours(name: str) -> bool:
     return (name in _KNOWN_NAMES or name.startswith(("log.tmp.", ".snapshot-"))
             or _snapshot_t(name) is not None)
@@ -1681,7 +1747,7 @@ def verify(path: str, decode: bool = True, fileops: FileOps | None = None) -> Ve
     report = VerifyReport(path=d)
     log_path = os.path.join(d, "log")
     try:
-        fd = ops.open(log_path, os.O_RDONLY)
+        fd = _open_regular(ops, log_path, os.O_RDONLY)
     except OSError as exc:
         report.problems.append(f"cannot open {log_path}: {exc.strerror}")
         return report

@@ -188,7 +188,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, TypeVar
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, quote, urlencode
 
 from fact_store.errors import (
     ConfigurationError,
@@ -221,7 +221,7 @@ DEFAULT_MAX_TX_BYTES = 16 << 20
 #: bytea holds at most 1 GiB; keep well below.
 MAX_TX_BYTES_CEILING = 256 << 20
 KEEP_SNAPSHOTS = 3
-SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+SCHEMA_RE = re.compile(r"[a-z_][a-z0-9_]{0,62}")  # fullmatch: "$" would pass a final newline
 _OPTIONS = ("schema", "durability", "unsafe_server", "lock_timeout", "max_tx_bytes",
             "reconnect_timeout", "poll_interval", "statement_timeout")
 _DURABILITY = {"fsync": "fsync", "group": "group", "none": "none", "os": "none"}
@@ -232,6 +232,11 @@ _TRANSIENT_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "08000", "080
 #: Connection failures that waiting will not cure.
 _PERMANENT_MARKERS = ("authentication failed", "does not exist", "pg_hba.conf",
                       "password", "permission denied", "not permitted", "invalid")
+#: A server's FATAL at connection start is permanent (an unknown parameter, a refused login)
+#: unless it says the server is busy, starting or stopping: then waiting may cure it.
+_TRANSIENT_FATALS = ("starting up", "shutting down", "in recovery mode", "too many clients",
+                     "connection slots are reserved", "not yet accepting connections",
+                     "not accepting connections", "administrator command")
 _LISTENER_IDLE = 60.0
 _READ_PAGE_MIN, _READ_PAGE_MAX = 64, 4096
 _READ_PAGE_BYTES = 8 << 20
@@ -245,7 +250,7 @@ T = TypeVar("T")
 
 def check_schema_name(name: str) -> str:
     """Return ``name`` if it is an allowed schema name, else raise ConfigurationError."""
-    if not isinstance(name, str) or not SCHEMA_RE.match(name) or name.startswith("pg_"):
+    if not isinstance(name, str) or not SCHEMA_RE.fullmatch(name) or name.startswith("pg_"):
         raise ConfigurationError(
             f"schema name {name!r} is not allowed: it must match ^[a-z_][a-z0-9_]{{0,62}}$ "
             "(lower-case letters, digits, underscores; at most 63) and not start with pg_",
@@ -303,7 +308,7 @@ def parse_uri(uri: str) -> tuple[str, str, dict[str, str], dict[str, str]]:
             raise ConfigurationError(f"unsafe_server={extra['unsafe_server']!r}; expected "
                                      "refuse or warn", uri=redact(uri))
         mine["unsafe_server"] = extra.pop("unsafe_server")
-    pq_uri = base + ("?" + urlencode(libpq) if libpq else "")
+    pq_uri = base + ("?" + urlencode(libpq, quote_via=quote) if libpq else "")  # space: %20
     return pq_uri, schema, mine, extra
 
 
@@ -440,6 +445,8 @@ def _is_transient(exc: BaseException, conn: Any = None) -> bool:
         return True
     if isinstance(exc, psycopg.OperationalError):
         text = str(exc)
+        if "FATAL:" in text and not any(m in text for m in _TRANSIENT_FATALS):
+            return False
         return not any(m in text for m in _PERMANENT_MARKERS) or "server closed" in text
     return isinstance(exc, psycopg.InterfaceError)
 

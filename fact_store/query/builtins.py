@@ -29,6 +29,8 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Callable
 
+import re2
+
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import QueryError, QueryLimitExceeded
 
@@ -260,8 +262,8 @@ def _includes(s: str, sub: str) -> bool:
 
 
 def _split(s: str, sep: Any) -> tuple[str, ...]:
-    if isinstance(sep, re.Pattern):
-        return tuple(sep.split(s))
+    if isinstance(sep, (Regex, re.Pattern)):
+        return tuple(re_pattern(sep).split(s))
     return tuple(s.split(sep))
 
 
@@ -273,18 +275,94 @@ def _join(*xs: Any) -> str:
 
 
 # ---------------------------------------------------------------- regex
+#
+# Query regexes run on RE2 (google-re2), whose matching is linear in the subject's
+# length whatever the pattern: no regex can outrun the query deadline. Patterns RE2
+# cannot express (backreferences, lookaround) run on Python's ``re`` with two bounds:
+# no repetition nested in an unbounded one (exponential backtracking), and a subject
+# length cap so that the polynomial worst case of the remaining backtracking,
+# n ** (unbounded repetitions + 2), stays under FALLBACK_REGEX_STEPS.
 
-_regex_cache: dict[str, re.Pattern[str]] = {}
+#: The worst-case backtracking work allowed for a pattern RE2 cannot run.
+FALLBACK_REGEX_STEPS = 10 ** 7
+
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # a pattern RE2 refuses is ours to report, not stderr's
 
 
-def re_pattern(p: Any) -> re.Pattern[str]:
+class Regex:
+    """A compiled query regex: RE2 when it can express the pattern, else bounded ``re``.
+
+    >>> r = re_pattern("a*a*a*c")
+    >>> r.engine, r.search("x" * 10 + "aac").group(0)
+    ('re2', 'aac')
+    >>> re_pattern(r"(a)\\1").engine, re_pattern(r"(a)\\1").max_subject
+    ('re', 3162)
+    """
+
+    __slots__ = ("pattern", "engine", "max_subject", "_rx")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        try:
+            self._rx: Any = re2.compile(pattern, _RE2_OPTIONS)
+            self.engine, self.max_subject = "re2", None
+            return
+        except re2.error:
+            pass
+        self._rx = re.compile(pattern)  # re.error: the caller reports an invalid regex
+        unbounded = _check_backtracking(pattern)
+        self.engine = "re"
+        self.max_subject = int(FALLBACK_REGEX_STEPS ** (1 / (unbounded + 2)))
+
+    @property
+    def groups(self) -> int:
+        return int(self._rx.groups)
+
+    def _subject(self, s: Any) -> Any:
+        if self.max_subject is not None and isinstance(s, str) and len(s) > self.max_subject:
+            raise QueryLimitExceeded(
+                f"Regex {self.pattern[:80]!r} uses backreferences or lookaround, which only "
+                f"Python's backtracking engine runs; with its repetitions it may search "
+                f"strings of up to {self.max_subject} characters, and this one has {len(s)}",
+                pattern=self.pattern[:80], limit=self.max_subject)
+        return s
+
+    def search(self, s: Any) -> Any:
+        return self._rx.search(self._subject(s))
+
+    def fullmatch(self, s: Any) -> Any:
+        return self._rx.fullmatch(self._subject(s))
+
+    def finditer(self, s: Any) -> Any:
+        return self._rx.finditer(self._subject(s))
+
+    def split(self, s: Any) -> list[Any]:
+        return list(self._rx.split(self._subject(s)))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Regex) and other.pattern == self.pattern
+
+    def __hash__(self) -> int:
+        return hash(("Regex", self.pattern))
+
+    def __repr__(self) -> str:
+        return f"#\"{self.pattern}\""
+
+
+_regex_cache: dict[str, Regex] = {}
+
+
+def re_pattern(p: Any) -> Regex:
     """Compile a query-supplied regex, refusing patterns longer than MAX_REGEX_LENGTH.
 
     >>> re_pattern("a+b").pattern
     'a+b'
     """
-    if isinstance(p, re.Pattern):
+    if isinstance(p, Regex):
         return p
+    if isinstance(p, re.Pattern):
+        p = p.pattern
     if not isinstance(p, str):
         raise TypeError(f"re-pattern needs a string, got {p!r}")
     got = _regex_cache.get(p)
@@ -294,28 +372,30 @@ def re_pattern(p: Any) -> re.Pattern[str]:
         raise QueryLimitExceeded(f"Regex pattern of {len(p)} characters is longer than the "
                                  f"limit of {MAX_REGEX_LENGTH}", pattern=p[:80])
     try:
-        got = re.compile(p)
-        _check_backtracking(p)
+        got = Regex(p)
     except re.error as exc:
-        raise QueryError(f"Invalid regex {p!r}: {exc}", pattern=p) from exc
+        raise QueryError(f"Invalid regex {p[:200]!r}: {exc}", pattern=p[:80]) from exc
     if len(_regex_cache) > 256:
         _regex_cache.clear()
     _regex_cache[p] = got
     return got
 
 
-def _check_backtracking(p: str) -> None:
-    """Refuse patterns whose matching can take exponential time in Python's ``re``.
+def _check_backtracking(p: str) -> int:
+    """Refuse patterns whose matching can take exponential time in Python's ``re``;
+    return how many unbounded repetitions the pattern holds (its polynomial degree).
 
-    ``re`` cannot be interrupted, so a time budget cannot stop ``(a+)+$`` on
-    ``"aaaa…a!"``.  The shapes that backtrack exponentially are an unbounded
-    repetition containing another unbounded repetition (``(a+)+``, ``(a*b?)*``)
-    or an alternation (``(a|a)*``); those are refused.  Bounded repeats
-    (``{0,3}``) and plain ``a*``, ``[ab]+``, ``(abc)+`` are fine.
+    The shapes that backtrack exponentially are an unbounded repetition containing
+    another unbounded repetition (``(a+)+``, ``(a*b?)*``) or an alternation
+    (``(a|a)*``); those are refused.  Bounded repeats (``{0,3}``) and plain ``a*``,
+    ``[ab]+``, ``(abc)+`` are fine.
     """
     import re._parser as sre  # the stdlib's own pattern parser (no code is run)
 
+    count = 0
+
     def walk(items: Any, in_star: bool) -> None:
+        nonlocal count
         for op, arg in items:
             name = str(op)
             if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
@@ -323,6 +403,7 @@ def _check_backtracking(p: str) -> None:
                 star = hi == sre.MAXREPEAT or hi > 16
                 if star and in_star:
                     _refuse()
+                count += star
                 walk(body, in_star or star)
             elif name == "SUBPATTERN":
                 walk(arg[-1], in_star)
@@ -342,11 +423,13 @@ def _check_backtracking(p: str) -> None:
 
     def _refuse() -> None:
         raise QueryLimitExceeded(
-            f"Regex {p!r} nests a repetition (or an alternation) inside an unbounded "
-            "repetition, which can backtrack for exponential time: rewrite it without the "
-            "nesting", pattern=p[:80])
+            f"Regex {p[:80]!r} uses backreferences or lookaround (so it runs on Python's "
+            "backtracking engine, not RE2) and nests a repetition (or an alternation) inside "
+            "an unbounded repetition, which can backtrack for exponential time: rewrite it "
+            "without the nesting", pattern=p[:80])
 
     walk(sre.parse(p), False)
+    return count
 
 
 def _match_value(m: re.Match[str]) -> Any:

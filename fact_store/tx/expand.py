@@ -12,6 +12,7 @@ import itertools
 from dataclasses import dataclass, field
 from typing import Any
 
+from fact_store.edn.reader import DEFAULT_MAX_DEPTH
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import (FactStoreError, InvalidTxData, LimitExceeded, TransactionError,
                                TxFunctionError, UnknownAttribute, UnknownEntity, UnknownTxFunction)
@@ -108,13 +109,17 @@ def _is_lookup_form(x: Any) -> bool:
 
 
 class _Expander:
-    __slots__ = ("db", "schema", "out", "depth")
+    __slots__ = ("db", "schema", "out", "depth", "level", "maps")
 
     def __init__(self, db: Any) -> None:
         self.db = db
         self.schema = db.schema
         self.out = Expanded()
         self.depth = 0
+        # Entity maps are expanded from a work list, not by recursion, so maps nested in
+        # maps cost no stack; their nesting is bounded as the EDN reader bounds it.
+        self.level = 0  # nesting level of the map being expanded (0: a top-level form)
+        self.maps: list[tuple[dict[Any, Any], Any, int]] = []
 
     def err(self, e: TransactionError) -> None:
         self.out.errors.append(e)
@@ -216,11 +221,31 @@ class _Expander:
         return attr
 
     def entity_map(self, m: dict[Any, Any]) -> Any:
+        """The entity of map ``m``; its attributes are expanded later by :meth:`drain`."""
+        level = self.level + 1
+        if level > DEFAULT_MAX_DEPTH:
+            raise LimitExceeded(f"entity maps nest more than {DEFAULT_MAX_DEPTH} levels deep "
+                                "(the limit for EDN nesting)", limit=DEFAULT_MAX_DEPTH)
         eid_form = None
         for k in _ID_KEYS:
             if k in m:
                 eid_form = m[k]
         e = AutoTempId(next(_auto_ids)) if eid_form is None else self.entity(eid_form, m)
+        self.maps.append((m, e, level))
+        return e
+
+    def drain(self) -> None:
+        """Expand the entity maps met so far, and the maps nested in them. O(total size)."""
+        maps = self.maps
+        try:
+            while maps:
+                m, e, self.level = maps.pop()
+                self._map_body(m, e)
+        finally:
+            self.level = 0
+            maps.clear()
+
+    def _map_body(self, m: dict[Any, Any], e: Any) -> None:
         ops = self.out.ops
         schema = self.schema
         for k, val in m.items():
@@ -241,7 +266,6 @@ class _Expander:
                 v = self.value(attr, x, m)
                 if v is not None and e is not None:
                     ops.append(Op(ADD, e, attr, v, m))
-        return e
 
     def _is_collection(self, attr: Attr, val: Any) -> bool:
         if isinstance(val, (set, frozenset)):
@@ -359,4 +383,5 @@ def expand(db: Any, tx_data: Any) -> Expanded:
     ex = _Expander(db)
     for f in tx_data:
         ex.form(f)
+        ex.drain()
     return ex.out

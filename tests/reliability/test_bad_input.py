@@ -583,12 +583,6 @@ def test_b09_unrelated_files_are_never_modified(scenario: Scenario) -> None:
     scenario.report("B-09", cases, 0)
 
 
-B09_BUG_STRAY_LOCK = ("BUG: opening a FileStore on a directory that holds other files and no "
-                      "log raises NotAFactStore, but only after creating 'lock' in it "
-                      "(file._open_shared creates the lock file before _log_exists checks)")
-
-
-@pytest.mark.xfail(strict=True, reason=B09_BUG_STRAY_LOCK)
 def test_b09_a_foreign_directory_is_refused_and_left_as_it_was(tmp_path: Path) -> None:
     from fact_store.errors import NotAFactStore
     from fact_store.log.file import FileStore

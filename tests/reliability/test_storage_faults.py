@@ -225,12 +225,12 @@ def test_f05_truncation_at_every_offset_opens_the_longest_complete_prefix(
                 assert os.fstat(fd).st_size == end_k
     finally:
         os.close(fd)
-    # Pinned: a zero-byte log (no header at all) is taken as "no log yet" and a fresh
-    # one is created in its place; nothing is lost, since zero bytes held no record.
+    # A zero-byte log (no header at all) is damage, never a store to initialise afresh
+    # (issue 14): the store writes its log whole and renames it into place.
     log.write_bytes(b"")
-    s = FileStore(str(w))
-    assert s.head() == 0
-    s.close()
+    with pytest.raises(NotAFactStore, match="empty"):
+        FileStore(str(w))
+    assert log.read_bytes() == b""
     scenario.report("F-05", len(offsets), wrong, torn_tails_cut=cuts,
                     big_record_offsets=min(n_big, big.end - big.start))
     scenario.require(cuts > 0.9 * (len(offsets) - HEADER_SIZE - 50), "few offsets needed a cut")
