@@ -47,7 +47,7 @@ No transaction holds two ``:db/cas`` on one entity and attribute (RELIABILITY I2
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,8 +131,20 @@ def _poison(attempt: int, max_attempts: int, why: str) -> str:
 
 # -- the transaction functions ----------------------------------------------------------
 
+def _stamp(now: int | Callable[[], int]) -> int:
+    """The heartbeat stamp: ``now`` itself, or read from it when it is a clock.
+
+    A clock is read here, inside the transaction function, i.e. under the writer
+    lock: a claim that waited long for the lock is stamped with the time it
+    commits at, not the time the worker asked (else it could be born stale and be
+    reset at once, RELIABILITY O-01).
+    """
+    return int(now() if callable(now) else now)
+
+
 def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates: Sequence[int],
-              want: int, types: Sequence[Any], now: int, max_attempts: int) -> list[Any]:
+              want: int, types: Sequence[Any], now: int | Callable[[], int],
+              max_attempts: int) -> list[Any]:
     at = attrs(db)
     out: list[Any] = []
     finishing: set[int] = set()
@@ -193,18 +205,21 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
             if len(picked) >= want:
                 break
             consider(c)
+        stamp = _stamp(now) if picked else 0
         for c in picked:
             attempt = (_one(db, c, at.att) or 0) + 1
             out.append([":db/cas", c, _ST, UNSTARTED, STARTED])
             out.append([":db/add", c, _ATT, attempt])
             out.append([":db/add", c, _OWN, owner])
-            out.append([":db/add", c, _HB, now])
+            out.append([":db/add", c, _HB, stamp])
     return out
 
 
-def heartbeat_fn(db: Any, owner: str, attempts: Sequence[Sequence[int]], now: int) -> list[Any]:
+def heartbeat_fn(db: Any, owner: str, attempts: Sequence[Sequence[int]],
+                 now: int | Callable[[], int]) -> list[Any]:
     at = attrs(db)
-    out = [[":db/add", e, _HB, now] for e, attempt in attempts if _is_current(db, at, e, attempt, owner)]
+    stamp = _stamp(now)
+    out = [[":db/add", e, _HB, stamp] for e, attempt in attempts if _is_current(db, at, e, attempt, owner)]
     if not out:
         raise StaleAttempt(f"no attempt of {owner} is current any more; heartbeat refused",
                            owner=owner, attempts=list(attempts))
@@ -262,15 +277,20 @@ class Settled:
 
 
 def settle(conn: Any, owner: str, outcomes: Iterable[Outcome] = (), candidates: Iterable[int] = (),
-           want: int = 0, types: Iterable[Any] = (), now: int = 0, max_attempts: int = 5) -> Settled:
+           want: int = 0, types: Iterable[Any] = (), now: int | Callable[[], int] = 0,
+           max_attempts: int = 5) -> Settled:
     """Record ``outcomes`` and claim up to ``want`` jobs in one transaction (see the module doc).
+
+    ``now`` (epoch ms) stamps the heartbeat of the claimed jobs; a callable is read
+    inside the transaction function, under the writer lock (use it: see ``_stamp``).
 
     Returns which jobs were claimed (with their new attempt numbers), which outcomes
     were recorded and which were stale. Never raises for a lost race.
     """
     outs = [o.as_arg() for o in outcomes]
     report = conn.transact([[":overseer/settle", owner, outs, tuple(candidates), int(want),
-                             tuple(K(t) for t in types), int(now), int(max_attempts)]])
+                             tuple(K(t) for t in types), now if callable(now) else int(now),
+                             int(max_attempts)]])
     at = attrs(report.db_after)
     status_of: dict[int, Any] = {}
     attempt_of: dict[int, int] = {}
@@ -312,13 +332,17 @@ def record(conn: Any, job: int, attempt: int, owner: str, kind: str, failure: st
     return bool(got.recorded)
 
 
-def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]], now: int) -> set[int]:
-    """Renew the heartbeats of ``attempts``; return the eids whose attempt is still current."""
+def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]],
+              now: int | Callable[[], int]) -> set[int]:
+    """Renew the heartbeats of ``attempts``; return the eids whose attempt is still current.
+
+    ``now`` (epoch ms) may be a clock, read under the writer lock as for :func:`settle`."""
     atts = [tuple(a) for a in attempts]
     if not atts:
         return set()
     try:
-        report = conn.transact([[":overseer/heartbeat", owner, atts, int(now)]])
+        report = conn.transact([[":overseer/heartbeat", owner, atts,
+                                 now if callable(now) else int(now)]])
     except StaleAttempt:
         return set()
     db = report.db_after

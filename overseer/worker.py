@@ -283,6 +283,10 @@ class Worker:
                                cfg.max_attempts, self.rng)
         self._pulse: Pulse | None = None
 
+    def _clock_ms(self) -> int:
+        """The clock in epoch ms, for transaction functions to read under the writer lock."""
+        return to_ms(self.clock())
+
     # -- what the worker holds ---------------------------------------------------------------
 
     def held(self) -> list[tuple[int, int]]:
@@ -375,9 +379,12 @@ class Worker:
             return 1
         return max(1, min(self.config.batch_size, int(self.config.batch_window / d)))
 
-    def _commit(self, slot: _Slot, now: float, claim_more: bool = True) -> bool:
+    def _commit(self, slot: _Slot, now: float, claim_more: bool = True,
+                stamp: float | None = None) -> bool:
         """Record ``slot``'s pending outcomes and claim its next jobs in one transaction.
 
+        Claims are stamped with ``stamp`` when given (a test's fixed time), else with
+        the clock read under the writer lock (RELIABILITY O-01).
         Returns whether the slot has a job to run.
         """
         want = 0
@@ -395,7 +402,8 @@ class Worker:
             return bool(slot.queue)
         outcomes = list(slot.pending)
         got = claim.settle(self.conn, self.owner, outcomes, candidates, want if candidates or outcomes else 0,
-                           self.types, to_ms(now), self.config.max_attempts)
+                           self.types, self._clock_ms if stamp is None else to_ms(stamp),
+                           self.config.max_attempts)
         slot.pending.clear()
         slot.last_commit = time.monotonic()
         self.stats["commits"] += 1
@@ -437,7 +445,7 @@ class Worker:
         if self._stop.is_set():
             self._release(slot, now)
             return STOPPED
-        if not slot.queue and not self._commit(slot, now):
+        if not slot.queue and not self._commit(slot, now, stamp=fixed):
             return IDLE
         with self._lock:
             if not slot.queue:
@@ -451,7 +459,7 @@ class Worker:
             self._release(slot, self.clock() if fixed is None else fixed)
             return STOPPED
         if not slot.queue or time.monotonic() - slot.last_commit >= self.config.batch_window:
-            self._commit(slot, self.clock() if fixed is None else fixed)
+            self._commit(slot, self.clock() if fixed is None else fixed, stamp=fixed)
         return RAN
 
     def _release(self, slot: _Slot, now: float) -> None:
