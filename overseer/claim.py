@@ -115,6 +115,11 @@ def _is_current(db: Any, at: _Attrs, e: int, attempt: int, owner: str) -> bool:
             and _one(db, e, at.own) == owner)
 
 
+def is_current(db: Any, e: int, attempt: int, owner: str) -> bool:
+    """Is ``attempt`` of job ``e`` still ``owner``'s, started (not reset, not recorded)?"""
+    return _is_current(db, attrs(db), e, attempt, owner)
+
+
 def _deps_done(db: Any, at: _Attrs, e: int, finishing: set[int]) -> bool:
     for row in db.search(e, at.dep):
         d = row[2]
@@ -226,7 +231,13 @@ def heartbeat_fn(db: Any, owner: str, attempts: Sequence[Sequence[int]],
     return out
 
 
-def reset_fn(db: Any, e: int, attempt: int, heartbeat: int, now: int, max_attempts: int) -> list[Any]:
+def reset_fn(db: Any, e: int, attempt: int, heartbeat: int, now: int, max_attempts: int,
+             clock: Callable[[], int] | None = None, not_after: int | None = None) -> list[Any]:
+    if clock is not None and not_after is not None and clock() > not_after:
+        # this reset waited for the writer lock past not_after: the store was unavailable
+        # meanwhile, so the heartbeat may be stale only because it could not be written
+        raise StaleAttempt(f"the reset of job {e} waited for the writer lock until after "
+                           f"{not_after} ms (the store was unavailable); not reset", eid=e)
     at = attrs(db)
     status, cur_attempt = _one(db, e, at.st), _one(db, e, at.att) or 0
     cur_hb = _one(db, e, at.hb) or 0
@@ -351,10 +362,17 @@ def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]],
 
 
 def reset(conn: Any, job: int, attempt: int, heartbeat_seen: int, now: int,
-          max_attempts: int = 5) -> bool:
-    """A monitor's reset of a dead attempt; False if something else changed the job first."""
+          max_attempts: int = 5, *, clock: Callable[[], int] | None = None,
+          not_after: int | None = None) -> bool:
+    """A monitor's reset of a dead attempt; False if something else changed the job first.
+
+    With ``clock`` (epoch ms) and ``not_after``, the reset is refused (False) when the
+    transaction function runs after ``not_after``: it waited out an outage for the lock.
+    """
+    extra: list[Any] = [] if clock is None or not_after is None else [clock, int(not_after)]
     try:
-        conn.transact([[":overseer/reset", job, attempt, heartbeat_seen, int(now), int(max_attempts)]])
+        conn.transact([[":overseer/reset", job, attempt, heartbeat_seen, int(now), int(max_attempts),
+                        *extra]])
     except StaleAttempt:
         return False
     except fs.CasFailed:
