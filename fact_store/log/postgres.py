@@ -120,11 +120,25 @@ WAL past its commit record and so past ours; concurrent barriers share one
 flush. Then it
 looks the tx uuid up: present means durable (acknowledge); absent means a
 server crash lost it (a StorageError; retrying is safe); unreachable is
-TransactionOutcomeUnknown. As with the file store's group mode, a transaction
-is visible to other processes before it is durable: a server crash in that
-window loses it, and everything after it, though another peer may already have
-read it. The peer-continuity check (below) turns that into an error instead of
-a silent divergence.
+TransactionOutcomeUnknown.
+
+Readers see only the durable prefix. A group-mode commit is visible in the
+table before its WAL is flushed, so ``read_after`` (outside ``writer()``) asks,
+in the same round trip as its rows, whether the server's WAL is flushed up to
+the insert position read after them (every commit the read saw lies before
+it); if not, it waits for that flush before returning the rows (in group mode
+it runs the flush barrier; otherwise it polls ``pg_current_wal_flush_lsn()``
+until the WAL writer got there). So a server crash can take back only records
+no other process has read. The exception is the writer itself: under the lock,
+``writer()`` reads every committed row (it must append after the head), so a
+transaction may be validated against a record that is not yet durable; if a
+crash takes that record, it takes the later one too (the WAL is a sequence), and
+the writer is never acknowledged. ``head()`` may count a record not yet
+durable. The cost: nothing while the WAL is flushed (an idle server, or
+``fsync`` writers only); a shared WAL flush for a read that races a group
+commit. The peer-continuity check (below) still turns a lost record into an
+error (``StoreMoved``) instead of a silent divergence: it now means the log was
+replaced or failed over, not that a reader was too early.
 
 Peer continuity: each handle remembers the (t, tx uuid) of the newest record it
 read or appended; every writer entry (in the same statement as the head) and
@@ -368,6 +382,8 @@ class _Sql:
     append: Any
     find_uuid: Any
     read_page: Any
+    wal_durable: Any
+    flushed_past: Any
     log_uuid_at: Any
     save_snapshot: Any
     prune_snapshots: Any
@@ -426,6 +442,12 @@ def _statements(schema: str) -> _Sql:
         # WAL.) A transactional logical message writes one small record, locks nothing
         # (concurrent barriers share a flush) and is executable by PUBLIC by default.
         barrier=q("SELECT pg_logical_emit_message(true, 'fact-store', '')"),
+        # after a read: is every commit the read could see flushed? (NULL on a standby)
+        wal_durable=q("SELECT w.ins::text, w.flushed >= w.ins FROM (SELECT CASE WHEN "
+                      "pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END AS ins, "
+                      "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn() "
+                      "END AS flushed) w"),
+        flushed_past=q("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn"),
         read_page=q("SELECT t, tx_uuid, payload, crc FROM {log} WHERE t > %s ORDER BY t "
                     "LIMIT %s"),
         log_uuid_at=q("SELECT tx_uuid FROM {log} WHERE t = %s"),
@@ -925,7 +947,14 @@ class PostgresStore(LogStore):
             after, limit = expect - 1, page
 
             def fetch(conn: Any) -> list[Any]:
-                return conn.execute(q.read_page, (after, limit), binary=True).fetchall()
+                with conn.pipeline():  # the rows, then the WAL positions: one round trip
+                    cur = conn.execute(q.read_page, (after, limit), binary=True)
+                    wal = conn.execute(q.wal_durable)
+                rows = cur.fetchall()
+                lsn, durable = wal.fetchone()
+                if rows and durable is False:
+                    self._await_flush(conn, lsn)
+                return rows
 
             rows = self._read("reading the log", fetch)
             size = 0
@@ -938,6 +967,23 @@ class PostgresStore(LogStore):
                 return
             if size < _READ_PAGE_BYTES // 2:
                 page = min(page * 2, _READ_PAGE_MAX)
+
+    def _await_flush(self, conn: Any, lsn: str) -> None:
+        """Return once the server's WAL is flushed past ``lsn`` (module doc, "Group mode").
+
+        Group mode forces the flush with its barrier (concurrent barriers share one);
+        other modes wait for the WAL writer (``wal_writer_delay``, 200 ms by default),
+        polling with a backoff from 1 ms to 20 ms.
+        """
+        q = self._q
+        if self.durability == "group":
+            with conn.transaction():
+                conn.execute(q.barrier)
+            return
+        delay = 0.001
+        while not conn.execute(q.flushed_past, (lsn,)).fetchone()[0]:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
 
     def _verified(self, rows: list[Any], expect: int) -> Iterator[RawRecord]:
         """Rows (t, tx_uuid, payload, crc) as records, checking t is ``expect``, +1... and crcs."""
