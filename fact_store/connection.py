@@ -207,6 +207,11 @@ class Connection:
     def store(self) -> LogStore:
         return self._store
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran, or the store closed it (``StoreMoved``): open anew with ``connect(uri)``."""
+        return self._closed
+
     # -- listeners ---------------------------------------------------------------
 
     def listen(self, callback: Callable[[TxReport], Any]) -> int:

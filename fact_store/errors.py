@@ -16,10 +16,21 @@ from __future__ import annotations
 from typing import Any
 
 
+#: What a long-running client (an overseer worker) should do after an error: ``recovery(exc)``.
+TRANSIENT = "transient"   #: retry the same call later (with backoff): the store may come back
+RECONNECT = "reconnect"   #: this connection will never work again: open the store anew from its URI
+FATAL = "fatal"           #: retrying cannot help (bad input, damaged store, bad configuration)
+
+
 class FactStoreError(Exception):
-    """Root of every error fact_store raises on purpose."""
+    """Root of every error fact_store raises on purpose.
+
+    ``recovery`` says what a caller that keeps running should do next (see
+    :func:`recovery`): each class declares it, so there is one place to look.
+    """
 
     code = "fact-store/error"
+    recovery = FATAL
 
     def __init__(self, message: str = "", **data: Any) -> None:
         super().__init__(message)
@@ -131,15 +142,21 @@ class TxFunctionError(TransactionError):
 # --- storage ----------------------------------------------------------------
 
 class StorageError(FactStoreError):
-    """The store could not read or write its log or snapshots."""
+    """The store could not read or write its log or snapshots.
+
+    Transient unless a subclass says otherwise: the server or disk may recover
+    (an unreachable server, a failed append that wrote nothing).
+    """
 
     code = "storage/error"
+    recovery = TRANSIENT
 
 
 class LogCorrupted(StorageError):
     """A bad record followed by valid data: the log is corrupt at ``offset``."""
 
     code = "storage/corrupted"
+    recovery = FATAL
 
 
 CorruptLogError = LogCorrupted
@@ -149,12 +166,14 @@ class UnsupportedFormat(StorageError):
     """A log or snapshot written by a newer format version."""
 
     code = "storage/unsupported-format"
+    recovery = FATAL
 
 
 class NotAFactStore(StorageError):
     """The file is not a fact-store log; it was not modified."""
 
     code = "storage/not-a-fact-store"
+    recovery = FATAL
 
 
 class DiskFullError(StorageError):
@@ -162,7 +181,10 @@ class DiskFullError(StorageError):
 
 
 class StoreMoved(StorageError):
+    """The log was replaced, deleted or lost records this process had read; the handle is closed."""
+
     code = "storage/moved"
+    recovery = RECONNECT
 
 
 class LockTimeout(StorageError):
@@ -176,7 +198,10 @@ class TransactionOutcomeUnknown(StorageError):
 
 
 class ConnectionClosed(StorageError):
+    """A call on a closed connection or store handle: it will never work again."""
+
     code = "storage/closed"
+    recovery = RECONNECT
 
 
 class ConfigurationError(FactStoreError, ValueError):
@@ -191,7 +216,28 @@ class QueryLimitExceeded(LimitExceeded, QueryError):
     code = "query/limit-exceeded"
 
 
+def recovery(exc: BaseException) -> str:
+    """What to do after ``exc``: :data:`TRANSIENT`, :data:`RECONNECT` or :data:`FATAL`.
+
+    The one place that classifies store errors (each class declares its
+    ``recovery``). Anything that is not a FactStoreError is FATAL: a bug, not
+    the store.
+
+    >>> recovery(StorageError("server unreachable")), recovery(StoreMoved("log replaced"))
+    ('transient', 'reconnect')
+    >>> recovery(LogCorrupted("bad record")), recovery(KeyError("x"))
+    ('fatal', 'fatal')
+    """
+    if isinstance(exc, FactStoreError):
+        return str(type(exc).recovery)
+    return FATAL
+
+
 __all__ = [
+    "recovery",
+    "TRANSIENT",
+    "RECONNECT",
+    "FATAL",
     "FactStoreError",
     "EdnSyntaxError",
     "QueryError",

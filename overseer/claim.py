@@ -47,7 +47,7 @@ No transaction holds two ``:db/cas`` on one entity and attribute (RELIABILITY I2
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,6 +115,11 @@ def _is_current(db: Any, at: _Attrs, e: int, attempt: int, owner: str) -> bool:
             and _one(db, e, at.own) == owner)
 
 
+def is_current(db: Any, e: int, attempt: int, owner: str) -> bool:
+    """Is ``attempt`` of job ``e`` still ``owner``'s, started (not reset, not recorded)?"""
+    return _is_current(db, attrs(db), e, attempt, owner)
+
+
 def _deps_done(db: Any, at: _Attrs, e: int, finishing: set[int]) -> bool:
     for row in db.search(e, at.dep):
         d = row[2]
@@ -131,8 +136,20 @@ def _poison(attempt: int, max_attempts: int, why: str) -> str:
 
 # -- the transaction functions ----------------------------------------------------------
 
+def _stamp(now: int | Callable[[], int]) -> int:
+    """The heartbeat stamp: ``now`` itself, or read from it when it is a clock.
+
+    A clock is read here, inside the transaction function, i.e. under the writer
+    lock: a claim that waited long for the lock is stamped with the time it
+    commits at, not the time the worker asked (else it could be born stale and be
+    reset at once, RELIABILITY O-01).
+    """
+    return int(now() if callable(now) else now)
+
+
 def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates: Sequence[int],
-              want: int, types: Sequence[Any], now: int, max_attempts: int) -> list[Any]:
+              want: int, types: Sequence[Any], now: int | Callable[[], int],
+              max_attempts: int) -> list[Any]:
     at = attrs(db)
     out: list[Any] = []
     finishing: set[int] = set()
@@ -193,25 +210,34 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
             if len(picked) >= want:
                 break
             consider(c)
+        stamp = _stamp(now) if picked else 0
         for c in picked:
             attempt = (_one(db, c, at.att) or 0) + 1
             out.append([":db/cas", c, _ST, UNSTARTED, STARTED])
             out.append([":db/add", c, _ATT, attempt])
             out.append([":db/add", c, _OWN, owner])
-            out.append([":db/add", c, _HB, now])
+            out.append([":db/add", c, _HB, stamp])
     return out
 
 
-def heartbeat_fn(db: Any, owner: str, attempts: Sequence[Sequence[int]], now: int) -> list[Any]:
+def heartbeat_fn(db: Any, owner: str, attempts: Sequence[Sequence[int]],
+                 now: int | Callable[[], int]) -> list[Any]:
     at = attrs(db)
-    out = [[":db/add", e, _HB, now] for e, attempt in attempts if _is_current(db, at, e, attempt, owner)]
+    stamp = _stamp(now)
+    out = [[":db/add", e, _HB, stamp] for e, attempt in attempts if _is_current(db, at, e, attempt, owner)]
     if not out:
         raise StaleAttempt(f"no attempt of {owner} is current any more; heartbeat refused",
                            owner=owner, attempts=list(attempts))
     return out
 
 
-def reset_fn(db: Any, e: int, attempt: int, heartbeat: int, now: int, max_attempts: int) -> list[Any]:
+def reset_fn(db: Any, e: int, attempt: int, heartbeat: int, now: int, max_attempts: int,
+             clock: Callable[[], int] | None = None, not_after: int | None = None) -> list[Any]:
+    if clock is not None and not_after is not None and clock() > not_after:
+        # this reset waited for the writer lock past not_after: the store was unavailable
+        # meanwhile, so the heartbeat may be stale only because it could not be written
+        raise StaleAttempt(f"the reset of job {e} waited for the writer lock until after "
+                           f"{not_after} ms (the store was unavailable); not reset", eid=e)
     at = attrs(db)
     status, cur_attempt = _one(db, e, at.st), _one(db, e, at.att) or 0
     cur_hb = _one(db, e, at.hb) or 0
@@ -262,15 +288,20 @@ class Settled:
 
 
 def settle(conn: Any, owner: str, outcomes: Iterable[Outcome] = (), candidates: Iterable[int] = (),
-           want: int = 0, types: Iterable[Any] = (), now: int = 0, max_attempts: int = 5) -> Settled:
+           want: int = 0, types: Iterable[Any] = (), now: int | Callable[[], int] = 0,
+           max_attempts: int = 5) -> Settled:
     """Record ``outcomes`` and claim up to ``want`` jobs in one transaction (see the module doc).
+
+    ``now`` (epoch ms) stamps the heartbeat of the claimed jobs; a callable is read
+    inside the transaction function, under the writer lock (use it: see ``_stamp``).
 
     Returns which jobs were claimed (with their new attempt numbers), which outcomes
     were recorded and which were stale. Never raises for a lost race.
     """
     outs = [o.as_arg() for o in outcomes]
     report = conn.transact([[":overseer/settle", owner, outs, tuple(candidates), int(want),
-                             tuple(K(t) for t in types), int(now), int(max_attempts)]])
+                             tuple(K(t) for t in types), now if callable(now) else int(now),
+                             int(max_attempts)]])
     at = attrs(report.db_after)
     status_of: dict[int, Any] = {}
     attempt_of: dict[int, int] = {}
@@ -312,13 +343,17 @@ def record(conn: Any, job: int, attempt: int, owner: str, kind: str, failure: st
     return bool(got.recorded)
 
 
-def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]], now: int) -> set[int]:
-    """Renew the heartbeats of ``attempts``; return the eids whose attempt is still current."""
+def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]],
+              now: int | Callable[[], int]) -> set[int]:
+    """Renew the heartbeats of ``attempts``; return the eids whose attempt is still current.
+
+    ``now`` (epoch ms) may be a clock, read under the writer lock as for :func:`settle`."""
     atts = [tuple(a) for a in attempts]
     if not atts:
         return set()
     try:
-        report = conn.transact([[":overseer/heartbeat", owner, atts, int(now)]])
+        report = conn.transact([[":overseer/heartbeat", owner, atts,
+                                 now if callable(now) else int(now)]])
     except StaleAttempt:
         return set()
     db = report.db_after
@@ -327,10 +362,17 @@ def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]], now: i
 
 
 def reset(conn: Any, job: int, attempt: int, heartbeat_seen: int, now: int,
-          max_attempts: int = 5) -> bool:
-    """A monitor's reset of a dead attempt; False if something else changed the job first."""
+          max_attempts: int = 5, *, clock: Callable[[], int] | None = None,
+          not_after: int | None = None) -> bool:
+    """A monitor's reset of a dead attempt; False if something else changed the job first.
+
+    With ``clock`` (epoch ms) and ``not_after``, the reset is refused (False) when the
+    transaction function runs after ``not_after``: it waited out an outage for the lock.
+    """
+    extra: list[Any] = [] if clock is None or not_after is None else [clock, int(not_after)]
     try:
-        conn.transact([[":overseer/reset", job, attempt, heartbeat_seen, int(now), int(max_attempts)]])
+        conn.transact([[":overseer/reset", job, attempt, heartbeat_seen, int(now), int(max_attempts),
+                        *extra]])
     except StaleAttempt:
         return False
     except fs.CasFailed:

@@ -121,9 +121,12 @@ def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, path
         sys.exit(1)
     try:
         w.run(exit_when_done=exit_when_done)
+    except fs.FactStoreError as exc:  # fatal (fs.recovery): exit non-zero, a supervisor restarts us
+        click.echo(f"overseer worker: {exc}", err=True)
+        sys.exit(1)
     finally:
         w.close()
-        conn.close()
+        w.conn.close()  # the worker may have reconnected: close the connection it holds now
 
 
 # -- demo ------------------------------------------------------------------------------------

@@ -16,6 +16,16 @@
   monitors of many workers rarely sweep together (J5's bound:
   ``interval × tolerance + detector_interval + stagger``).
 
+Store outages. A heartbeat that cannot be written while the store is down is
+not a dead worker, so staleness is measured only while the monitor itself can
+reach the store: every store error the worker sees, a heartbeat or sweep that
+took longer than ``interval``, and a reset that waited longer than ``interval``
+for the writer lock (checked inside the transaction function) mark an *outage*;
+the monitor then resets nothing for a grace period of ``interval × tolerance``
+after the last such mark, and the workers renew their heartbeats meanwhile
+(first thing after a reconnect). So an outage resets no live worker's job, and
+a dead worker's job stays started at most J5's bound plus the outage.
+
 Time is a parameter everywhere (``now``, epoch seconds as ``time.time()``
 gives); stored heartbeats are epoch milliseconds.
 """
@@ -73,29 +83,66 @@ class Monitor:
     """Resets started jobs whose heartbeat is older than ``tolerance × interval``."""
 
     def __init__(self, conn: Any, interval: float, tolerance: float, max_attempts: int = 5,
-                 rng: random.Random | None = None) -> None:
+                 rng: random.Random | None = None, clock: Callable[[], float] = time.time) -> None:
         self.conn = conn
         self.interval = interval
         self.tolerance = tolerance
         self.max_attempts = max_attempts
         self.rng = rng or random.Random()
+        self.clock = clock
+        #: no reset before this time (epoch s): a grace period after the store was unavailable
+        self.grace_until = float("-inf")
+        self.skipped = 0  #: sweeps skipped for a grace period
 
     def threshold(self, now: float) -> int:
         """Heartbeats older than this (epoch ms) are dead."""
         return to_ms(now) - int(self.interval * self.tolerance * 1000)
 
-    def sweep(self, now: float) -> list[int]:
-        """One pass: reset every dead job found (in random order); return the eids this monitor reset."""
+    def note_outage(self, now: float) -> None:
+        """The store was unavailable at ``now``: reset nothing for ``interval × tolerance`` after it.
+
+        >>> m = Monitor(None, 1.0, 3.0)
+        >>> m.note_outage(100.0); m.grace_until
+        103.0
+        """
+        self.grace_until = max(self.grace_until, now + self.interval * self.tolerance)
+
+    def sweep(self, now: float | None = None) -> list[int]:
+        """One pass: reset every dead job found (in random order); return the eids this monitor reset.
+
+        Nothing is reset during a grace period after an outage (:meth:`note_outage`).
+        With ``now`` None (the Pulse thread), the clock is read, a sweep whose read took
+        longer than ``interval`` is an outage, and each reset is refused inside its
+        transaction function if it waited longer than ``interval`` for the writer lock.
+        """
+        live = now is None
+        if now is None:
+            now = self.clock()
+        if now < self.grace_until:
+            self.skipped += 1
+            return []
+        started = time.monotonic()
         db = self.conn.sync()
+        if live and time.monotonic() - started > self.interval:
+            self.note_outage(self.clock())
+            return []
         rows = queries.dead_attempts(db, self.threshold(now))
         self.rng.shuffle(rows)
         done = []
+        not_after = to_ms(now) + int(self.interval * 1000) if live else None
         for e, attempt, hb in rows:
-            if claim.reset(self.conn, e, attempt, hb, to_ms(now), self.max_attempts):
+            if claim.reset(self.conn, e, attempt, hb, to_ms(now), self.max_attempts,
+                           clock=self._clock_ms if live else None, not_after=not_after):
                 log.warning("monitor reset job %s (attempt %s, heartbeat %s ms old)", e, attempt,
                             to_ms(now) - hb)
                 done.append(e)
+            elif live and self._clock_ms() > (not_after or 0):
+                self.note_outage(self.clock())  # the writer lock was unavailable: stop here
+                break
         return done
+
+    def _clock_ms(self) -> int:
+        return to_ms(self.clock())
 
 
 class Pulse(threading.Thread):
@@ -103,7 +150,8 @@ class Pulse(threading.Thread):
 
     def __init__(self, heartbeat: Heartbeat | None, monitor: Monitor | None, interval: float,
                  detector_interval: float, stagger: float, rng: random.Random,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 on_store_error: Callable[[BaseException], Any] | None = None) -> None:
         super().__init__(name="overseer-pulse", daemon=True)
         self.heartbeat = heartbeat
         self.monitor = monitor
@@ -112,6 +160,8 @@ class Pulse(threading.Thread):
         self.stagger = stagger
         self.rng = rng
         self.clock = clock
+        #: called with each store error (the worker reconnects on a RECONNECT one)
+        self.on_store_error = on_store_error
         self.stopped = threading.Event()
 
     def stop(self) -> None:
@@ -122,17 +172,31 @@ class Pulse(threading.Thread):
         next_beat = mono() + self.interval
         # the first sweep lands anywhere in the first period, so workers started together spread out
         next_sweep = mono() + self.rng.uniform(0, self.detector_interval + self.stagger)
+        retry = min(0.25, self.interval)
         while not self.stopped.is_set():
             now_m = mono()
             try:
                 if self.heartbeat is not None and now_m >= next_beat:
                     next_beat = now_m + self.interval
                     self.heartbeat.beat(self.clock())
+                    if mono() - now_m > self.interval and self.monitor is not None:
+                        self.monitor.note_outage(self.clock())  # the beat waited out an outage
                 if self.monitor is not None and now_m >= next_sweep:
                     next_sweep = now_m + self.detector_interval + self.rng.uniform(0, self.stagger)
-                    self.monitor.sweep(self.clock())
-            except fs.FactStoreError as exc:  # the store hiccuped: try again next period
-                log.warning("heartbeat/monitor transaction failed: %s", exc)
+                    self.monitor.sweep()
+                retry = min(0.25, self.interval)
+            except fs.FactStoreError as exc:  # the store is unavailable: retry soon, backing off
+                log.warning("heartbeat/monitor transaction failed (%s; retrying in %.2f s): %s",
+                            fs.recovery(exc), retry, exc)
+                if self.monitor is not None:
+                    self.monitor.note_outage(self.clock())
+                next_beat = min(next_beat, mono() + retry)
+                retry = min(retry * 2, self.interval)
+                if self.on_store_error is not None:
+                    try:
+                        self.on_store_error(exc)
+                    except Exception:  # noqa: BLE001 - the callback logs its own failures
+                        log.exception("handling a store error failed")
             except Exception:  # a bug here must not stop the heartbeats for good
                 log.exception("heartbeat/monitor failed")
             wake = min(next_beat if self.heartbeat is not None else float("inf"),

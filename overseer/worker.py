@@ -28,6 +28,18 @@ How a worker finds, claims and runs jobs
 
 Heartbeats and the monitor run in a background thread (:mod:`overseer.heartbeat`).
 
+Store outages (:meth:`Worker.run`): every store error is classified by
+``fact_store.recovery``. A *transient* one (the store is unreachable) is retried
+with a backoff that grows to ``max(1, sleep_time)`` seconds. A *reconnect* one
+(``StoreMoved``, ``ConnectionClosed``: this connection will never work again)
+makes the worker open the store afresh from its URI, listen again, rebuild its
+ready pool, renew the heartbeats of the jobs it holds, and go on; it logs
+"store ... lost ... reconnecting" and "reconnected", counts ``stats["reconnects"]``
+and shows ``store_state`` (``"ok"``, ``"unavailable"``, ``"reconnecting"``). A *fatal*
+one (a damaged store, a refused transaction) stops the worker and :meth:`Worker.run`
+raises it (the CLI exits 1, so a supervisor restarts it). Every store error also
+opens the monitor's grace period (:mod:`overseer.heartbeat`).
+
 Stopping: ``stop()`` (or a first SIGINT/SIGTERM under :meth:`Worker.run`) stops
 taking jobs; the running one finishes and is recorded, claimed jobs not yet run
 are released to ``:unstarted``. A second signal interrupts the running handler
@@ -37,6 +49,7 @@ and releases its job too.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import logging
 import os
@@ -280,8 +293,16 @@ class Worker:
         cfg = self.config
         self.heartbeat = Heartbeat(self.conn, self.owner, self.held, self._on_lost)
         self.monitor = Monitor(self.conn, cfg.heartbeat_interval, cfg.heartbeat_tolerance,
-                               cfg.max_attempts, self.rng)
+                               cfg.max_attempts, self.rng, clock=self.clock)
         self._pulse: Pulse | None = None
+        #: "ok", "unavailable" (transient store errors) or "reconnecting"
+        self.store_state = "ok"
+        self._reconnect_lock = threading.Lock()
+        self._fatal: BaseException | None = None
+
+    def _clock_ms(self) -> int:
+        """The clock in epoch ms, for transaction functions to read under the writer lock."""
+        return to_ms(self.clock())
 
     # -- what the worker holds ---------------------------------------------------------------
 
@@ -375,9 +396,12 @@ class Worker:
             return 1
         return max(1, min(self.config.batch_size, int(self.config.batch_window / d)))
 
-    def _commit(self, slot: _Slot, now: float, claim_more: bool = True) -> bool:
+    def _commit(self, slot: _Slot, now: float, claim_more: bool = True,
+                stamp: float | None = None) -> bool:
         """Record ``slot``'s pending outcomes and claim its next jobs in one transaction.
 
+        Claims are stamped with ``stamp`` when given (a test's fixed time), else with
+        the clock read under the writer lock (RELIABILITY O-01).
         Returns whether the slot has a job to run.
         """
         want = 0
@@ -395,7 +419,8 @@ class Worker:
             return bool(slot.queue)
         outcomes = list(slot.pending)
         got = claim.settle(self.conn, self.owner, outcomes, candidates, want if candidates or outcomes else 0,
-                           self.types, to_ms(now), self.config.max_attempts)
+                           self.types, self._clock_ms if stamp is None else to_ms(stamp),
+                           self.config.max_attempts)
         slot.pending.clear()
         slot.last_commit = time.monotonic()
         self.stats["commits"] += 1
@@ -437,7 +462,7 @@ class Worker:
         if self._stop.is_set():
             self._release(slot, now)
             return STOPPED
-        if not slot.queue and not self._commit(slot, now):
+        if not slot.queue and not self._commit(slot, now, stamp=fixed):
             return IDLE
         with self._lock:
             if not slot.queue:
@@ -451,7 +476,7 @@ class Worker:
             self._release(slot, self.clock() if fixed is None else fixed)
             return STOPPED
         if not slot.queue or time.monotonic() - slot.last_commit >= self.config.batch_window:
-            self._commit(slot, self.clock() if fixed is None else fixed)
+            self._commit(slot, self.clock() if fixed is None else fixed, stamp=fixed)
         return RAN
 
     def _release(self, slot: _Slot, now: float) -> None:
@@ -503,11 +528,10 @@ class Worker:
             self._idle_since = now
         quiet = now - self._idle_since
         timeout = min(self.config.sleep_time, 0.005 if quiet < 1.0 else 0.25)
-        try:
-            self.conn.wait(timeout)
-        except fs.FactStoreError as exc:
-            log.warning("waiting for transactions failed: %s", exc)
-            self._stop.wait(timeout)
+        started = time.monotonic()
+        self.conn.wait(timeout)  # a store error goes to _loop, which classifies it
+        if time.monotonic() - started > timeout + self.config.heartbeat_interval:
+            self.monitor.note_outage(self.clock())  # the store was unreachable meanwhile
         self._wake.clear()
 
     def is_done(self) -> bool:
@@ -526,21 +550,96 @@ class Worker:
         while True:
             try:
                 r = self.step(slot_index=slot_index, _main=main)
+                if r == STOPPED:
+                    return
+                if r == RAN:
+                    self._idle_since = None
+                elif r == IDLE:
+                    if exit_when_done and self.is_done():
+                        self.stop()
+                        continue
+                    self._idle_wait()
                 backoff = 0.01
+                if self.store_state != "ok":
+                    log.warning("worker %s: the store %s is available again", self.owner, self.conn.uri)
+                    self.store_state = "ok"
             except fs.FactStoreError as exc:
-                log.error("worker %s step failed (retrying in %.2fs): %s", self.owner, backoff, exc)
+                if not self._on_store_error(exc, backoff):
+                    return
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, max(1.0, self.config.sleep_time))
-                continue
-            if r == STOPPED:
-                return
-            if r == RAN:
-                self._idle_since = None
-            elif r == IDLE:
-                if exit_when_done and self.is_done():
-                    self.stop()
-                    continue
-                self._idle_wait()
+
+    def _on_store_error(self, exc: BaseException, backoff: float | None = None) -> bool:
+        """Handle a store error by its class (``fs.recovery``); False when the worker must stop.
+
+        Called by the job loops and by the Pulse thread (``backoff`` None).
+        """
+        self.monitor.note_outage(self.clock())
+        how = fs.recovery(exc)
+        if how == fs.FATAL:
+            log.critical("worker %s: fatal store error, stopping (exit non-zero): %s", self.owner, exc)
+            self._fatal = self._fatal or exc
+            self.stop()
+            return False
+        if how == fs.RECONNECT:
+            try:
+                self._reconnect(exc)
+            except fs.FactStoreError as again:
+                if fs.recovery(again) == fs.FATAL:
+                    return self._on_store_error(again, backoff)
+                log.error("worker %s: reconnecting to %s failed (retrying%s): %s", self.owner,
+                          self.conn.uri, "" if backoff is None else f" in {backoff:.2f}s", again)
+            return True
+        if backoff is not None:
+            if self.store_state == "ok":
+                self.stats["outages"] += 1
+            self.store_state = "unavailable"
+            log.error("worker %s step failed (retrying in %.2fs): %s", self.owner, backoff, exc)
+        return True
+
+    def _reconnect(self, why: BaseException) -> None:
+        """Open the store afresh from its URI: listen again, rebuild the pool, re-heartbeat.
+
+        Thread-safe: the first thread that sees the closed connection reconnects; the
+        others find it replaced. On failure the caller backs off and tries again.
+        """
+        old = self.conn
+        with self._reconnect_lock:
+            if self.conn is not old and not self.conn.closed:
+                return  # another thread reconnected meanwhile
+            self.store_state = "reconnecting"
+            log.warning("worker %s: store %s lost (%s: %s); reconnecting", self.owner, old.uri,
+                        type(why).__name__, why)
+            started = time.monotonic()
+            with contextlib.suppress(Exception):
+                old.unlisten(self._listen_key)
+            with contextlib.suppress(Exception):
+                old.close()
+            conn = fs.connect(old.uri)  # a store error here is retried by the caller
+            self.conn = conn
+            self.heartbeat.conn = conn
+            self.monitor.conn = conn
+            with self._lock:
+                self._need_full = True  # rebuild the ready pool from the new connection
+                self._touched.clear()
+                self._finished.clear()
+            self._listen_key = conn.listen(self._on_report)
+            self.stats["reconnects"] += 1
+            db = conn.db()
+            with self._lock:  # claims the new store does not hold are not ours: never run them
+                for s in self._slots:
+                    s.queue = collections.deque(j for j in s.queue
+                                                if claim.is_current(db, j[0], j[1], self.owner))
+            held = self.held()
+            if held and self.config.heartbeat_enabled:
+                try:  # first thing: renew the held jobs' heartbeats
+                    self.heartbeat.beat(self.clock())
+                except fs.FactStoreError as exc:
+                    log.warning("worker %s: heartbeat after reconnecting failed: %s", self.owner, exc)
+            self.monitor.note_outage(self.clock())
+            self.store_state = "ok"
+            log.warning("worker %s: reconnected to %s in %.2f s (t=%s); renewed %d held attempt(s)",
+                        self.owner, conn.uri, time.monotonic() - started, conn.db().basis_t, len(held))
 
     def _signal(self, signum: int, frame: Any) -> None:
         self._interrupts += 1
@@ -581,7 +680,8 @@ class Worker:
         cfg = self.config
         if cfg.heartbeat_enabled:
             self._pulse = Pulse(self.heartbeat, self.monitor, cfg.heartbeat_interval,
-                                cfg.detector_interval, cfg.detector_stagger, self.rng, self.clock)
+                                cfg.detector_interval, cfg.detector_stagger, self.rng, self.clock,
+                                on_store_error=self._on_store_error)
             self._pulse.start()
         log.info("worker %s started: types %s", self.owner, ", ".join(self.types))
         try:
@@ -602,6 +702,8 @@ class Worker:
             for sig, h in old.items():
                 signal.signal(sig, h)
             log.info("worker %s stopped: %s", self.owner, dict(self.stats))
+        if self._fatal is not None:
+            raise self._fatal
 
     def close(self) -> None:
         """Stop listening to the connection (the connection stays open)."""

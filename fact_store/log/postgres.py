@@ -38,7 +38,9 @@ option                 default    meaning
                                   with a StorageError that says so.
 ``poll_interval``      0.5        seconds between head polls in ``wait()``, the
                                   fallback when a notification is missed.
-``statement_timeout``  30         seconds a read may run (server side).
+``statement_timeout``  30         seconds a read may run (server side); also the
+                                  client-side deadline of every network wait (see
+                                  "Deadlines").
 =====================  =========  ====================================================
 
 Tables (created on first use, in one transaction, under a setup advisory lock)::
@@ -118,11 +120,25 @@ WAL past its commit record and so past ours; concurrent barriers share one
 flush. Then it
 looks the tx uuid up: present means durable (acknowledge); absent means a
 server crash lost it (a StorageError; retrying is safe); unreachable is
-TransactionOutcomeUnknown. As with the file store's group mode, a transaction
-is visible to other processes before it is durable: a server crash in that
-window loses it, and everything after it, though another peer may already have
-read it. The peer-continuity check (below) turns that into an error instead of
-a silent divergence.
+TransactionOutcomeUnknown.
+
+Readers see only the durable prefix. A group-mode commit is visible in the
+table before its WAL is flushed, so ``read_after`` (outside ``writer()``) asks,
+in the same round trip as its rows, whether the server's WAL is flushed up to
+the insert position read after them (every commit the read saw lies before
+it); if not, it waits for that flush before returning the rows (in group mode
+it runs the flush barrier; otherwise it polls ``pg_current_wal_flush_lsn()``
+until the WAL writer got there). So a server crash can take back only records
+no other process has read. The exception is the writer itself: under the lock,
+``writer()`` reads every committed row (it must append after the head), so a
+transaction may be validated against a record that is not yet durable; if a
+crash takes that record, it takes the later one too (the WAL is a sequence), and
+the writer is never acknowledged. ``head()`` may count a record not yet
+durable. The cost: nothing while the WAL is flushed (an idle server, or
+``fsync`` writers only); a shared WAL flush for a read that races a group
+commit. The peer-continuity check (below) still turns a lost record into an
+error (``StoreMoved``) instead of a silent divergence: it now means the log was
+replaced or failed over, not that a reader was too early.
 
 Peer continuity: each handle remembers the (t, tx uuid) of the newest record it
 read or appended; every writer entry (in the same statement as the head) and
@@ -146,6 +162,21 @@ was written); ``append`` never does (see above). TCP keepalives and
 about 15 s), and writer sessions have ``idle_in_transaction_session_timeout``
 of 60 s so a writer process paused while holding the lock loses it (its
 append then fails, never half-applies).
+
+Deadlines
+---------
+
+Every network wait has a deadline, so a silent peer (a blackholed connection, a
+stopped server process: the peer's kernel still ACKs, so TCP keepalives and
+``tcp_user_timeout`` never fire) cannot block a call forever. Each call on a
+session (a read, the writer's lock-and-head pipeline, INSERT+COMMIT, a rollback)
+must get its reply within ``statement_timeout + 2`` s; a watchdog thread shuts
+the socket down when it does not, so the call fails like a dropped connection
+(reconnect with backoff for reads; for a COMMIT, the outcome is then resolved by
+tx uuid as for any broken COMMIT). Lock waits are split into rounds of
+``statement_timeout`` (server-side ``lock_timeout``) so a long wait for a busy
+lock is not mistaken for silence. Connecting waits at most ``connect_timeout``
+(default: ``reconnect_timeout``, between 2 and 10 s).
 
 Each append does ``pg_notify(channel, t)``, delivered at COMMIT. The channel is
 ``fact_store.<schema>``; PostgreSQL channel names are identifiers of at most
@@ -238,6 +269,8 @@ _TRANSIENT_FATALS = ("starting up", "shutting down", "in recovery mode", "too ma
                      "connection slots are reserved", "not yet accepting connections",
                      "not accepting connections", "administrator command")
 _LISTENER_IDLE = 60.0
+#: network time allowed on top of statement_timeout before a session counts as silent
+_DEADLINE_MARGIN = 2.0
 _READ_PAGE_MIN, _READ_PAGE_MAX = 64, 4096
 _READ_PAGE_BYTES = 8 << 20
 #: Objects a forked child must keep alive so their finalizers never close the parent's sockets.
@@ -354,6 +387,8 @@ class _Sql:
     append: Any
     find_uuid: Any
     read_page: Any
+    wal_durable: Any
+    flushed_past: Any
     log_uuid_at: Any
     save_snapshot: Any
     prune_snapshots: Any
@@ -412,6 +447,12 @@ def _statements(schema: str) -> _Sql:
         # WAL.) A transactional logical message writes one small record, locks nothing
         # (concurrent barriers share a flush) and is executable by PUBLIC by default.
         barrier=q("SELECT pg_logical_emit_message(true, 'fact-store', '')"),
+        # after a read: is every commit the read could see flushed? (NULL on a standby)
+        wal_durable=q("SELECT w.ins::text, w.flushed >= w.ins FROM (SELECT CASE WHEN "
+                      "pg_is_in_recovery() THEN NULL ELSE pg_current_wal_insert_lsn() END AS ins, "
+                      "CASE WHEN pg_is_in_recovery() THEN NULL ELSE pg_current_wal_flush_lsn() "
+                      "END AS flushed) w"),
+        flushed_past=q("SELECT pg_current_wal_flush_lsn() >= %s::pg_lsn"),
         read_page=q("SELECT t, tx_uuid, payload, crc FROM {log} WHERE t > %s ORDER BY t "
                     "LIMIT %s"),
         log_uuid_at=q("SELECT tx_uuid FROM {log} WHERE t = %s"),
@@ -449,6 +490,92 @@ def _is_transient(exc: BaseException, conn: Any = None) -> bool:
             return False
         return not any(m in text for m in _PERMANENT_MARKERS) or "server closed" in text
     return isinstance(exc, psycopg.InterfaceError)
+
+
+class _Watchdog:
+    """Client-side deadlines for network waits: one thread per process, started on first use.
+
+    ``with WATCHDOG.deadline(conn, seconds):`` around a call on ``conn``; if the call
+    is still waiting when the deadline passes, the socket is shut down (both ways),
+    which makes the blocked call fail at once as a lost connection, and
+    :class:`SilentPeer` is raised in its place.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[float, int]] = {}
+        self._fired: set[int] = set()
+        self._tokens = iter(range(1, 1 << 62))
+        self._pid = -1
+
+    def _ensure_thread(self) -> None:
+        if self._pid != os.getpid():  # first use, or a forked child: no thread runs here
+            self._pid = os.getpid()
+            self._armed.clear()
+            self._fired.clear()
+            threading.Thread(target=self._run, name="fact-store-pg-deadlines", daemon=True).start()
+
+    def _run(self) -> None:
+        pid = os.getpid()
+        with self._cond:
+            while self._pid == pid:
+                now = time.monotonic()
+                for token, (deadline, fd) in list(self._armed.items()):
+                    if deadline <= now:
+                        del self._armed[token]
+                        self._fired.add(token)
+                        _shutdown(fd)
+                waits = [d for d, _fd in self._armed.values()]
+                self._cond.wait(max(min(waits) - now, 0.01) if waits else None)
+
+    @contextmanager
+    def deadline(self, conn: Any, seconds: float) -> Iterator[None]:
+        try:
+            fd = conn.pgconn.socket
+        except Exception:  # noqa: BLE001 - a closed connection: the call itself will say so
+            yield
+            return
+        with self._cond:
+            self._ensure_thread()
+            token = next(self._tokens)
+            self._armed[token] = (time.monotonic() + seconds, fd)
+            self._cond.notify()
+        try:
+            yield
+        except psycopg.Error as exc:
+            with self._cond:
+                fired = token in self._fired
+            if fired:
+                raise SilentPeer(f"no reply from the server within {seconds:.0f} s (a silent "
+                                 "peer: the connection was shut down)") from exc
+            raise
+        finally:
+            with self._cond:
+                self._armed.pop(token, None)
+                self._fired.discard(token)
+
+
+def _shutdown(fd: int) -> None:
+    import socket
+    try:
+        s = socket.socket(fileno=os.dup(fd))
+    except OSError:
+        return
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+    finally:
+        s.close()
+
+
+if psycopg is not None:
+    class SilentPeer(psycopg.OperationalError):
+        """A session that did not answer within its deadline (its socket was shut down)."""
+else:  # pragma: no cover - without the optional driver
+    SilentPeer = None  # type: ignore[assignment,misc]
+
+WATCHDOG = _Watchdog()
 
 
 @dataclass(frozen=True)
@@ -523,6 +650,8 @@ class PostgresStore(LogStore):
         self.reconnect_timeout = reconnect_timeout
         self.poll_interval = poll_interval
         self.statement_timeout = statement_timeout
+        #: seconds any one network wait may take (module doc, "Deadlines")
+        self._deadline = statement_timeout + _DEADLINE_MARGIN
         self.where = (f"{params.get('host') or 'localhost'}:{params.get('port') or 5432}/"
                       f"{params.get('dbname') or ''} schema {schema}")
         self._pq_uri = pq_uri
@@ -590,14 +719,15 @@ class PostgresStore(LogStore):
         if not host.startswith("/"):
             for k, v in (("keepalives", "1"), ("keepalives_idle", "5"),
                          ("keepalives_interval", "2"), ("keepalives_count", "3"),
-                         ("tcp_user_timeout", "15000"), ("connect_timeout", "10")):
+                         ("tcp_user_timeout", "15000")):
                 if k not in self._params:
                     kwargs[k] = v
-        elif "connect_timeout" not in self._params:
-            kwargs["connect_timeout"] = "10"
+        if "connect_timeout" not in self._params:
+            kwargs["connect_timeout"] = str(int(min(max(self.reconnect_timeout, 2), 10)))
         conn = psycopg.connect(self._pq_uri, autocommit=autocommit, **kwargs)
         try:
-            fsync, sync_commit, pid, started = conn.execute(self._q.settings).fetchone()
+            with WATCHDOG.deadline(conn, self._deadline):
+                fsync, sync_commit, pid, started = conn.execute(self._q.settings).fetchone()
             if not autocommit:
                 conn.rollback()
             if role != "listener" and self.durability != "none":
@@ -685,7 +815,8 @@ class PostgresStore(LogStore):
                 session = None
                 try:
                     session = self._reader_session()
-                    return fn(session.conn)
+                    with WATCHDOG.deadline(session.conn, self._deadline):
+                        return fn(session.conn)
                 except psycopg.Error as exc:
                     conn = session.conn if session is not None else None
                     if not _is_transient(exc, conn):
@@ -823,7 +954,14 @@ class PostgresStore(LogStore):
             after, limit = expect - 1, page
 
             def fetch(conn: Any) -> list[Any]:
-                return conn.execute(q.read_page, (after, limit), binary=True).fetchall()
+                with conn.pipeline():  # the rows, then the WAL positions: one round trip
+                    cur = conn.execute(q.read_page, (after, limit), binary=True)
+                    wal = conn.execute(q.wal_durable)
+                rows = cur.fetchall()
+                lsn, durable = wal.fetchone()
+                if rows and durable is False:
+                    self._await_flush(conn, lsn)
+                return rows
 
             rows = self._read("reading the log", fetch)
             size = 0
@@ -836,6 +974,23 @@ class PostgresStore(LogStore):
                 return
             if size < _READ_PAGE_BYTES // 2:
                 page = min(page * 2, _READ_PAGE_MAX)
+
+    def _await_flush(self, conn: Any, lsn: str) -> None:
+        """Return once the server's WAL is flushed past ``lsn`` (module doc, "Group mode").
+
+        Group mode forces the flush with its barrier (concurrent barriers share one);
+        other modes wait for the WAL writer (``wal_writer_delay``, 200 ms by default),
+        polling with a backoff from 1 ms to 20 ms.
+        """
+        q = self._q
+        if self.durability == "group":
+            with conn.transaction():
+                conn.execute(q.barrier)
+            return
+        delay = 0.001
+        while not conn.execute(q.flushed_past, (lsn,)).fetchone()[0]:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.02)
 
     def _verified(self, rows: list[Any], expect: int) -> Iterator[RawRecord]:
         """Rows (t, tx_uuid, payload, crc) as records, checking t is ``expect``, +1... and crcs."""
@@ -929,7 +1084,8 @@ class PostgresStore(LogStore):
         if session is None:
             return
         try:
-            session.conn.rollback()
+            with WATCHDOG.deadline(session.conn, self._deadline):
+                session.conn.rollback()
         except psycopg.Error:  # the session is gone: so is its transaction and lock
             self._discard(session)
             self._writer = None
@@ -948,20 +1104,24 @@ class PostgresStore(LogStore):
                 session = self._writer_session()
                 conn = session.conn
                 after, after_uuid = self._seen
-                with conn.pipeline():
-                    if timeout is not None:
-                        left = timeout - (time.monotonic() - started)
-                        ms = str(max(int(left * 1000), 1))
-                        conn.execute(q.set_lock_timeout, (ms,))
-                    conn.execute(q.lock, (self._key,))
-                    cur = conn.execute(q.head_and_rows, (after, after, _READ_PAGE_MIN),
-                                       binary=True)
-                got = cur.fetchall()
+                # the lock wait goes in rounds of statement_timeout, so the call has a deadline
+                round_s = self.statement_timeout
+                if timeout is not None:
+                    round_s = min(round_s, max(timeout - (time.monotonic() - started), 0.001))
+                with WATCHDOG.deadline(conn, round_s + _DEADLINE_MARGIN):
+                    with conn.pipeline():
+                        conn.execute(q.set_lock_timeout, (str(max(int(round_s * 1000), 1)),))
+                        conn.execute(q.lock, (self._key,))
+                        cur = conn.execute(q.head_and_rows, (after, after, _READ_PAGE_MIN),
+                                           binary=True)
+                    got = cur.fetchall()
                 head = int(got[0][0])
                 still_there = got[0][1]
                 rows = [r[2:] for r in got if r[2] is not None]
             except pg_errors.LockNotAvailable as exc:
                 self._rollback_writer()
+                if timeout is None or time.monotonic() - started < timeout:
+                    continue  # one round of the lock wait is over; the next one
                 raise LockTimeout(f"another process held the writer lock of {self.where} for "
                                   f"more than {timeout} s", timeout=timeout) from exc
             except psycopg.Error as exc:
@@ -1030,7 +1190,8 @@ class PostgresStore(LogStore):
         self._w_open = False  # COMMIT ends the transaction and releases the lock
         self._w_cache = None
         try:
-            with conn.pipeline():  # INSERT (+ NOTIFY) and COMMIT: one round trip
+            with WATCHDOG.deadline(conn, self._deadline), conn.pipeline():
+                # INSERT (+ NOTIFY) and COMMIT: one round trip
                 if self.durability == "group":  # flushed after the lock: writer() exit
                     conn.execute(q.async_commit)
                 conn.execute(q.append, (t, tx_uuid, payload, crc, self._channel))
@@ -1081,15 +1242,16 @@ class PostgresStore(LogStore):
             try:
                 session = self._writer_session()
                 conn = session.conn
-                # Holding the lock proves the old transaction ended (committed or not).
-                if not conn.execute(q.try_lock, (self._key,)).fetchone()[0]:
-                    if old.started is not None:
-                        conn.execute(q.terminate, (old.pid, old.started))
-                    left = self.reconnect_timeout - (time.monotonic() - started)
-                    conn.execute(q.set_lock_timeout, (str(max(int(left * 1000), 1)),))
-                    conn.execute(q.lock, (self._key,))
-                row = conn.execute(q.find_uuid, (tx_uuid,)).fetchone()
-                conn.rollback()
+                left = max(self.reconnect_timeout - (time.monotonic() - started), 0.001)
+                with WATCHDOG.deadline(conn, left + _DEADLINE_MARGIN):
+                    # Holding the lock proves the old transaction ended (committed or not).
+                    if not conn.execute(q.try_lock, (self._key,)).fetchone()[0]:
+                        if old.started is not None:
+                            conn.execute(q.terminate, (old.pid, old.started))
+                        conn.execute(q.set_lock_timeout, (str(max(int(left * 1000), 1)),))
+                        conn.execute(q.lock, (self._key,))
+                    row = conn.execute(q.find_uuid, (tx_uuid,)).fetchone()
+                    conn.rollback()
             except psycopg.Error as err:
                 conn = session.conn if session is not None else None
                 if isinstance(err, pg_errors.LockNotAvailable) or _is_transient(err, conn):

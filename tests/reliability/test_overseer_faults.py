@@ -652,15 +652,9 @@ def test_o04_clock_jumps_never_reset_live_jobs_backwards_and_fencing_holds_forwa
     scenario.require(resets >= 1, "no forward jump ever reset a job: the fencing path was not run")
 
 
-O01_BUG_CLAIM_STAMP = (
-    "BUG: a claim stamps :job/heartbeat with the worker's clock read before waiting for the "
-    "writer lock (claim.settle(now=...) is computed in Worker.step); when the lock wait is "
-    "longer than the lease, a job is born with a stale heartbeat and a monitor resets it at "
-    "once, so it runs twice without any fault. Seen in O-01 with a 0.8 s lease and 8 "
-    "workers (job claimed at tx instant 241.21 with heartbeat 240.46, reset 0.18 s later)")
-
-
-@pytest.mark.xfail(strict=True, reason=O01_BUG_CLAIM_STAMP)
+# Was xfail (O01_BUG_CLAIM_STAMP): a claim stamped :job/heartbeat with the worker's clock read
+# before waiting for the writer lock, so a claim that waited longer than the lease was born stale
+# and reset at once. The stamp is now read inside the transaction function, under the lock.
 def test_o01_a_claim_after_a_long_lock_wait_is_not_born_dead() -> None:
     from tests.reliability.clock import FakeClock
 
