@@ -1,35 +1,50 @@
-"""``python -m benchmarks``: the workload of shared/bench/WORKLOAD.md on fact-store and its peers, in one run.
+"""``python -m benchmarks``: the workload of benchmarks/workload.py on fact-store and its peers, interleaved.
 
     python -m benchmarks [--size 20000 [--size 200000]] [--peers datascript,sqlite[,huey]]
                          [--stores mem,file] [--ops q1,add-all,...] [--quick] [--no-memory]
 
-For each size, each op group runs in a fresh process (WORKLOAD.md section 5
-allows that instead of one ordered process): fact-store's index ops
-(bench_index), Datalog ops (bench_query), pull ops (bench_pull), transaction
-ops (bench_transact), the transaction ops on a ``file:`` store (systems
-``fact-store-file``, durability=none, and ``fact-store-file-fsync``), then
-each peer: SQLite (standard library, in memory) and DataScript 1.8.1 on Node.
-Then the memory per datom (fact-store's tracemalloc beside DataScript's heap
-growth, each in a fresh process) and, when benchmarks/bench_overseer.py
-exists, overseer's job benchmarks (the raw fsync rate, our workers, and
-Huey's SqliteHuey consumer with ``--peers huey``), and the store benchmarks of
-bench_log and bench_open (and bench_postgres with ``--peers postgres``) when
-they are there.
+Every system runs as an op server (benchmarks/serve.py): one process that
+builds its standard db once, untimed, and then runs ops on command. The
+servers start together; then, op by op, the runner sends each repetition to
+every system in turn (A B C, B C A, ...), so all systems' samples of one op
+are taken within seconds of each other, under the same load. Each result
+line carries the wall-time median per execution, the process CPU-time
+median (``cpu_median_ms``) and the 1-minute load average beside its samples
+(``load_avg``: min, median, max), and the ratios are taken between these
+interleaved medians. The systems:
 
-Every JSON line is checked here: its result_count and checksum against
-section 8, or, for sizes and ops that section 8 does not list, against the
-SQLite peer run once untimed (two independent implementations, SQLite and
-DataScript, agree with the table at 20,000 and with each other at other
-sizes). The line is printed with ``"ok"``; any mismatch, and any group that
-crashes, makes the exit status 1, after everything is printed. Then a table
-of medians with the ratio fact-store / peer per op and the geometric mean of
-the ratios, and the results file ``benchmarks/results/<date>-<machine>.json``
-(the machine, the versions, the commit, every line).
+- ``fact-store``: every op on the mem store (``db.with_`` for transactions);
+- ``fact-store-cold``: the Datalog and pull ops with fact-store's parse and
+  plan caches cleared before every call. DataScript's JS API reads the query
+  text and converts its results on every call, while ``fact-store``'s calls
+  hit those caches: both numbers are shown;
+- ``fact-store-file`` and ``fact-store-file-fsync``: add-all, add-entity and
+  job-cycle through ``conn.transact`` on a ``file:`` store (durability none;
+  fsync, without add-entity);
+- ``sqlite-mem`` (standard library, in memory) and ``datascript-js``
+  (DataScript 1.8.1 on Node), with ``--peers``.
+
+``--ops`` selects any ops of any system. Then the memory per datom
+(fact-store's tracemalloc beside DataScript's heap growth, each in a fresh
+process), overseer's job benchmarks (the raw fsync rate, our workers, and
+Huey's SqliteHuey consumer with ``--peers huey``) and the store benchmarks
+of bench_log and bench_open (and bench_postgres with ``--peers postgres``),
+which are not interleaved (they have no peer to alternate with).
+
+Every result is checked: its result_count and checksum against section 8
+of the workload (``workload.EXPECTED``), or, for sizes that section 8 does
+not list, against the SQLite peer run once untimed. Any mismatch, and any
+server or group that crashes, makes the exit status 1, after everything is
+printed. Then a table of medians with the ratio fact-store / peer per op
+and the geometric mean of the ratios, and the results file
+``benchmarks/results/<date>-<machine>.json`` (the machine, the versions, the
+commit, every line).
 
 ``--quick`` is the regression guard CI runs: a small size (4,000), one
 repetition, fact-store only (mem and file stores, no memory, no overseer, no
-Node, no network), op groups in parallel, no results file; it proves the
-benchmark code runs and every checksum matches, and judges no speed.
+Node, no network), the two servers working in parallel, no results file; it
+proves the benchmark code runs and every checksum matches, and judges no
+speed.
 """
 
 from __future__ import annotations
@@ -40,12 +55,11 @@ import json
 import math
 import os
 import platform
-import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -54,22 +68,27 @@ ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "benchmarks"
 RESULTS = BENCH / "results"
 QUICK_SIZE = 4000  # the smallest size at which job-cycle finds its 50 ready jobs
-QUICK_PARALLEL = 2
 OURS = "fact-store"
+COLD = "fact-store-cold"  # the Datalog and pull ops with the parse and plan caches cleared before each call
 PEER_SYSTEMS = {"datascript": "datascript-js", "sqlite": "sqlite-mem"}
 READ_OPS = ["q1", "q2", "q2-switch", "q3", "q4", "q5-ref", "qpred1", "qpred2", "rule-reach", "agg",
             "job-ready", "pull-nested", "pull-many", "avet-range", "eavt-lookup"]
 TX_OPS = ["init", "add-all", "add-entity", "add-1", "retract-entity"]
 ALL_OPS = ["gen"] + READ_OPS + ["job-cycle", "asof-ready", "history-status"] + TX_OPS
-FILE_OPS = {"none": ["add-all", "add-entity", "job-cycle"], "fsync": ["add-all", "job-cycle"]}
+#: every system, in the order the runner sends each repetition's samples (rotated by one per repetition)
+SYSTEMS = [OURS, COLD, "fact-store-file", "fact-store-file-fsync", "sqlite-mem", "datascript-js"]
+#: beside DataScript's column: what its numbers include that fact-store's hot numbers do not
+DATASCRIPT_NOTE = ("DataScript's JS API reads the query or pattern text and converts the results to JS "
+                   "arrays on every call; fact-store's q and pull hit their parse and plan caches "
+                   "(fact-store-cold: the same calls with those caches cleared before each one)")
 JOB_READY = ('[:find ?j ?id ?p :where [?j :job/status :pending] [?j :job/id ?id] [?j :job/priority ?p] '
              '(not-join [?j] [?j :job/dep ?d] [?d :job/status ?s] [(not= ?s :done)])]')
 
 
-# ==== workers: op groups that run in their own process ==================================================
+# ==== workers: the op servers of fact-store (benchmarks/serve.py) ==============================================
 
 def job_cycle(db: Any, transact: Callable[[Any, list[Any]], Any]) -> list[int]:
-    """WORKLOAD.md job-cycle from ``db``: 50 x (job-ready, pick, CAS claim, completion); the picked ids."""
+    """The workload's job-cycle from ``db``: 50 x (job-ready, pick, CAS claim, completion); the picked ids."""
     picks = []
     for _ in range(50):
         rows = db.q(JOB_READY)
@@ -86,153 +105,40 @@ def cycle_checksum(picks: list[int]) -> tuple[int, int]:
     return len(picks), sum(k * jid for k, jid in enumerate(picks, 1)) % 2147483647
 
 
-def worker_file(size: int, quick: bool, ops: set[str] | None, durability: str) -> None:
-    """The transaction ops through ``conn.transact`` on a ``file:`` store (one fresh store per repetition)."""
-    import fact_store as fs
-    from benchmarks.bench_transact import add_all_tx, fingerprint, schema_tx
-    from benchmarks.workload import generate, line, measure
-
-    system = "fact-store-file" if durability == "none" else f"fact-store-file-{durability}"
-    wanted = [op for op in FILE_OPS[durability] if ops is None or op in ops]
+def serve_fact_store(size: int, quick: bool) -> None:
+    """Systems ``fact-store`` (every op, on the mem store through ``db.with_``) and ``fact-store-cold``
+    (the Datalog and pull ops with their parse and plan caches cleared before every call)."""
+    from benchmarks import bench_index, bench_pull, bench_query, bench_transact
+    from benchmarks.serve import Op, serve
+    from benchmarks.workload import generate
     persons, jobs = generate(size)
-    tx = add_all_tx(persons, jobs)
-    tmp = Path(tempfile.mkdtemp(prefix="bench-file-"))
-    opened: list[Any] = []
-    counter = iter(range(1 << 30))
-
-    def uri() -> str:
-        return f"file:{tmp / ('s%d' % next(counter))}?durability={durability}&max_tx_bytes={1 << 30}"
-
-    def cleanup() -> None:
-        while opened:
-            conn = opened.pop()
-            conn.close()
-            shutil.rmtree(conn.uri[5:].split("?")[0], ignore_errors=True)
-
-    def fresh() -> Any:  # untimed: an empty store with the schema
-        cleanup()
-        conn = fs.connect(uri(), max_tx_datoms=None)
-        conn.transact(schema_tx())
-        opened.append(conn)
-        return conn
-
-    extra = {"durability": durability}
-    try:
-        if "add-all" in wanted:
-            timing, db = measure(lambda c: c.transact(tx).db_after, "tx", setup=fresh, quick=quick)
-            line(system, "add-all", size, timing, *fingerprint(db), **extra)
-        if "add-entity" in wanted:
-            ent_txs = []
-            for m in add_all_tx(persons, []):
-                m = dict(m, **{":db/id": "p"})
-                m.pop(":person/follows", None)
-                ent_txs.append([m])
-
-            def add_entity(conn: Any) -> Any:
-                for t in ent_txs:
-                    conn.transact(t)
-                return conn.db()
-            timing, db = measure(add_entity, "tx", setup=fresh, quick=quick)
-            line(system, "add-entity", size, timing, *fingerprint(db), **extra)
-        if "job-cycle" in wanted:
-            template = fresh()
-            template.transact(tx)
-            template.close()
-            src = template.uri[5:].split("?")[0]
-            opened.clear()
-
-            def standard() -> Any:  # untimed: a copy of the standard store, opened
-                cleanup()
-                u = uri()
-                shutil.copytree(src, u[5:].split("?")[0])
-                conn = fs.connect(u, max_tx_datoms=None)
-                opened.append(conn)
-                return conn
-
-            def cycle(conn: Any) -> list[int]:
-                return job_cycle(conn.db(), lambda _db, t: conn.transact(t).db_after)
-            timing, picks = measure(cycle, "tx", setup=standard, quick=quick)
-            line(system, "job-cycle", size, timing, *cycle_checksum(picks), **extra)
-    finally:
-        cleanup()
-        shutil.rmtree(tmp, ignore_errors=True)
+    base = bench_transact.empty_db()
+    db = base.with_(bench_transact.add_all_tx(persons, jobs)).db_after
+    hot: dict[str, Callable[[], Op]] = {}
+    hot.update(bench_transact.ops(size, persons, jobs, base, lambda: db))
+    hot.update(bench_query.ops(db))
+    hot.update(bench_pull.server_ops(db))
+    hot.update(bench_index.ops(db, size))
+    hot["job-cycle"] = lambda: Op("tx", lambda _: job_cycle(db, lambda d, t: d.with_(t).db_after),
+                                  cycle_checksum)
+    cold = {**bench_query.ops(db, cold=True), **bench_pull.server_ops(db, cold=True)}
+    serve({OURS: hot, COLD: cold}, quick)
 
 
-def worker_transact(size: int, quick: bool, ops: set[str] | None) -> None:
-    """bench_transact's ops (all of them: its run() has no op filter, so a filter that leaves any out
-    runs only the ones it keeps, here, with bench_transact's helpers)."""
-    from benchmarks import bench_transact as bt
-    from benchmarks.workload import generate, line, measure
-    tx_ops = ["gen"] + TX_OPS
-    if ops is None or all(op in ops for op in tx_ops):
-        bt.run(size, quick)
-        return
-    wanted = [op for op in tx_ops if op in ops]
-    if not wanted:
-        return
-    t0 = time.perf_counter()
-    persons, jobs = generate(size)
-    gen_ms = round((time.perf_counter() - t0) * 1000, 3)
-    base = bt.empty_db()
-    tx = bt.add_all_tx(persons, jobs)
-    if "add-all" in wanted or "gen" in wanted:
-        timing, rep = measure(lambda _: base.with_(tx), "tx", setup=lambda: None,
-                              quick=quick or "add-all" not in wanted)
-        fp = bt.fingerprint(rep.db_after)
-        if "add-all" in wanted:
-            line(bt.SYSTEM, "add-all", size, timing, *fp)
-        if "gen" in wanted:
-            line(bt.SYSTEM, "gen", size, {"median_ms": gen_ms, "min_ms": gen_ms, "reps": 1, "batch": 1,
-                                          "attempts": 1}, *fp)
-    for op in ("init", "add-entity", "add-1", "retract-entity"):
-        if op in wanted:
-            print(json.dumps({"system": bt.SYSTEM, "op": op, "size": size,
-                              "skipped": "bench_transact.run has no op filter; run without --ops"}),
-                  flush=True)
-
-
-def worker_cycle(size: int, quick: bool) -> None:
-    """job-cycle on the mem store (db.with_), for when bench_query does not time it."""
-    from benchmarks.bench_index import standard_db
-    from benchmarks.workload import line, measure
-    db = standard_db(size)
-    timing, picks = measure(lambda _: job_cycle(db, lambda d, t: d.with_(t).db_after), "tx",
-                            setup=lambda: None, quick=quick)
-    line(OURS, "job-cycle", size, timing, *cycle_checksum(picks), source="benchmarks/__main__.py")
-
-
-def worker_reads(size: int, ops: set[str] | None) -> None:
-    """Quick mode: bench_query's and bench_pull's ops, each executed once (their own scripts run the
-    full protocol of section 5, which takes about a minute even at a small size)."""
-    from benchmarks import bench_pull as bp
-    from benchmarks import bench_query as bq
-    from benchmarks.workload import line, measure
-    db = bq.build(size)
-    ext = bq.ext_map(db)
-    for op, (text, inputs, kinds) in bq.OPS.items():
-        if ops is None or op in ops:
-            timing, res = measure(lambda: bq.q(text, db, *inputs), "read", quick=True)
-            line(OURS, op, size, timing, *bq.checksum(res, kinds, ext), source="bench_query.OPS")
-    for op, fn in bp.ops(db).items():
-        if ops is None or op in ops:
-            timing, res = measure(fn, "read", quick=True)
-            line(OURS, op, size, timing, *bp.checksum(res), source="bench_pull.ops")
+def serve_file(size: int, quick: bool) -> None:
+    """Systems ``fact-store-file`` and ``fact-store-file-fsync``: transactions on ``file:`` stores."""
+    from benchmarks import bench_file
+    from benchmarks.serve import serve
+    serve({bench_file.SYSTEMS[d]: bench_file.ops(size, d, job_cycle, cycle_checksum)
+           for d in (["none"] if quick else ["none", "fsync"])}, quick)
 
 
 def worker(args: argparse.Namespace) -> int:
-    ops = set(args.ops.split(",")) if args.ops else None
     size = args.size[0]
-    if args.worker == "index":
-        from benchmarks import bench_index
-        bench_index.run(size, args.quick, sorted(ops) if ops else None)
-    elif args.worker == "transact":
-        worker_transact(size, args.quick, ops)
-    elif args.worker in ("file-none", "file-fsync"):
-        worker_file(size, args.quick, ops, args.worker.split("-")[1])
-    elif args.worker == "reads":
-        worker_reads(size, ops)
-    elif args.worker == "cycle":
-        worker_cycle(size, args.quick)
+    if args.worker == "serve-fact-store":
+        serve_fact_store(size, args.quick)
+    elif args.worker == "serve-file":
+        serve_file(size, args.quick)
     elif args.worker == "memory":
         from benchmarks import bench_index
         print(json.dumps(bench_index.memory(size)), flush=True)
@@ -268,8 +174,6 @@ class Checker:
         return tuple(got) if got is not None else None  # type: ignore[return-value]
 
     def check(self, row: dict[str, Any]) -> dict[str, Any]:
-        if row.get("system") == "fact-store-py":  # bench_query's and bench_pull's name for fact-store
-            row["system"] = OURS
         if "result_count" not in row or "checksum" not in row:
             row["ok"] = not row.get("failed", False)
             row["checked"] = False
@@ -287,6 +191,23 @@ class Checker:
         return row
 
 
+def plan(ops: list[str], served: dict[str, list[str]], wanted: set[str] | None) -> list[tuple[str, list[str]]]:
+    """(op, the systems that time it, in SYSTEMS order) for every wanted op that some system serves.
+
+    >>> plan(["q1", "add-1"], {"fact-store": ["q1", "add-1"], "sqlite-mem": ["q1"]}, {"add-1"})
+    [('add-1', ['fact-store'])]
+    """
+    out = []
+    for op in ops:
+        if wanted is not None and op not in wanted:
+            continue
+        systems = [s for s in SYSTEMS if op in served.get(s, [])]
+        systems += [s for s in served if s not in SYSTEMS and op in served[s]]
+        if systems:
+            out.append((op, systems))
+    return out
+
+
 class Runner:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
@@ -294,12 +215,25 @@ class Runner:
         self.notes: list[str] = []
         self.failures: list[str] = []
         self.checker = Checker(self.note)
+        self.lock = threading.Lock()
 
     def note(self, text: str) -> None:
         self.notes.append(text)
         print(f"# {text}", file=sys.stderr, flush=True)
 
-    def take(self, raw: str, group: str) -> None:
+    def take(self, row: dict[str, Any], group: str) -> None:
+        """Check one result row, keep it, print it."""
+        with self.lock:
+            row = self.checker.check(row)
+            row["group"] = group
+            if not row["ok"]:
+                why = row.get("failed") or (f"got {[row.get('result_count'), row.get('checksum')]}, "
+                                            f"expected {row.get('expected')}")
+                self.failures.append(f"{row.get('system')} {row['op']} @{row['size']}: {why}")
+            self.rows.append(row)
+            print(json.dumps(row), flush=True)
+
+    def take_line(self, raw: str, group: str) -> None:
         raw = raw.strip()
         if not raw.startswith("{"):
             if raw:
@@ -310,15 +244,8 @@ class Runner:
         except ValueError:
             print(raw, file=sys.stderr, flush=True)
             return
-        if "op" not in row:
-            return
-        row = self.checker.check(row)
-        row["group"] = group
-        if not row["ok"]:
-            self.failures.append(f"{row['system']} {row['op']} @{row['size']}: got "
-                                 f"{[row.get('result_count'), row.get('checksum')]}, expected {row.get('expected')}")
-        self.rows.append(row)
-        print(json.dumps(row), flush=True)
+        if "op" in row:
+            self.take(row, group)
 
     def start(self, cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
         return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=env)
@@ -327,85 +254,34 @@ class Runner:
         """Read a group's lines; a crash fails the run (``fatal``) or is only noted."""
         assert proc.stdout is not None
         for raw in proc.stdout:
-            self.take(raw, group)
+            self.take_line(raw, group)
         rc = proc.wait()
         if rc != 0:
             if fatal:
                 self.failures.append(f"group {group} exited with status {rc}")
             self.note(f"group {group} exited with status {rc}")
 
-    # -- the plan -------------------------------------------------------------------------------------------
+    # -- the servers --------------------------------------------------------------------------------------
 
-    def groups(self, size: int) -> list[tuple[str, list[str] | None, dict[str, str] | None]]:
-        """(name, command or None when skipped, env) per op group, in run order."""
+    def server_cmds(self, size: int) -> list[tuple[str, list[str], dict[str, str] | None]]:
+        """(name, command, env) of every op server this run needs at ``size``."""
         a = self.args
         py = sys.executable
-        ops = a.ops_set
         common = ["--size", str(size)] + (["--quick"] if a.quick else [])
-        opsarg = ["--ops", ",".join(sorted(ops))] if ops else []
-        out: list[tuple[str, list[str] | None, dict[str, str] | None]] = []
+        out: list[tuple[str, list[str], dict[str, str] | None]] = []
         if "mem" in a.stores_list:
-            if self.want(["avet-range", "eavt-lookup"]):
-                out.append(("index", [py, "-m", "benchmarks", "--worker", "index", *common, *opsarg], None))
-            query_ops = self.module_ops("bench_query")
-            pull_ops = self.module_ops("bench_pull")
-            quick_reads = a.quick and query_ops is not None and pull_ops is not None
-            if quick_reads:  # one execution per op instead of their scripts' full protocol
-                out.append(("reads", [py, "-m", "benchmarks", "--worker", "reads", *common, *opsarg], None))
-            if query_ops is None:
-                self.note("benchmarks/bench_query.py is not there yet: the Datalog ops are skipped")
-            elif self.want(query_ops) and not quick_reads:
-                sel = [op for op in query_ops if ops is None or op in ops]
-                out.append(("query", [py, "-m", "benchmarks.bench_query", "--size", str(size),
-                                      *(sel if ops else [])], None))
-            if (query_ops is None or "job-cycle" not in query_ops) and self.want(["job-cycle"]):
-                self.note("bench_query does not time job-cycle: the runner times it (benchmarks/__main__.py)")
-                out.append(("cycle", [py, "-m", "benchmarks", "--worker", "cycle", *common], None))
-            if pull_ops is None:
-                self.note("benchmarks/bench_pull.py is not there yet: the pull ops are skipped")
-            elif self.want(pull_ops) and not quick_reads:
-                sel = [op for op in pull_ops if ops is None or op in ops]
-                out.append(("pull", [py, "-m", "benchmarks.bench_pull", "--size", str(size),
-                                     *(sel if ops else [])], None))
-            if self.want(["gen"] + TX_OPS):
-                out.append(("transact", [py, "-m", "benchmarks", "--worker", "transact", *common, *opsarg], None))
+            out.append(("fact-store", [py, "-m", "benchmarks", "--worker", "serve-fact-store", *common], None))
         if "file" in a.stores_list:
-            for durability in ("none", "fsync"):
-                if a.quick and durability == "fsync":
-                    continue
-                if self.want(FILE_OPS[durability]):
-                    out.append((f"file-{durability}", [py, "-m", "benchmarks", "--worker", f"file-{durability}",
-                                                       *common, *opsarg], None))
+            out.append(("file", [py, "-m", "benchmarks", "--worker", "serve-file", *common], None))
         if "sqlite" in a.peers_list:
-            out.append(("sqlite", [py, "-m", "benchmarks.peers.sqlite_peer", *common,
-                                   *(sorted(ops) if ops else [])], None))
+            out.append(("sqlite", [py, "-m", "benchmarks.peers.sqlite_peer", "--serve", *common], None))
         if "datascript" in a.peers_list:
-            cmd = self.datascript_cmd(size, ops=sorted(ops) if ops else None)
-            out.append(("datascript", cmd[0] if cmd else None, cmd[1] if cmd else None))
+            cmd = self.datascript_cmd(size)
+            if cmd:
+                out.append(("datascript", *cmd))
         return out
 
-    def want(self, ops: list[str]) -> bool:
-        return self.args.ops_set is None or any(op in self.args.ops_set for op in ops)
-
-    def module_ops(self, name: str) -> list[str] | None:
-        path = BENCH / f"{name}.py"
-        if not path.exists():
-            return None
-        if name == "bench_pull":
-            return ["pull-nested", "pull-many"]
-        proc = subprocess.run([sys.executable, "-c", f"import json, benchmarks.{name} as m; "
-                               "print(json.dumps(list(getattr(m, 'OPS', {}))))"],
-                              cwd=ROOT, capture_output=True, text=True)
-        try:
-            ops = json.loads(proc.stdout.strip().splitlines()[-1])
-        except (ValueError, IndexError):
-            self.note(f"benchmarks/{name}.py does not import: {proc.stderr.strip()[-300:]}")
-            self.failures.append(f"benchmarks/{name}.py does not import")
-            return None
-        return ops
-
-    def datascript_cmd(self, size: int, ops: list[str] | None = None,
-                       memory: bool = False) -> tuple[list[str], dict[str, str]] | None:
+    def datascript_cmd(self, size: int, memory: bool = False) -> tuple[list[str], dict[str, str]] | None:
         from benchmarks.peers import datascript_peer as dsp
         try:
             modules = dsp.ensure_installed()
@@ -413,7 +289,65 @@ class Runner:
             self.note(f"DataScript skipped: {exc}")
             self.failures.append(f"DataScript unavailable: {exc}")
             return None
-        return dsp.command(size, self.args.quick, ops, memory), dict(os.environ, NODE_PATH=str(modules))
+        return dsp.command(size, self.args.quick, None, memory), dict(os.environ, NODE_PATH=str(modules))
+
+    def timed(self, size: int) -> None:
+        """Start every op server (they build their dbs at once), then time the ops, interleaved."""
+        from benchmarks.serve import Client, ServerError, interleave
+        a = self.args
+        clients: list[Client] = []
+        t0 = time.perf_counter()
+        for name, cmd, env in self.server_cmds(size):
+            clients.append(Client(name, cmd, str(ROOT), env))
+        by_system: dict[str, Client] = {}
+        for c in clients:
+            try:
+                c.wait_ready()
+            except ServerError as exc:
+                self.failures.append(str(exc))
+                self.note(str(exc))
+                continue
+            for system in c.ops:
+                by_system[system] = c
+        self.note(f"size {size}: {len(by_system)} systems ready in {time.perf_counter() - t0:.1f} s: "
+                  + ", ".join(by_system))
+        served = {s: c.ops[s] for s, c in by_system.items()}
+        todo = plan(ALL_OPS, served, a.ops_set)
+
+        def run(op: str, systems: list[str]) -> None:
+            kind = "read" if op in READ_OPS else "tx"
+            t1 = time.perf_counter()
+            rows = interleave(op, kind, {s: by_system[s] for s in systems}, quick=a.quick,
+                              reps=a.tx_reps if kind == "tx" and not a.quick else None, log=self.note)
+            for row in rows:
+                row["size"] = size
+                if row["system"] == COLD:
+                    row["caches"] = "cleared before every call"
+                self.take(row, "timed")
+            if not a.quick:
+                self.note(f"size {size}: {op} on {', '.join(systems)} in {time.perf_counter() - t1:.1f} s")
+
+        try:
+            if a.quick:  # no timing judged: each server works through its own ops, servers in parallel
+                lanes: dict[int, list[tuple[str, list[str]]]] = {}
+                for op, systems in todo:
+                    for s in systems:
+                        lanes.setdefault(id(by_system[s]), []).append((op, [s]))
+                threads = [threading.Thread(target=lambda lane=lane: [run(*x) for x in lane])
+                           for lane in lanes.values()]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+            else:
+                for op, systems in todo:
+                    run(op, systems)
+        finally:
+            for c in clients:
+                rc = c.close()
+                if rc != 0:
+                    self.failures.append(f"server {c.name} exited with status {rc}")
+                    self.note(f"server {c.name} exited with status {rc}")
 
     # -- running --------------------------------------------------------------------------------------------
 
@@ -422,20 +356,7 @@ class Runner:
         self.info = machine_info(a.peers_list)
         t_start = time.perf_counter()
         for size in a.size:
-            plan = self.groups(size)
-            if a.quick:  # timings are not judged in quick mode: two groups at a time
-                todo = [(name, cmd, env) for name, cmd, env in plan if cmd]
-                running: list[tuple[str, subprocess.Popen[str]]] = []
-                while todo or running:
-                    while todo and len(running) < QUICK_PARALLEL:
-                        name, cmd, env = todo.pop(0)
-                        running.append((name, self.start(cmd, env)))
-                    self.finish(*running.pop(0))
-            else:
-                for name, cmd, env in plan:
-                    if cmd:
-                        self.note(f"size {size}: {name}")
-                        self.finish(name, self.start(cmd, env))
+            self.timed(size)
             if not a.quick and not a.no_memory:
                 self.note(f"size {size}: memory")
                 self.finish("memory", self.start([sys.executable, "-m", "benchmarks", "--worker", "memory",
@@ -545,50 +466,85 @@ def geomean(xs: list[float]) -> float | None:
 
 
 def summarize(rows: list[dict[str, Any]], peers: list[str]) -> dict[str, Any]:
-    """Medians per (size, op, system), ratios fact-store / peer per op and their geometric means."""
+    """Medians per (size, op, system); ratios fact-store / peer per op and their geometric means.
+
+    The medians come from one interleaved run per op, so each ratio compares
+    samples taken under the same load. ``ratios`` divides fact-store's wall
+    time, ``cold_ratios`` fact-store-cold's (caches cleared), ``cpu_ratios``
+    the process CPU times.
+
+    >>> rows = [{"system": s, "op": "q1", "size": 10, "median_ms": m, "cpu_median_ms": m, "ok": True}
+    ...         for s, m in (("fact-store", 1.0), ("fact-store-cold", 3.0), ("sqlite-mem", 2.0))]
+    >>> out = summarize(rows, ["sqlite"])["10"]
+    >>> out["ratios"], out["cold_ratios"], out["geomean"]
+    ({'sqlite-mem': {'q1': 0.5}}, {'sqlite-mem': {'q1': 1.5}}, {'sqlite-mem': 0.5})
+    """
     med: dict[int, dict[str, dict[str, float]]] = {}
+    cpu: dict[int, dict[str, dict[str, float]]] = {}
     for r in rows:  # the workload's ops only (overseer's rows have medians of their own kind)
         if "median_ms" in r and r.get("ok") and r.get("op") in ALL_OPS and r.get("system") != "overseer":
             med.setdefault(r["size"], {}).setdefault(r["op"], {})[r["system"]] = r["median_ms"]
-    out: dict[str, Any] = {}
-    for size, per_op in med.items():
-        ratios: dict[str, dict[str, float]] = {}
+            if "cpu_median_ms" in r:
+                cpu.setdefault(r["size"], {}).setdefault(r["op"], {})[r["system"]] = r["cpu_median_ms"]
+
+    def ratio_table(per_op: dict[str, dict[str, float]], ours: str) -> dict[str, dict[str, float]]:
+        out: dict[str, dict[str, float]] = {}
         for peer in peers:
             system = PEER_SYSTEMS.get(peer)
-            if system is None:
-                continue
-            ratios[system] = {op: round(s[OURS] / s[system], 3) for op, s in per_op.items()
-                              if OURS in s and system in s and s[system] > 0 and op != "gen"}
-        out[str(size)] = {"medians": per_op, "ratios": ratios,
-                          "geomean": {p: (round(g, 3) if (g := geomean(list(r.values()))) else None)
-                                      for p, r in ratios.items()}}
+            if system is not None:
+                out[system] = {op: round(s[ours] / s[system], 3) for op, s in per_op.items()
+                               if ours in s and system in s and s[system] > 0 and op != "gen"}
+        return out
+
+    def geo(table: dict[str, dict[str, float]]) -> dict[str, float | None]:
+        return {p: (round(g, 3) if (g := geomean(list(r.values()))) else None) for p, r in table.items()}
+
+    out: dict[str, Any] = {}
+    for size, per_op in med.items():
+        ratios = ratio_table(per_op, OURS)
+        cold = ratio_table(per_op, COLD)
+        cpu_ratios = ratio_table(cpu.get(size, {}), OURS)
+        out[str(size)] = {"medians": per_op, "cpu_medians": cpu.get(size, {}), "ratios": ratios,
+                          "geomean": geo(ratios), "cold_ratios": cold, "cold_geomean": geo(cold),
+                          "cpu_ratios": cpu_ratios, "cpu_geomean": geo(cpu_ratios)}
     return out
 
 
 def print_tables(rows: list[dict[str, Any]], summary: dict[str, Any], peers: list[str]) -> None:
     from rich.console import Console
     from rich.table import Table
-    console = Console(width=200)
+    console = Console(width=220)
     peer_systems = [PEER_SYSTEMS[p] for p in peers if p in PEER_SYSTEMS]
     for size, s in summary.items():
         per_op = s["medians"]
-        systems = [OURS, "fact-store-file", "fact-store-file-fsync"] + peer_systems
-        systems = [x for x in systems if any(x in v for v in per_op.values())]
-        t = Table(title=f"median ms at size {int(size):,} (ratio = fact-store / peer; < 1 means fact-store is faster)")
+        systems = [x for x in SYSTEMS if any(x in v for v in per_op.values())]
+        t = Table(title=f"median ms at size {int(size):,}, interleaved (ratio = fact-store / peer; "
+                        "< 1 means fact-store is faster)")
         t.add_column("op")
         for x in systems:
-            t.add_column(x, justify="right")
+            t.add_column(x + (" *" if x == "datascript-js" else ""), justify="right")
         for x in peer_systems:
             t.add_column(f"÷ {x}", justify="right")
+            if s["cold_ratios"].get(x):
+                t.add_column(f"cold ÷ {x}", justify="right")
         for op in ALL_OPS:
             if op not in per_op:
                 continue
             cells = [f"{per_op[op][x]:,.3f}" if x in per_op[op] else "" for x in systems]
-            cells += [f"{s['ratios'][x][op]:.2f}" if op in s["ratios"].get(x, {}) else "" for x in peer_systems]
+            for x in peer_systems:
+                cells.append(f"{s['ratios'][x][op]:.2f}" if op in s["ratios"].get(x, {}) else "")
+                if s["cold_ratios"].get(x):
+                    cells.append(f"{s['cold_ratios'][x][op]:.2f}" if op in s["cold_ratios"][x] else "")
             t.add_row(op, *cells)
-        t.add_row("geometric mean", *[""] * len(systems),
-                  *[f"{s['geomean'][x]:.2f}" if s["geomean"].get(x) else "" for x in peer_systems])
+        geo = []
+        for x in peer_systems:
+            geo.append(f"{s['geomean'][x]:.2f}" if s["geomean"].get(x) else "")
+            if s["cold_ratios"].get(x):
+                geo.append(f"{s['cold_geomean'][x]:.2f}" if s["cold_geomean"].get(x) else "")
+        t.add_row("geometric mean", *[""] * len(systems), *geo)
         console.print(t)
+        if "datascript-js" in systems:
+            console.print(f"* {DATASCRIPT_NOTE}")
     mem = [r for r in rows if r.get("op") == "memory"]
     if mem:
         t = Table(title="memory of the standard db (fact-store: tracemalloc; DataScript: heapUsed growth after gc)")
@@ -646,6 +602,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--quick", action="store_true", help="CI guard: size 4000, one repetition, fact-store only")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory per datom")
     ap.add_argument("--no-overseer", action="store_true", help="skip overseer's job benchmarks")
+    ap.add_argument("--tx-reps", type=int, default=5, help="timed repetitions of a transaction op (default 5)")
     ap.add_argument("--overseer-jobs", type=int, default=2000)
     ap.add_argument("--overseer-finished", type=int, default=100_000)
     ap.add_argument("--extras", default=None, help="comma-separated: log, open (and postgres with --peers "

@@ -28,9 +28,10 @@ import json
 import sys
 import time
 import tracemalloc
-from typing import Any
+from typing import Any, Callable
 
 from benchmarks.bench_transact import add_all_tx, empty_db
+from benchmarks.serve import Op
 from benchmarks.workload import JOB_EXT, generate, line, measure, set_checksum
 
 SYSTEM = "fact-store"
@@ -60,6 +61,30 @@ def datom_checksum(datoms: Any, ext: dict[int, int], names: dict[int, tuple[str,
         v = d.v
         rows.append((ext[d.e], name, ext[v] if is_ref else getattr(v, "name", v)))
     return len(rows), set_checksum(rows)
+
+
+def ops(db: Any, size: int) -> dict[str, Callable[[], Op]]:
+    """avet-range and eavt-lookup as op-server factories (benchmarks/serve.py) on the standard db."""
+    cache: list[Any] = []
+
+    def maps() -> tuple[dict[int, int], dict[int, tuple[str, bool]]]:
+        if not cache:
+            cache.append((ext_map(db), attr_names(db)))
+        return cache[0]  # type: ignore[no-any-return]
+
+    def avet() -> Op:
+        ext, _ = maps()
+        return Op("read", lambda: list(db.index_range(":person/salary", 20000, 30000)),
+                  lambda res: (len(res), set_checksum((ext[d.e], d.v) for d in res)))
+
+    def eavt() -> Op:
+        ext, names = maps()
+        pid = db.schema.attr(":person/id").id
+        eids = [db.search(a=pid, v=i)[0][0] for i in range(5, min(size, 20000) + 1, 10)]
+        datoms = db.datoms
+        return Op("read", lambda: [list(datoms(":eavt", e)) for e in eids],
+                  lambda res: datom_checksum(itertools.chain.from_iterable(res), ext, names))
+    return {"avet-range": avet, "eavt-lookup": eavt}
 
 
 def run(size: int, quick: bool = False, ops: list[str] | None = None, db: Any = None) -> list[dict[str, Any]]:

@@ -45,6 +45,7 @@ from benchmarks.workload import ref as wg  # noqa: E402  (the reference generato
 import fact_store as fs  # noqa: E402
 from fact_store.edn.values import Keyword  # noqa: E402
 from fact_store.pull import pull, pull_many  # noqa: E402
+from benchmarks.serve import Op  # noqa: E402
 
 SYSTEM = "fact-store-py"
 
@@ -146,6 +147,49 @@ def ops(db: Any) -> dict[str, Callable[[], list[Any]]]:
         return pull_many(db, MANY, many_eids)
 
     return {"pull-nested": pull_nested, "pull-many": pull_many_op}
+
+
+def server_ops(db: Any, cold: bool = False) -> dict[str, Callable[[], Op]]:
+    """pull-nested and pull-many as op-server factories (benchmarks/serve.py).
+
+    ``cold``: every execution first forgets the parsed and bound patterns
+    (what DataScript's JS API pays on every call: reading the pattern text).
+    """
+    from fact_store.pull import execute as _execute
+    from fact_store.pull import parse as _parse
+
+    def forget() -> None:
+        _execute.clear_caches()
+        _parse._TEXT_CACHE.clear()
+        _parse._DATA_CACHE.clear()
+
+    def op(name: str) -> Callable[[], Op]:
+        def make() -> Op:
+            return Op("read", ops(db)[name], checksum)
+        return make
+
+    def cold_op(name: str) -> Callable[[], Op]:
+        def make() -> Op:
+            pid = db.schema.attr(":person/id").id
+            eid_of = {d[2]: d[0] for d in db.search(None, pid)}
+            if name == "pull-nested":  # 1,000 calls, each reads its pattern
+                eids = [eid_of[i] for i in range(1, 1001)]
+
+                def run() -> list[Any]:
+                    out = []
+                    for e in eids:
+                        forget()
+                        out.append(pull(db, NESTED, e))
+                    return out
+            else:
+                many = [eid_of[i] for i in range(10, 20001, 10) if i in eid_of]
+
+                def run() -> list[Any]:
+                    forget()
+                    return pull_many(db, MANY, many)
+            return Op("read", run, checksum)
+        return make
+    return {name: (cold_op if cold else op)(name) for name in ("pull-nested", "pull-many")}
 
 
 def main(argv: list[str] | None = None) -> int:

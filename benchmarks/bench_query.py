@@ -38,7 +38,8 @@ from benchmarks.workload import ref as wg  # noqa: E402  (the reference generato
 
 import fact_store as fs  # noqa: E402
 from fact_store.edn.values import Keyword  # noqa: E402
-from fact_store.query import q  # noqa: E402
+from fact_store.query import clear_caches, q  # noqa: E402
+from benchmarks.serve import Op  # noqa: E402
 
 EXPECTED = {  # WORKLOAD.md section 8: op -> {size: (count, checksum)}
     "q1": {20000: (2456, 25052836), 200000: (24968, 355537115)},
@@ -116,6 +117,31 @@ def checksum(result: Any, kinds: str, ext: dict[int, int]) -> tuple[int, int]:
                 tup.append(x)
         tuples.append(tup)
     return len(tuples), wg.set_checksum(tuples)
+
+
+def ops(db: Any, cold: bool = False) -> dict[str, Callable[[], Op]]:
+    """The Datalog ops as op-server factories (benchmarks/serve.py).
+
+    ``cold``: every execution first clears the query caches (parsed text,
+    rule sets, plans), so it pays what DataScript's JS API pays on every call:
+    reading the query text, and planning.
+    """
+    cache: list[dict[int, int]] = []
+
+    def make(text: str, inputs: tuple[Any, ...], kinds: str) -> Callable[[], Op]:
+        def hot() -> Any:
+            return q(text, db, *inputs)
+
+        def fresh() -> Any:
+            clear_caches()
+            return q(text, db, *inputs)
+
+        def op() -> Op:
+            if not cache:
+                cache.append(ext_map(db))
+            return Op("read", fresh if cold else hot, lambda res: checksum(res, kinds, cache[0]))
+        return op
+    return {name: make(*spec) for name, spec in OPS.items()}
 
 
 CLOCK = time.perf_counter

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import time
 import tracemalloc
-from typing import Any
+from typing import Any, Callable
 
 import fact_store as fs
-from benchmarks.workload import (JOB_EXT, SCHEMA, generate, line, measure, set_checksum)
+from benchmarks.serve import Op
+from benchmarks.workload import JOB_EXT, SCHEMA, generate, line, measure, set_checksum
 
 SYSTEM = "fact-store"
 
@@ -72,91 +73,111 @@ def fingerprint(db: Any) -> tuple[int, int]:
     return len(rows), set_checksum(rows)
 
 
-def run(size: int, quick: bool = False) -> list[dict[str, Any]]:
-    out = []
-    t0 = time.perf_counter()
-    persons, jobs = generate(size)
-    gen_ms = (time.perf_counter() - t0) * 1000
-    base = empty_db()
-    big = base.with_  # noqa: F841 - keeps the attribute lookup out of the timings
-
-    # add-all: one transaction with every entity
-    tx = add_all_tx(persons, jobs)
-    timing, rep = measure(lambda _: base.with_(tx), "tx", setup=lambda: None, quick=quick)
-    standard = rep.db_after
-    out.append(line(SYSTEM, "add-all", size, timing, *fingerprint(standard)))
-    out.append(line(SYSTEM, "gen", size, {"median_ms": round(gen_ms, 3), "min_ms": round(gen_ms, 3),
-                                           "reps": 1, "batch": 1, "attempts": 1}, *fingerprint(standard)))
-
-    # init: build the indexes straight from the datom list (no tx processing)
-    from fact_store.db import Db
+def init_datoms(base: Any, persons: list[Any], jobs: list[Any]) -> list[tuple[int, int, Any, int]]:
+    """The datoms of the standard db (and the schema's), as ``Db.from_datoms`` takes them (op init)."""
     schema = base.schema
     aid = {a.ident[1:]: a.id for a in schema.attrs()}
     n = len(persons)
     tx0 = fs.t_to_tx(2)
     dat: list[tuple[int, int, Any, int]] = []
-    E0 = 1 << 20
+    e0 = 1 << 20
     for p in persons:
-        e = E0 + p.id
+        e = e0 + p.id
         dat += [(e, aid["person/id"], p.id, tx0), (e, aid["person/name"], p.name, tx0),
                 (e, aid["person/last-name"], p.last, tx0), (e, aid["person/sex"], fs.Keyword(p.sex), tx0),
                 (e, aid["person/age"], p.age, tx0), (e, aid["person/salary"], p.salary, tx0)]
         dat += [(e, aid["person/alias"], a, tx0) for a in p.aliases]
-        dat += [(e, aid["person/follows"], E0 + c, tx0) for c in p.follows]
+        dat += [(e, aid["person/follows"], e0 + c, tx0) for c in p.follows]
     for j in jobs:
-        e = E0 + n + j.id
+        e = e0 + n + j.id
         dat += [(e, aid["job/id"], j.id, tx0), (e, aid["job/status"], fs.Keyword(j.status), tx0),
                 (e, aid["job/priority"], j.priority, tx0)]
-        dat += [(e, aid["job/dep"], E0 + n + d, tx0) for d in j.deps]
-    cur0 = [(r[0], r[1], r[2], r[3]) for r in base.search()]
-    timing, init_db = measure(lambda _: Db.from_datoms(schema, cur0 + dat, basis_t=2), "tx",
-                              setup=lambda: None, quick=quick)
-    out.append(line(SYSTEM, "init", size, timing, *fingerprint(init_db)))
+        dat += [(e, aid["job/dep"], e0 + n + d, tx0) for d in j.deps]
+    return [(r[0], r[1], r[2], r[3]) for r in base.search()] + dat
 
-    # add-entity: one transaction per person
-    ent_txs = []
-    for p in persons:
-        m = {":db/id": "p", ":person/id": p.id, ":person/name": p.name, ":person/last-name": p.last,
-             ":person/sex": ":" + p.sex, ":person/age": p.age, ":person/salary": p.salary}
-        if p.aliases:
-            m[":person/alias"] = p.aliases
-        ent_txs.append([m])
 
-    def add_entity(_: Any) -> Any:
-        db = base
-        for t in ent_txs:
-            db = db.with_(t).db_after
-        return db
-    timing, db = measure(add_entity, "tx", setup=lambda: None, quick=quick)
-    out.append(line(SYSTEM, "add-entity", size, timing, *fingerprint(db)))
+def ops(size: int, persons: list[Any], jobs: list[Any], base: Any,
+        standard: Callable[[], Any]) -> dict[str, Callable[[], Op]]:
+    """The transaction ops as op-server factories (benchmarks/serve.py); ``standard()`` gives the standard db.
 
-    # add-1: six single-datom transactions per person
-    attrs = [":person/name", ":person/last-name", ":person/sex", ":person/age", ":person/salary"]
-    vals = [(p.id, (p.name, p.last, ":" + p.sex, p.age, p.salary)) for p in persons]
+    Every op runs through ``db.with_`` (pure, in memory), as DataScript's
+    ``db-with`` does in its own benchmark; each returns its db, and the check
+    is the db's fingerprint.
+    """
 
-    def add_1(_: Any) -> Any:
-        db = base
-        for pid, vs in vals:
-            rep = db.with_([[":db/add", "p", ":person/id", pid]])
-            db = rep.db_after
-            e = rep.tempids["p"]
-            for a, v in zip(attrs, vs):
-                db = db.with_([[":db/add", e, a, v]]).db_after
-        return db
-    timing, db = measure(add_1, "tx", setup=lambda: None, quick=quick)
-    out.append(line(SYSTEM, "add-1", size, timing, *fingerprint(db)))
+    def add_all() -> Op:
+        tx = add_all_tx(persons, jobs)
+        return Op("tx", lambda _: base.with_(tx).db_after, fingerprint)
 
-    # retract-entity: every person, in order, from the standard db
-    pid = standard.schema.attr(":person/id").id
-    eids = [standard.search(a=pid, v=p.id)[0][0] for p in persons]
+    def init() -> Op:
+        from fact_store.db import Db
+        schema, dat = base.schema, init_datoms(base, persons, jobs)
+        return Op("tx", lambda _: Db.from_datoms(schema, dat, basis_t=2), fingerprint)
 
-    def retract(_: Any) -> Any:
-        db = standard
-        for e in eids:
-            db = db.with_([[":db/retractEntity", e]]).db_after
-        return db
-    timing, db = measure(retract, "tx", setup=lambda: None, quick=quick)
-    out.append(line(SYSTEM, "retract-entity", size, timing, *fingerprint(db)))
+    def add_entity() -> Op:
+        txs = []
+        for p in persons:
+            m = {":db/id": "p", ":person/id": p.id, ":person/name": p.name, ":person/last-name": p.last,
+                 ":person/sex": ":" + p.sex, ":person/age": p.age, ":person/salary": p.salary}
+            if p.aliases:
+                m[":person/alias"] = p.aliases
+            txs.append([m])
+
+        def run(_: Any) -> Any:
+            db = base
+            for t in txs:
+                db = db.with_(t).db_after
+            return db
+        return Op("tx", run, fingerprint)
+
+    def add_1() -> Op:  # six single-datom transactions per person
+        attrs = [":person/name", ":person/last-name", ":person/sex", ":person/age", ":person/salary"]
+        vals = [(p.id, (p.name, p.last, ":" + p.sex, p.age, p.salary)) for p in persons]
+
+        def run(_: Any) -> Any:
+            db = base
+            for pid, vs in vals:
+                rep = db.with_([[":db/add", "p", ":person/id", pid]])
+                db = rep.db_after
+                e = rep.tempids["p"]
+                for a, v in zip(attrs, vs):
+                    db = db.with_([[":db/add", e, a, v]]).db_after
+            return db
+        return Op("tx", run, fingerprint)
+
+    def retract_entity() -> Op:  # every person, in order, from the standard db
+        db0 = standard()
+        pid = db0.schema.attr(":person/id").id
+        eids = [db0.search(a=pid, v=p.id)[0][0] for p in persons]
+
+        def run(_: Any) -> Any:
+            db = db0
+            for e in eids:
+                db = db.with_([[":db/retractEntity", e]]).db_after
+            return db
+        return Op("tx", run, fingerprint)
+
+    return {"gen": lambda: Op("tx", lambda _: generate(size), lambda _: fingerprint(standard())),
+            "init": init, "add-all": add_all, "add-entity": add_entity, "add-1": add_1,
+            "retract-entity": retract_entity}
+
+
+def run(size: int, quick: bool = False, only: list[str] | None = None) -> list[dict[str, Any]]:
+    """Time the transaction ops (``only``: a subset) in this process, one after another; print the lines."""
+    persons, jobs = generate(size)
+    base = empty_db()
+    cache: list[Any] = []
+
+    def standard() -> Any:
+        if not cache:
+            cache.append(base.with_(add_all_tx(persons, jobs)).db_after)
+        return cache[0]
+    out = []
+    for name, make in ops(size, persons, jobs, base, standard).items():
+        if only is None or name in only:
+            op = make()
+            timing, res = measure(op.fn, "tx", setup=lambda: None, quick=quick)
+            out.append(line(SYSTEM, name, size, timing, *op.check(res)))
     return out
 
 
@@ -184,7 +205,8 @@ if __name__ == "__main__":
     ap.add_argument("--size", type=int, default=20000)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--memory", action="store_true")
+    ap.add_argument("ops", nargs="*")
     args = ap.parse_args()
-    run(args.size, args.quick)
+    run(args.size, args.quick, args.ops or None)
     if args.memory:
         print(json.dumps(memory_per_datom(args.size)))

@@ -28,3 +28,8 @@ def test_quick_benchmarks_all_ok() -> None:
     # the ops the guard must check whatever else joins: fact-store's own index and transaction ops
     assert {"avet-range", "eavt-lookup", "add-all", "init", "add-entity", "add-1", "retract-entity",
             "job-cycle"} <= ops, sorted(ops)
+    # every timed line carries its CPU time and the load average beside its samples
+    timed = [r for r in rows if r.get("group") == "timed"]
+    assert timed and all("cpu_median_ms" in r and len(r["load_avg"]) == 3 for r in timed), timed[:3]
+    # the cold variant (caches cleared before every call) is there beside the hot one
+    assert {r["op"] for r in timed if r["system"] == "fact-store-cold"} >= {"q1", "pull-many"}

@@ -1,4 +1,4 @@
-"""SQLite peer of the workload (WORKLOAD.md section 9), standard library ``sqlite3`` only.
+"""SQLite peer of the workload (the workload of benchmarks/workload.py, section 9), standard library ``sqlite3`` only.
 
 One EAV table ``datoms (e, a, v)`` keyed by (e, a, v), with the covering
 indexes (a, e, v) and (a, v, e), in memory. Attributes are the numeric ids of
@@ -19,12 +19,13 @@ Every op of sections 6 translated to SQL:
 - ``init`` bulk-loads the datom list into a bare table, then builds the two
   indexes (bypassing transaction processing, as DataScript's ``init-db``).
 
-``run(size, quick)`` prints and returns the JSON lines; ``expected(size)``
+``run(size, quick)`` prints and returns the JSON lines; ``--serve`` serves
+the ops to the runner of ``python -m benchmarks`` (benchmarks/serve.py); ``expected(size)``
 runs every op once, untimed, and returns ``{op: (count, checksum)}``: the
 oracle that ``python -m benchmarks --quick`` checks fact-store against at
 sizes that section 8 does not list.
 
-    .venv/bin/python -m benchmarks.peers.sqlite_peer --size 20000 [--quick] [op ...]
+    .venv/bin/python -m benchmarks.peers.sqlite_peer --size 20000 [--quick] [--serve] [op ...]
 """
 
 from __future__ import annotations
@@ -458,13 +459,45 @@ def run(size: int, quick: bool = False, ops: list[str] | None = None) -> list[di
     return out
 
 
+def server_ops(peer: SqlitePeer) -> dict[str, Callable[[], Any]]:
+    """Every op as an op-server factory (benchmarks/serve.py), on one standard db."""
+    from benchmarks.serve import Op
+    extra = {"sqlite": sqlite3.sqlite_version}
+    size = peer.size
+
+    def read(op: str) -> Callable[[], Op]:
+        def make() -> Op:
+            fn, check = peer.read(op)
+            return Op("read", fn, check, extra=extra)
+        return make
+
+    def tx(op: str) -> Callable[[], Op]:
+        def make() -> Op:
+            setup, fn = peer.tx_op(op)
+            return Op("tx", fn, fingerprint, setup=setup, extra=extra)
+        return make
+
+    table: dict[str, Callable[[], Any]] = {
+        "gen": lambda: Op("tx", lambda _: generate(size), lambda _: fingerprint(peer.con), extra=extra)}
+    table.update((op, read(op)) for op in READ_OPS)
+    table["job-cycle"] = lambda: Op("tx", lambda _: peer.job_cycle(), cycle_checksum, setup=peer.restore_jobs,
+                                    done=peer.restore_jobs, extra=extra)
+    table.update((op, tx(op)) for op in TX_OPS)
+    return table
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="SQLite peer of the fact-store benchmark workload")
     ap.add_argument("--size", type=int, default=20000)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--expected", action="store_true", help="print the untimed oracle values as JSON")
+    ap.add_argument("--serve", action="store_true", help="serve the ops to the runner (benchmarks/serve.py)")
     ap.add_argument("ops", nargs="*")
     args = ap.parse_args(argv)
+    if args.serve:
+        from benchmarks.serve import serve
+        serve({SYSTEM: server_ops(SqlitePeer(args.size))}, args.quick, sqlite=sqlite3.sqlite_version)
+        return 0
     if args.expected:
         print(json.dumps(expected(args.size)))
         return 0

@@ -128,6 +128,13 @@ class PSortedList:
         bload = BRANCH if load == LOAD else max(4, load)
         if not isinstance(items, list):
             items = list(items)
+        if items and type(items[0]) is tuple:
+            # Fresh copies, made in index order, so that neighbours in the index are neighbours
+            # in memory: items built by a transaction or sorted after they were made lie
+            # scattered over the heap, and a range read of a large db then pays a cache and
+            # TLB miss per item (q1 at 200,000 entities: 70x its time at 20,000 for 10x the
+            # hits). ~0.15 us per item, once per bulk build.
+            items = [(*x,) for x in items]
         leaves = [items[i:i + load] for i in range(0, len(items), load)]
         branches = []
         for i in range(0, len(leaves), bload):

@@ -1,4 +1,4 @@
-// DataScript peer of the fact-store benchmark workload (shared/bench/WORKLOAD.md v1).
+// DataScript peer of the fact-store benchmark workload (benchmarks/workload.py).
 //
 // Written against DataScript's JS API (the npm package, pinned in package.json):
 // attributes are strings ("person/name"), keyword values are strings ("male"),
@@ -6,12 +6,14 @@
 // every call and whose results it converts to JS arrays and objects; both are
 // part of what a JS user pays, so both are inside the timed region.
 //
-//   node --expose-gc bench.js --size 20000 [--quick] [--ops q1,q2] [--memory]
+//   node --expose-gc bench.js --size 20000 [--quick] [--memory]
 //
-// Prints one JSON line per op (section 7), in the order of section 5: build
-// the standard db, gen, the read ops, job-cycle, then the transaction ops.
-// --memory instead prints the heap growth of building the standard db
-// (process.memoryUsage().heapUsed after gc, tx data built before and kept alive).
+// Builds the standard db, untimed, then serves its ops to the runner, one JSON
+// command and one JSON answer per line (the protocol of benchmarks/serve.py:
+// prepare, sample, check), so that the runner can alternate the systems
+// repetition by repetition. --memory instead prints the heap growth of
+// building the standard db (process.memoryUsage().heapUsed after gc, tx data
+// built before and kept alive).
 "use strict";
 
 const d = require("datascript");
@@ -41,8 +43,6 @@ const argv = process.argv.slice(2);
 const opt = (name, dflt) => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : dflt; };
 const SIZE = parseInt(opt("--size", "20000"), 10);
 const QUICK = argv.includes("--quick");
-const OPS = opt("--ops", "") ? new Set(opt("--ops", "").split(",")) : null;
-const want = (op) => OPS === null || OPS.has(op);
 const gc = typeof global.gc === "function" ? global.gc : () => {};
 
 // ---- generator (section 2) -----------------------------------------------------
@@ -136,58 +136,6 @@ function pullLeaves(maps) {
   return setChecksum(leaves, "vv");
 }
 
-// ---- timing protocol (section 5) --------------------------------------------------
-function stats(samples, batch, attempts) {
-  const s = [...samples].sort((x, y) => x - y);
-  const r = (x) => Math.round(x * 1000) / 1000;
-  return { median_ms: r(s[(s.length - 1) >> 1]), min_ms: r(s[0]), max_ms: r(s[s.length - 1]),
-           reps: s.length, batch, attempts };
-}
-function measure(fn, kind, setup) {
-  let result;
-  let one, batch = 1, reps;
-  if (kind === "tx") {
-    const warm = QUICK ? 0 : 1;
-    reps = QUICK ? 1 : 5;
-    one = () => {
-      const arg = setup ? setup() : undefined;
-      gc();
-      const t0 = performance.now();
-      result = fn(arg);
-      return performance.now() - t0;
-    };
-    for (let i = 0; i < warm; i++) one();
-  } else {
-    const warm = QUICK ? 1 : 3;
-    reps = QUICK ? 1 : 11;
-    let fastest = Infinity;
-    for (let i = 0; i < warm; i++) {
-      const t0 = performance.now();
-      result = fn();
-      fastest = Math.min(fastest, performance.now() - t0);
-    }
-    batch = QUICK ? 1 : ([1, 10, 100, 1000].find((b) => b * fastest >= 20) || 1000);
-    one = () => {
-      const t0 = performance.now();
-      for (let i = 0; i < batch; i++) result = fn();
-      return (performance.now() - t0) / batch;
-    };
-  }
-  let best = null;
-  for (let attempt = 1; attempt <= (QUICK ? 1 : 3); attempt++) {
-    const samples = [];
-    for (let i = 0; i < reps; i++) samples.push(one());
-    const spread = Math.max(...samples) / Math.max(Math.min(...samples), 1e-9);
-    if (best === null || spread < best.spread) best = { samples, spread, attempt };
-    if (spread <= 1.3) break;
-  }
-  return [stats(best.samples, batch, best.attempt), result];
-}
-function emit(op, timing, count, checksum, extra) {
-  const row = { system: SYSTEM, op, size: SIZE, ...timing, result_count: count, checksum,
-                datascript: DS_VERSION, node: process.version, ...(extra || {}) };
-  console.log(JSON.stringify(row));
-}
 const DS_VERSION = (() => {
   try { return require("datascript/package.json").version; } catch (e) { return "?"; }
 })();
@@ -233,6 +181,174 @@ const QUERIES = {
 const PULL_NESTED = '["person/name" "person/last-name" "person/age" "person/alias" {"person/follows" ["person/name" "person/age"]}]';
 const PULL_MANY = '["person/id" "person/name" "person/last-name" "person/sex" "person/age" "person/salary" "person/alias"]';
 
+// ---- the op server (benchmarks/serve.py describes the protocol) -----------------------
+function opTable(persons, jobs, empty, tx) {
+  const standard = d.db_with(empty, tx);
+  const ext = extMap(standard);
+  const fp = fingerprint(standard);
+  const eidOf = new Map();
+  for (const dt of d.datoms(standard, ":aevt", "person/id")) eidOf.set(dt.v, dt.e);
+  const db = standard;
+  const ops = {};
+  const read = (fn, check) => () => ({ kind: "read", fn, check });
+  const txop = (fn, check, setup) => () => ({ kind: "tx", fn, check, setup });
+
+  ops["gen"] = txop(() => generate(SIZE), () => fp);
+  for (const [op, [text, inputs, kinds]] of Object.entries(QUERIES)) {
+    ops[op] = read(() => d.q(text, db, ...inputs), (r) => queryChecksum(r, kinds, ext));
+  }
+  ops["pull-nested"] = () => {
+    const eids = []; for (let i = 1; i <= Math.min(1000, SIZE); i++) eids.push(eidOf.get(i));
+    return { kind: "read", fn: () => eids.map((e) => d.pull(db, PULL_NESTED, e)), check: pullLeaves };
+  };
+  ops["pull-many"] = () => {
+    const eids = []; for (let i = 10; i <= Math.min(20000, SIZE); i += 10) eids.push(eidOf.get(i));
+    return { kind: "read", fn: () => d.pull_many(db, PULL_MANY, eids), check: pullLeaves };
+  };
+  ops["avet-range"] = read(() => d.index_range(db, "person/salary", 20000, 29999),
+                           (r) => setChecksum(r.map((dt) => [ext.get(dt.e), dt.v]), "vv"));
+  ops["eavt-lookup"] = () => {
+    const eids = []; for (let i = 5; i <= Math.min(20000, SIZE); i += 10) eids.push(eidOf.get(i));
+    return { kind: "read", fn: () => eids.map((e) => d.datoms(db, ":eavt", e)),
+             check: (r) => setChecksum(datomTuples(r.flat(), ext), "vvv") };
+  };
+  ops["job-cycle"] = txop(() => {
+    let cur = standard;
+    const picks = [];
+    for (let k = 0; k < 50; k++) {
+      const rows = d.q(JOB_READY, cur);
+      if (rows.length === 0) break;
+      let best = rows[0];
+      for (const r of rows) if (r[2] > best[2] || (r[2] === best[2] && r[1] < best[1])) best = r;
+      const j = best[0];
+      cur = d.db_with(cur, [[":db/cas", j, "job/status", "pending", "running"]]);
+      cur = d.db_with(cur, [[":db/add", j, "job/status", "done"]]);
+      picks.push(best[1]);
+    }
+    return picks;
+  }, (picks) => {
+    let cs = 0;
+    picks.forEach((id, k) => { cs = (cs + (k + 1) * id) % M; });
+    return [picks.length, cs];
+  });
+  ops["init"] = () => {
+    const n = persons.length;
+    const datoms = [];
+    for (const p of persons) {
+      const e = p.id;
+      datoms.push([e, "person/id", p.id], [e, "person/name", p.name],
+                  [e, "person/last-name", p.last], [e, "person/sex", p.sex],
+                  [e, "person/age", p.age], [e, "person/salary", p.salary]);
+      for (const a of p.aliases) datoms.push([e, "person/alias", a]);
+      for (const c of p.follows) datoms.push([e, "person/follows", c]);
+    }
+    for (const j of jobs) {
+      const e = n + j.id;
+      datoms.push([e, "job/id", j.id], [e, "job/status", j.status],
+                  [e, "job/priority", j.priority]);
+      for (const x of j.deps) datoms.push([e, "job/dep", n + x]);
+    }
+    return { kind: "tx", fn: () => d.init_db(datoms, SCHEMA), check: fingerprint };
+  };
+  ops["add-all"] = txop(() => d.db_with(empty, tx), fingerprint);
+  ops["add-entity"] = () => {
+    const txs = persons.map((p) => {
+      const m = { ":db/id": "p", "person/id": p.id, "person/name": p.name, "person/last-name": p.last,
+                  "person/sex": p.sex, "person/age": p.age, "person/salary": p.salary };
+      if (p.aliases.length) m["person/alias"] = p.aliases;
+      return [m];
+    });
+    return { kind: "tx", fn: () => { let cur = empty; for (const t of txs) cur = d.db_with(cur, t); return cur; },
+             check: fingerprint };
+  };
+  ops["add-1"] = () => {
+    const attrs = ["person/name", "person/last-name", "person/sex", "person/age", "person/salary"];
+    const vals = persons.map((p) => [p.id, [p.name, p.last, p.sex, p.age, p.salary]]);
+    return { kind: "tx", check: fingerprint, fn: () => {
+      const conn = d.conn_from_db(empty);
+      for (const [id, vs] of vals) {
+        const rep = d.transact(conn, [[":db/add", "p", "person/id", id]]);
+        const e = d.resolve_tempid(rep.tempids, "p");
+        for (let k = 0; k < 5; k++) d.transact(conn, [[":db/add", e, attrs[k], vs[k]]]);
+      }
+      return d.db(conn);
+    } };
+  };
+  ops["retract-entity"] = () => {
+    const eids = persons.map((p) => eidOf.get(p.id));
+    return { kind: "tx", check: fingerprint, fn: () => {
+      let cur = standard;
+      for (const e of eids) cur = d.db_with(cur, [[":db/retractEntity", e]]);
+      return cur;
+    } };
+  };
+  return ops;
+}
+
+function serve(ops) {
+  const current = new Map(), results = new Map();
+  const sample = (key, op, batch) => {
+    let res;
+    let t0, c0, ms, cpu;
+    if (op.kind === "tx") {
+      const state = op.setup ? op.setup() : undefined;
+      gc();
+      c0 = process.cpuUsage(); t0 = performance.now();
+      res = op.fn(state);
+      ms = performance.now() - t0;
+    } else {
+      c0 = process.cpuUsage(); t0 = performance.now();
+      for (let i = 0; i < batch; i++) res = op.fn();
+      ms = (performance.now() - t0) / batch;
+    }
+    const c = process.cpuUsage(c0);
+    cpu = (c.user + c.system) / 1000 / batch;
+    results.set(key, res);
+    const r = (x) => Math.round(x * 10000) / 10000;
+    return { ms: r(ms), cpu_ms: r(cpu) };
+  };
+  const handle = (req) => {
+    const key = req.system + " " + req.op;
+    if (req.cmd === "prepare") {
+      const op = ops[req.op]();
+      let batch = 1;
+      if (op.kind !== "tx") {  // a transaction op's warm-up is a sample the runner throws away
+        let fastest = Infinity;
+        for (let i = 0; i < (QUICK ? 1 : 3); i++) {
+          const t0 = performance.now();
+          results.set(key, op.fn());
+          fastest = Math.min(fastest, performance.now() - t0);
+        }
+        batch = QUICK ? 1 : ([1, 10, 100, 1000].find((b) => b * fastest >= 20) || 1000);
+      }
+      current.set(key, [op, batch]);
+      return { batch };
+    }
+    if (req.cmd === "sample") {
+      const [op, batch] = current.get(key);
+      return sample(key, op, batch);
+    }
+    if (req.cmd === "check") {
+      const [op] = current.get(key);
+      current.delete(key);
+      const [count, checksum] = op.check(results.get(key));
+      results.delete(key);
+      return { result_count: count, checksum, datascript: DS_VERSION, node: process.version };
+    }
+    throw new Error("unknown command " + req.cmd);
+  };
+  const out = (o) => process.stdout.write(JSON.stringify(o) + "\n");
+  out({ ready: { [SYSTEM]: Object.keys(ops) }, datascript: DS_VERSION, node: process.version });
+  const rl = require("readline").createInterface({ input: process.stdin, terminal: false });
+  rl.on("line", (raw) => {
+    const req = JSON.parse(raw);
+    if (req.cmd === "quit") { rl.close(); return; }
+    let resp;
+    try { resp = handle(req); } catch (e) { console.error(e); resp = { error: String(e).slice(0, 500) }; }
+    out(resp);
+  });
+}
+
 function main() {
   const [persons, jobs] = generate(SIZE);
   const empty = d.empty_db(SCHEMA);
@@ -250,119 +366,7 @@ function main() {
                                  datascript: DS_VERSION, node: process.version }));
     return;
   }
-
-  const standard = d.db_with(empty, tx);
-  const ext = extMap(standard);
-  const fp = fingerprint(standard);
-  const eidOf = new Map();
-  for (const dt of d.datoms(standard, ":aevt", "person/id")) eidOf.set(dt.v, dt.e);
-
-  if (want("gen")) {
-    const [timing] = measure(() => generate(SIZE), "tx", () => undefined);
-    emit("gen", timing, ...fp);
-  }
-
-  const db = standard;
-  const reads = {};
-  for (const [op, [text, inputs, kinds]] of Object.entries(QUERIES)) {
-    reads[op] = [() => d.q(text, db, ...inputs), (r) => queryChecksum(r, kinds, ext)];
-  }
-  const nestedEids = []; for (let i = 1; i <= Math.min(1000, SIZE); i++) nestedEids.push(eidOf.get(i));
-  reads["pull-nested"] = [() => nestedEids.map((e) => d.pull(db, PULL_NESTED, e)), pullLeaves];
-  const manyEids = []; for (let i = 10; i <= Math.min(20000, SIZE); i += 10) manyEids.push(eidOf.get(i));
-  reads["pull-many"] = [() => d.pull_many(db, PULL_MANY, manyEids), pullLeaves];
-  reads["avet-range"] = [() => d.index_range(db, "person/salary", 20000, 29999),
-                         (r) => setChecksum(r.map((dt) => [ext.get(dt.e), dt.v]), "vv")];
-  const lookupEids = []; for (let i = 5; i <= Math.min(20000, SIZE); i += 10) lookupEids.push(eidOf.get(i));
-  reads["eavt-lookup"] = [() => lookupEids.map((e) => d.datoms(db, ":eavt", e)),
-                          (r) => setChecksum(datomTuples(r.flat(), ext), "vvv")];
-  const readOrder = ["q1", "q2", "q2-switch", "q3", "q4", "q5-ref", "qpred1", "qpred2", "rule-reach", "agg",
-                     "job-ready", "pull-nested", "pull-many", "avet-range", "eavt-lookup"];
-  for (const op of readOrder) {
-    if (!want(op)) continue;
-    const [fn, check] = reads[op];
-    const [timing, result] = measure(fn, "read");
-    emit(op, timing, ...check(result));
-  }
-
-  if (want("job-cycle")) {
-    const cycle = () => {
-      let cur = standard;
-      const picks = [];
-      for (let k = 0; k < 50; k++) {
-        const rows = d.q(JOB_READY, cur);
-        if (rows.length === 0) break;
-        let best = rows[0];
-        for (const r of rows) if (r[2] > best[2] || (r[2] === best[2] && r[1] < best[1])) best = r;
-        const j = best[0];
-        cur = d.db_with(cur, [[":db/cas", j, "job/status", "pending", "running"]]);
-        cur = d.db_with(cur, [[":db/add", j, "job/status", "done"]]);
-        picks.push(best[1]);
-      }
-      return picks;
-    };
-    const [timing, picks] = measure(cycle, "tx", () => undefined);
-    let cs = 0;
-    picks.forEach((id, k) => { cs = (cs + (k + 1) * id) % M; });
-    emit("job-cycle", timing, picks.length, cs);
-  }
-
-  if (want("init")) {
-    const n = persons.length;
-    const datoms = [];
-    for (const p of persons) {
-      const e = p.id;
-      datoms.push([e, "person/id", p.id], [e, "person/name", p.name],
-                  [e, "person/last-name", p.last], [e, "person/sex", p.sex],
-                  [e, "person/age", p.age], [e, "person/salary", p.salary]);
-      for (const a of p.aliases) datoms.push([e, "person/alias", a]);
-      for (const c of p.follows) datoms.push([e, "person/follows", c]);
-    }
-    for (const j of jobs) {
-      const e = n + j.id;
-      datoms.push([e, "job/id", j.id], [e, "job/status", j.status],
-                  [e, "job/priority", j.priority]);
-      for (const x of j.deps) datoms.push([e, "job/dep", n + x]);
-    }
-    const [timing, res] = measure(() => d.init_db(datoms, SCHEMA), "tx", () => undefined);
-    emit("init", timing, ...fingerprint(res));
-  }
-  if (want("add-all")) {
-    const [timing, res] = measure(() => d.db_with(empty, tx), "tx", () => undefined);
-    emit("add-all", timing, ...fingerprint(res));
-  }
-  if (want("add-entity")) {
-    const txs = persons.map((p) => {
-      const m = { ":db/id": "p", "person/id": p.id, "person/name": p.name, "person/last-name": p.last,
-                  "person/sex": p.sex, "person/age": p.age, "person/salary": p.salary };
-      if (p.aliases.length) m["person/alias"] = p.aliases;
-      return [m];
-    });
-    const [timing, res] = measure(() => { let cur = empty; for (const t of txs) cur = d.db_with(cur, t); return cur; },
-                                  "tx", () => undefined);
-    emit("add-entity", timing, ...fingerprint(res));
-  }
-  if (want("add-1")) {
-    const attrs = ["person/name", "person/last-name", "person/sex", "person/age", "person/salary"];
-    const vals = persons.map((p) => [p.id, [p.name, p.last, p.sex, p.age, p.salary]]);
-    const add1 = () => {
-      const conn = d.conn_from_db(empty);
-      for (const [id, vs] of vals) {
-        const rep = d.transact(conn, [[":db/add", "p", "person/id", id]]);
-        const e = d.resolve_tempid(rep.tempids, "p");
-        for (let k = 0; k < 5; k++) d.transact(conn, [[":db/add", e, attrs[k], vs[k]]]);
-      }
-      return d.db(conn);
-    };
-    const [timing, res] = measure(add1, "tx", () => undefined);
-    emit("add-1", timing, ...fingerprint(res));
-  }
-  if (want("retract-entity")) {
-    const eids = persons.map((p) => eidOf.get(p.id));
-    const retract = () => { let cur = standard; for (const e of eids) cur = d.db_with(cur, [[":db/retractEntity", e]]); return cur; };
-    const [timing, res] = measure(retract, "tx", () => undefined);
-    emit("retract-entity", timing, ...fingerprint(res));
-  }
+  serve(opTable(persons, jobs, empty, tx));
 }
 
 main();
