@@ -425,7 +425,7 @@ def export_cmd(file: str, uri: str, as_of: str | None) -> None:
             sys.stdout.flush()
         else:
             n = _write_atomically(file, run)
-            click.echo(f"exported {n} transactions to {file}")
+            click.echo(f"exported {n:,} transaction{'s' if n != 1 else ''} to {file}")
     finally:
         conn.close()
 

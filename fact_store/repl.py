@@ -1282,7 +1282,7 @@ class Session:
         until = self.latest().as_of(self.as_of).as_of_t if self.as_of is not None else None
         with open(path, "w", encoding="utf-8") as f:
             n = export_log(self.conn, f, until_t=until)
-        self.out.note(f"exported {n} transactions to {path}")
+        self.out.note(f"exported {n:,} transaction{'s' if n != 1 else ''} to {path}")
 
 
 def _text(s: str) -> Any:

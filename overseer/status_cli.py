@@ -382,6 +382,15 @@ def _connect(uri: str, create: bool = False) -> fs.Connection:
     return fs.connect(uri)
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 job``, ``2 jobs``.
+
+    >>> _count(1, "job"), _count(2, "aborted dependent")
+    ('1 job', '2 aborted dependents')
+    """
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")
+
+
 def _now_ms(now: float | None) -> int:
     return int(now) if now is not None else int(time.time() * 1000)
 
@@ -586,9 +595,8 @@ def jobs_list_cmd(store: str, status: str | None, job_type: str | None, limit: i
         t.add_row(*[Text(str(x)) for x in r])
     con = _console()
     con.print(t)
-    noun = "job" if total == 1 else "jobs"
-    con.print(Text(f"({len(rows)} of {total} {noun})" if len(rows) < total else f"({total} {noun})",
-                   style="dim"))
+    con.print(Text(f"({len(rows)} of {_count(total, 'job')})" if len(rows) < total
+                   else f"({_count(total, 'job')})", style="dim"))
 
 
 @status_commands.group("job")
@@ -668,7 +676,7 @@ def retry_cmd(job_id: str, store: str) -> None:
     finally:
         conn.close()
     n = sum(1 for op in tx if op[0] == ":db/cas")
-    click.echo(f"retrying {job_id}" + (f" and {n - 1} aborted dependents" if n > 1 else "")
+    click.echo(f"retrying {job_id}" + (f" and {_count(n - 1, 'aborted dependent')}" if n > 1 else "")
                + ": unstarted again")
 
 
@@ -687,7 +695,7 @@ def abort_cmd(job_id: str, store: str, reason: str) -> None:
     finally:
         conn.close()
     n = sum(1 for op in tx if op[0] == ":db/cas")
-    click.echo(f"aborted {job_id}" + (f" and {n - 1} dependents" if n > 1 else ""))
+    click.echo(f"aborted {job_id}" + (f" and {_count(n - 1, 'dependent')}" if n > 1 else ""))
 
 
 @status_commands.command("submit")
@@ -728,7 +736,7 @@ def submit_cmd(graph_file: str, store: str, args_edn: str | None, id_prefix: str
         click.echo(json.dumps({"t": report.db_after.basis_t,
                                "jobs": [{"type": r[0], "id": r[1]} for r in rows]}))
         return
-    click.echo(f"submitted {len(rows)} jobs at t {report.db_after.basis_t}")
+    click.echo(f"submitted {_count(len(rows), 'job')} at t {report.db_after.basis_t}")
     for typ, jid, _ in rows:
         click.echo(f"  {typ}  {jid}")
 

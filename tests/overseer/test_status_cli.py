@@ -241,7 +241,7 @@ def test_retry_refuses_a_job_that_did_not_fail(runner, store):
 
 def test_abort_marks_the_job_and_its_unstarted_dependents(runner, store):
     res = invoke(runner, "abort", "job-d", "--store", store, "--reason", "not needed")
-    assert res.exit_code == 0 and "aborted job-d and 1 dependents" in res.output
+    assert res.exit_code == 0 and "aborted job-d and 1 dependent\n" in res.output
     db = _db(store)
     statuses = {r[0]: r[2] for r in job_rows(db)}
     assert statuses["job-d"] == statuses["job-e"] == "aborted"
