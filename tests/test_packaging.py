@@ -37,29 +37,15 @@ def requirement_name(req: str) -> str:
     return canonical(re.match(r"[A-Za-z0-9_.-]+", req).group(0))
 
 
-#: Subpackages that exist only for an extra: their modules may import that extra's
-#: dependencies at module level (the commands import them only when asked, and say
-#: which extra to install when it is missing).
-EXTRA_PACKAGES = {"fact_store/web/": "web", "overseer/web/": "web"}
-
-
-def declared_in() -> dict[str, set[str]]:
-    """Distribution name -> every place it is declared ("core" and/or extras' names)."""
-    out: dict[str, set[str]] = {requirement_name(r): {"core"} for r in PYPROJECT["project"]["dependencies"]}
-    for extra, reqs in PYPROJECT["project"].get("optional-dependencies", {}).items():
-        for r in reqs:
-            out.setdefault(requirement_name(r), set()).add(extra)
-    return out
-
-
 def declared() -> dict[str, str]:
-    """Distribution name -> where it is declared ("core", else the first extra naming it)."""
-    return {d: "core" if "core" in w else sorted(w)[0] for d, w in declared_in().items()}
-
-
-def extra_package(where: str) -> str | None:
-    """The extra a file belongs to (``"web"`` for ``fact_store/web/app.py:12``), or None."""
-    return next((extra for prefix, extra in EXTRA_PACKAGES.items() if where.startswith(prefix)), None)
+    """Distribution name -> where it is declared: "core", an extra's name, or "test" when only
+    the test extra has it (an extra users install wins over "test")."""
+    out = {requirement_name(r): "core" for r in PYPROJECT["project"]["dependencies"]}
+    extras = PYPROJECT["project"].get("optional-dependencies", {})
+    for extra, reqs in sorted(extras.items(), key=lambda kv: kv[0] == "test"):
+        for r in reqs:
+            out.setdefault(requirement_name(r), extra)
+    return out
 
 
 def distribution_of(module: str) -> str:
@@ -123,18 +109,96 @@ def package_files() -> list[pathlib.Path]:
     return sorted(p for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py"))
 
 
+def module_name(path: pathlib.Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+#: what a user runs: the two console scripts, ``python -m`` and ``import fact_store, overseer``
+ROOTS = ("fact_store", "overseer", "fact_store.cli", "overseer.cli", "fact_store.__main__",
+         "overseer.__main__")
+
+
+def core_modules() -> set[str]:
+    """The modules of ours that importing :data:`ROOTS` loads: the closure of their imports
+    made at module level (not inside a function, not under ``except ImportError``)."""
+    files = {module_name(p): p for p in package_files()}
+    edges: dict[str, set[str]] = {}
+    for mod, path in files.items():
+        is_pkg = path.name == "__init__.py"
+        out: set[str] = set()
+
+        def visit(node: ast.AST, mod: str = mod, is_pkg: bool = is_pkg, out: set[str] = out) -> None:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                return
+            if isinstance(node, ast.Try) and any(_catches_import_error(h) for h in node.handlers):
+                for child in [*node.handlers, *node.orelse, *node.finalbody]:
+                    visit(child)
+                return
+            names: list[str] = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    pkg = mod.split(".") if is_pkg else mod.split(".")[:-1]
+                    pkg = pkg[:len(pkg) - node.level + 1]
+                    base = ".".join(pkg + ([base] if base else []))
+                names = [base] + [f"{base}.{a.name}" for a in node.names]
+            for name in names:
+                parts = name.split(".")
+                for i in range(1, len(parts) + 1):  # importing a.b.c imports a and a.b too
+                    if ".".join(parts[:i]) in files:
+                        out.add(".".join(parts[:i]))
+            for child in ast.iter_child_nodes(node):
+                visit(child)
+
+        visit(ast.parse(path.read_text(), str(path)))
+        edges[mod] = out
+    seen: set[str] = set()
+    todo = list(ROOTS)
+    while todo:
+        m = todo.pop()
+        if m in seen or m not in files:
+            continue
+        seen.add(m)
+        parent = m.rpartition(".")[0]
+        todo += [*edges[m], *([parent] if parent else [])]
+    return seen
+
+
 def test_every_third_party_import_is_declared_and_extras_are_guarded():
-    decl = declared_in()
-    undeclared, unguarded = [], []
+    """Core modules (what the commands and ``import fact_store, overseer`` load) import an
+    extra's package only inside a function or under ``except ImportError``; modules loaded only
+    on demand (the web console, the REPL's terminal loop) may import their extra freely."""
+    decl = declared()
+    core = core_modules()
+    undeclared, unguarded, test_only = [], [], []
     for module, where, guarded in third_party_imports(package_files()):
         dist = distribution_of(module)
+        mod = module_name(ROOT / where.split(":")[0])
         if dist not in decl:
             undeclared.append(f"{where}: {module} (distribution {dist})")
-        elif "core" not in decl[dist] and not guarded and extra_package(where) not in decl[dist]:
-            unguarded.append(f"{where}: {module} is in the {sorted(decl[dist])} extras but imported "
-                             "at module level without `except ImportError`")
+        elif decl[dist] == "test":
+            test_only.append(f"{where}: {module} is declared only in the test extra")
+        elif decl[dist] != "core" and not guarded and mod in core:
+            unguarded.append(f"{where}: {module} is in the {decl[dist]!r} extra but {mod}, which "
+                             "the commands load, imports it at module level without "
+                             "`except ImportError`")
     assert not undeclared, "imported but not declared in pyproject.toml:\n" + "\n".join(undeclared)
+    assert not test_only, "\n".join(test_only)
     assert not unguarded, "\n".join(unguarded)
+
+
+def test_the_core_modules_are_what_the_commands_load():
+    core = core_modules()
+    assert {"fact_store.cli", "fact_store.repl", "fact_store.log.file", "overseer.worker",
+            "overseer.status_cli", "fact_store.web.command"} <= core
+    assert not any(m.startswith(("fact_store.web.app", "overseer.web")) for m in core)
+
+
+#: distributions no module imports, used by a library we call: the call that needs each
+USED_THROUGH = {"python-multipart": r"\.form\(\)"}  # Starlette's request.form() parses with it
 
 
 def test_every_declared_dependency_is_imported():
@@ -144,9 +208,9 @@ def test_every_declared_dependency_is_imported():
     used_by_tests = {distribution_of(m) for m, _, _ in third_party_imports(test_files)}
     # pytest plugins are used through the options they add, not imported
     plugins = {"pytest-timeout": "timeout" in PYPROJECT["tool"]["pytest"]["ini_options"]}
-    # used by another dependency rather than imported: Starlette's request.form() needs it
-    used |= {"python-multipart"} if any("request.form()" in p.read_text()
-                                        for p in package_files() if extra_package(str(p.relative_to(ROOT)) + "/")) else set()
+    # used through another library, as long as the code does what needs them
+    source = "\n".join(p.read_text() for p in package_files())
+    used |= {dist for dist, needed_by in USED_THROUGH.items() if re.search(needed_by, source)}
     unused = []
     for dist, where in sorted(decl.items()):
         if where == "test":
@@ -224,22 +288,19 @@ def test_fault_injection_is_not_loaded_by_production_code(tmp_path):
 
 def test_commands_work_without_the_optional_dependencies(tmp_path):
     """A core install (no extras): every module imports, and the commands run."""
-    blocked = sorted({canonical(m).replace("-", "_") for m, _, _ in third_party_imports(package_files())
+    blocked = sorted({m.split(".")[0] for m, _, _ in third_party_imports(package_files())
                       if declared()[distribution_of(m)] != "core"} | {"psycopg", "prompt_toolkit"})
+    modules = sorted(m for m in core_modules() if not m.endswith("__main__"))
     code = textwrap.dedent(f"""
-        import importlib.abc, pkgutil, sys
+        import importlib, importlib.abc, sys
         BLOCKED = {blocked!r}
         class Block(importlib.abc.MetaPathFinder):
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] in BLOCKED:
                     raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
         sys.meta_path.insert(0, Block())
-        import fact_store, overseer
-        for pkg in (fact_store, overseer):
-            for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + "."):
-                if m.name.endswith("__main__") or m.name.split(".")[1:2] == ["web"]:
-                    continue  # the web extra's subpackages need it (EXTRA_PACKAGES)
-                importlib.import_module(m.name)
+        for m in {modules!r}:
+            importlib.import_module(m)
         from fact_store.cli import cli
         cli.main(["transact", "-", "--uri", "file:{tmp_path / 'db'}"], standalone_mode=False)
     """)
