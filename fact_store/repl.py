@@ -37,6 +37,7 @@ import heapq
 import io
 import json
 import math
+import operator
 import os
 import re
 import sys
@@ -365,7 +366,7 @@ def _natively_ordered(rows: Sequence[Sequence[Any]]) -> bool:
     if not rows:
         return True
     for i in range(len(rows[0])):
-        types = {type(r[i]) for r in rows}
+        types = set(map(type, map(operator.itemgetter(i), rows)))  # C loops: ~20 ns a row
         if types != {int} and types != {str}:
             return False
     return True
@@ -1386,7 +1387,9 @@ def show_result(out: Output, query: Any, result: Any, db: fs.Db, labeler: Labele
         if spec.keys is not None and result and isinstance(next(iter(result)), dict):
             rows = [tuple(r.get(_K(":" + k), r.get(k)) for k in spec.keys) for r in result]
         else:
-            rows = [tuple(r) for r in result]
+            rows = list(result)  # q's rows are tuples already: no copy per row (C loops)
+            if set(map(type, rows)) != {tuple}:
+                rows = [tuple(r) for r in rows]
         total = len(rows)
         rows = sort_rows(rows, limit)
         if out.format == "edn":
