@@ -302,3 +302,12 @@ def test_a_monitor_clock_that_jumps_back_never_resets_a_live_job(mem_conn, clock
     assert monitor.sweep(clock.advance(-600)) == []
     assert monitor.sweep(clock.advance(600 + 2.5)) == []
     assert _status(mem_conn, "j") == overseer.STARTED
+
+
+def test_exit_when_done_ends_when_a_late_job_waits_for_a_failed_one(mem_conn):
+    mem_conn.transact(overseer.graph_txns({"bad": []}, ids=lambda n: n))
+    w = _worker(mem_conn, {"bad": lambda job: {}["boom"], "child": lambda job: None})
+    run_all(w)
+    mem_conn.transact(overseer.graph_txns({"child": [[":job/id", "bad"]]}, ids=lambda n: n))
+    w.run(install_signals=False, exit_when_done=True)   # returns: nothing is left to run
+    assert _status(mem_conn, "child") == overseer.ABORTED
