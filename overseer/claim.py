@@ -5,7 +5,7 @@ the transacting process, under the store's writer lock, against the latest db,
 so its checks see the truth (RELIABILITY I1). The functions (registered when
 overseer is imported; every process that transacts imports overseer):
 
-``:overseer/settle`` (owner, outcomes, candidates, want, types, now, max_attempts)
+``:overseer/settle`` (owner, outcomes, candidates, want, types, now, max_attempts, pool_size, seed, hand_off)
     Records the outcomes of attempts a worker ran *and* claims its next jobs, in
     one transaction: with no-op jobs the durable commit is the bottleneck, so one
     commit serves the finish of one batch and the claim of the next.
@@ -19,10 +19,11 @@ overseer is imported; every process that transacts imports overseer):
       ``fault`` → ``:unstarted``, or ``:failed`` as a poison job once the attempt
       reached ``max_attempts`` (J7); ``release`` → ``:unstarted`` (a worker that was
       told to stop gives back a job it had not run, or was interrupted).
-    - Then it claims up to ``want`` jobs: first the dependents of the jobs this
-      transaction finishes that become ready by it (a hand-off: the child starts
-      right after its parent's finish commits), then ``candidates`` (eids the worker
-      picked at random among the jobs it saw ready). A job is claimed only if it is
+    - Then it claims up to ``want`` jobs chosen uniformly at random (:func:`pick`,
+      with ``random.Random(seed)``) among ``candidates`` (a random sample of the
+      ``pool_size`` jobs the worker saw ready) and the dependents that this
+      transaction's finishes make ready (so one commit records a parent and can
+      claim its child, without preferring it). A job is claimed only if it is
       still ``:unstarted``, of a type in ``types``, and every dependency is
       ``:finished`` (or finished by this transaction). A claim sets status
       ``:started`` (``:db/cas`` from ``:unstarted``), ``:job/attempt`` n+1,
@@ -47,6 +48,7 @@ No transaction holds two ``:db/cas`` on one entity and attribute (RELIABILITY I2
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -147,9 +149,50 @@ def _stamp(now: int | Callable[[], int]) -> int:
     return int(now() if callable(now) else now)
 
 
+def pick(children: list[int], candidates: Sequence[int], pool_size: int | None, want: int,
+         eligible: Any, rng: random.Random, hand_off: bool = False) -> list[int]:
+    """Choose up to ``want`` jobs, uniformly at random, among ``children`` and the worker's pool.
+
+    ``candidates`` is a uniform random sample, in random order, of the worker's pool
+    of ``pool_size`` ready jobs; ``children`` are jobs made ready by the transaction
+    itself. Each draw takes a child with probability ``children left / (children
+    left + pool left)`` (a uniform child) and otherwise the next candidate that is
+    still ``eligible``: a uniform choice without replacement from the union, so a
+    job whose parent just finished is no likelier to run next than any other ready
+    job (the seed: "executed jobs are selected randomly from the pool of all
+    eligible jobs"). ``hand_off`` (opt-in, latency-first) takes children first.
+    O(want + stale candidates).
+
+    >>> pick([7], [1, 2, 3], 3, 4, lambda c: True, random.Random(0))
+    [1, 2, 7, 3]
+    >>> pick([7], [1, 2, 3], 3, 2, lambda c: True, random.Random(0), hand_off=True)
+    [7, 1]
+    """
+    kids = list(children)
+    pool_left = max(len(candidates), pool_size or 0)
+    it = iter(candidates)
+    out: list[int] = []
+    taken = set(kids)  # a candidate listed twice, or also a child, counts once
+    while len(out) < want and (kids or pool_left > 0):
+        if kids and (hand_off or rng.random() * (len(kids) + pool_left) < len(kids)):
+            i = 0 if hand_off else rng.randrange(len(kids))
+            kids[i], kids[-1] = kids[-1], kids[i]
+            out.append(kids.pop())
+            continue
+        pool_left -= 1
+        for c in it:
+            if c not in taken and eligible(c):
+                taken.add(c)
+                out.append(c)
+                break
+        else:
+            pool_left = 0  # every candidate was taken by others meanwhile
+    return out
+
+
 def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates: Sequence[int],
-              want: int, types: Sequence[Any], now: int | Callable[[], int],
-              max_attempts: int) -> list[Any]:
+              want: int, types: Sequence[Any], now: int | Callable[[], int], max_attempts: int,
+              pool_size: int | None = None, seed: int | None = None, hand_off: bool = False) -> list[Any]:
     at = attrs(db)
     out: list[Any] = []
     finishing: set[int] = set()
@@ -188,28 +231,22 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
                 out.append([":db/add", d, _ST, ABORTED])
     if want > 0:
         type_set = {K(t) for t in types}
-        picked: list[int] = []
-        seen: set[int] = set(aborted)
 
-        def consider(c: int) -> None:
-            if c in seen:
-                return
-            seen.add(c)
-            if (_one(db, c, at.st) == UNSTARTED and _one(db, c, at.type) in type_set
-                    and _deps_done(db, at, c, finishing)):
-                picked.append(c)
+        def eligible(c: int) -> bool:
+            return (_one(db, c, at.st) == UNSTARTED and _one(db, c, at.type) in type_set
+                    and _deps_done(db, at, c, finishing))
 
-        for e in finishing:  # hand-off: children this transaction makes ready
+        # the jobs this transaction's finishes make ready join the ones the worker saw ready
+        children: list[int] = []
+        seen: set[int] = set(aborted) | set(candidates)
+        for e in finishing:
             for row in db.search(None, at.dep, e):
-                consider(row[0])
-                if len(picked) >= want:
-                    break
-            if len(picked) >= want:
-                break
-        for c in candidates:
-            if len(picked) >= want:
-                break
-            consider(c)
+                c = row[0]
+                if c not in seen:
+                    seen.add(c)
+                    if eligible(c):
+                        children.append(c)
+        picked = pick(children, candidates, pool_size, want, eligible, random.Random(seed), hand_off)
         stamp = _stamp(now) if picked else 0
         for c in picked:
             attempt = (_one(db, c, at.att) or 0) + 1
@@ -289,7 +326,8 @@ class Settled:
 
 def settle(conn: Any, owner: str, outcomes: Iterable[Outcome] = (), candidates: Iterable[int] = (),
            want: int = 0, types: Iterable[Any] = (), now: int | Callable[[], int] = 0,
-           max_attempts: int = 5) -> Settled:
+           max_attempts: int = 5, pool_size: int | None = None, seed: int | None = None,
+           hand_off: bool = False) -> Settled:
     """Record ``outcomes`` and claim up to ``want`` jobs in one transaction (see the module doc).
 
     ``now`` (epoch ms) stamps the heartbeat of the claimed jobs; a callable is read
@@ -301,7 +339,7 @@ def settle(conn: Any, owner: str, outcomes: Iterable[Outcome] = (), candidates: 
     outs = [o.as_arg() for o in outcomes]
     report = conn.transact([[":overseer/settle", owner, outs, tuple(candidates), int(want),
                              tuple(K(t) for t in types), now if callable(now) else int(now),
-                             int(max_attempts)]])
+                             int(max_attempts), pool_size, seed, bool(hand_off)]])
     at = attrs(report.db_after)
     status_of: dict[int, Any] = {}
     attempt_of: dict[int, int] = {}

@@ -11,13 +11,17 @@ How a worker finds, claims and runs jobs
    became ``:finished`` are re-checked with the same query restricted to them;
    a job that left ``:unstarted`` leaves the pool. So finding work costs
    O(what changed), not O(unstarted jobs), per step.
-2. **Claim.** It picks candidates at random from the pool (no order is promised
-   among ready jobs) and claims with the ``:overseer/settle`` transaction
-   function, which re-checks each under the writer lock; a lost race is simply
-   a job that was not claimed.
+2. **Claim: a uniform random choice.** The seed promises that "executed jobs are
+   selected randomly from the pool of all eligible jobs", and no order among ready
+   jobs. The worker draws a uniform random sample of its pool (``rng``) and claims
+   with the ``:overseer/settle`` transaction function, which re-checks each under
+   the writer lock (a lost race is simply a job that was not claimed) and mixes in
+   the jobs that the same transaction's finishes make ready, so that every job
+   ready at the claim, of a type the worker handles, is equally likely to be
+   chosen (:func:`overseer.claim.pick`). ``hand_off=True`` is an opt-in
+   latency-first policy that takes those children first, a departure from the seed.
 3. **One commit serves more.** The same transaction records the outcomes of the
-   jobs the worker just ran and claims the next ones, including the dependents
-   its finishes make ready (hand-off). When jobs are short, a worker claims
+   jobs the worker just ran and claims the next ones. When jobs are short, a worker claims
    several at once (up to ``batch_size``, sized so a batch runs in about
    ``batch_window`` seconds) and records their outcomes together, at most
    ``batch_window`` after the first of them ended; a slow job is claimed alone
@@ -96,6 +100,8 @@ class Config:
     max_attempts: int = 5              #: a job reset or faulted at this attempt fails as poison
     batch_size: int = 64               #: most jobs claimed in one transaction
     batch_window: float = 0.005        #: longest an outcome waits to share a commit
+    hand_off: bool = False             #: latency-first: claim the jobs one's own finishes make ready
+                                       #: before the others (a departure from the seed's random choice)
 
     ENV = {  # field -> environment variable
         "sleep_time": "OVERSEER_SLEEP_TIME",
@@ -108,6 +114,7 @@ class Config:
         "max_attempts": "OVERSEER_MAX_ATTEMPTS",
         "batch_size": "OVERSEER_BATCH_SIZE",
         "batch_window": "OVERSEER_BATCH_WINDOW",
+        "hand_off": "OVERSEER_HAND_OFF",
     }
 
     def __post_init__(self) -> None:
@@ -405,6 +412,7 @@ class Worker:
         Returns whether the slot has a job to run.
         """
         want = 0
+        pool_size = 0
         candidates: list[int] = []
         if claim_more and not self._stop.is_set():
             want = max(0, self._target() - len(slot.queue))
@@ -415,12 +423,14 @@ class Worker:
                 self._refresh(db, now)
                 with self._lock:
                     candidates = self._pool.sample(self.rng, want + max(2, want // 4))
+                    pool_size = len(self._pool)
         if not slot.pending and not candidates:
             return bool(slot.queue)
         outcomes = list(slot.pending)
         got = claim.settle(self.conn, self.owner, outcomes, candidates, want if candidates or outcomes else 0,
                            self.types, self._clock_ms if stamp is None else to_ms(stamp),
-                           self.config.max_attempts)
+                           self.config.max_attempts, pool_size=pool_size,
+                           seed=self.rng.getrandbits(32), hand_off=self.config.hand_off)
         slot.pending.clear()
         slot.last_commit = time.monotonic()
         self.stats["commits"] += 1

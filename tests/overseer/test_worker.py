@@ -311,3 +311,63 @@ def test_exit_when_done_ends_when_a_late_job_waits_for_a_failed_one(mem_conn):
     mem_conn.transact(overseer.graph_txns({"child": [[":job/id", "bad"]]}, ids=lambda n: n))
     w.run(install_signals=False, exit_when_done=True)   # returns: nothing is left to run
     assert _status(mem_conn, "child") == overseer.ABORTED
+
+
+CHI2_999 = {4: 18.47, 9: 27.88}  # chi-square critical values at p = 0.001
+
+
+def _chi2(observed, expected):
+    return sum((o - e) ** 2 / e for o, e in zip(observed, expected))
+
+
+def _chains(n):
+    return {**{f"r{i:03}": [] for i in range(n)}, **{f"c{i:03}": [f"r{i:03}"] for i in range(n)}}
+
+
+@pytest.mark.parametrize("batch_size", [1, 4])
+def test_the_worker_picks_uniformly_among_every_ready_job(mem_conn, batch_size):
+    """The seed: "executed jobs are selected randomly from the pool of all eligible jobs".
+
+    150 chains r_i -> c_i. Each handler notes the rank (by eid) of its own job among the
+    jobs that were ready when it was claimed (the ready ones now, plus itself and the rest
+    of its claim). Under a uniform choice the rank's position falls in each fifth of
+    that set as often as the set's size says; a worker that prefers the child its own
+    finish made ready (children have the highest eids) fails the chi-square test.
+    """
+    mem_conn.transact(overseer.graph_txns(_chains(150), ids=lambda n: n, types=lambda n: "t"))
+    buckets, observed, expected = 5, [0] * 5, [0.0] * 5
+    order = []
+
+    def handler(job):
+        order.append(job[":job/id"])
+        if len(held) == 0:     # the first job of a claim: note its whole claim
+            held.extend(e for e, _ in w._slots[0].queue)
+            eligible = sorted(set(queries.ready_eids(mem_conn.db(), ["t"])) | set(held) | {job[":db/id"]})
+            ranks.clear()
+            ranks.update({e: (i, len(eligible)) for i, e in enumerate(eligible)})
+        else:
+            held.pop(0)
+        r, n = ranks[job[":db/id"]]
+        observed[r * buckets // n] += 1
+        for k in range(n):
+            expected[k * buckets // n] += 1 / n
+
+    held, ranks = [], {}
+    w = Worker(mem_conn, {"t": handler}, {**NO_PULSE, "batch_size": batch_size, "batch_window": 1.0},
+               rng=random.Random(12), clock=lambda: 0.0)
+    w._duration = 1e-9  # claim full batches from the first commit on
+    assert run_all(w) == 300
+    assert _chi2(observed, expected) < CHI2_999[buckets - 1], (observed, expected)
+    # and a child rarely runs right after its parent (a uniform choice: a few; hand-off: all 150)
+    right_after = sum(1 for a, b in zip(order, order[1:]) if a[0] == "r" and b == "c" + a[1:])
+    assert right_after < 30
+
+
+def test_hand_off_is_an_opt_in_latency_first_policy(mem_conn):
+    mem_conn.transact(overseer.graph_txns(_chains(50), ids=lambda n: n, types=lambda n: "t"))
+    order = []
+    w = Worker(mem_conn, {"t": lambda job: order.append(job[":job/id"])},
+               {**NO_PULSE, "batch_size": 1, "hand_off": True}, rng=random.Random(3), clock=lambda: 0.0)
+    assert run_all(w) == 100
+    right_after = sum(1 for a, b in zip(order, order[1:]) if a[0] == "r" and b == "c" + a[1:])
+    assert right_after == 50
