@@ -5,7 +5,7 @@ the transacting process, under the store's writer lock, against the latest db,
 so its checks see the truth (RELIABILITY I1). The functions (registered when
 overseer is imported; every process that transacts imports overseer):
 
-``:overseer/settle`` (owner, outcomes, candidates, want, types, now, max_attempts, pool_size, seed, hand_off)
+``:overseer/settle`` (owner, outcomes, candidates, want, types, now, max_attempts, pool_size, seed, hand_off, running)
     Records the outcomes of attempts a worker ran *and* claims its next jobs, in
     one transaction: with no-op jobs the durable commit is the bottleneck, so one
     commit serves the finish of one batch and the claim of the next.
@@ -16,9 +16,14 @@ overseer is imported; every process that transacts imports overseer):
       ``finish`` → ``:finished`` (``:job/failure`` retracted);
       ``fail``/``abort`` → ``:failed``/``:aborted`` plus every unstarted transitive
       dependent ``:aborted`` (a recursive rule, same transaction, J4);
-      ``fault`` → ``:unstarted``, or ``:failed`` as a poison job once the attempt
-      reached ``max_attempts`` (J7); ``release`` → ``:unstarted`` (a worker that was
-      told to stop gives back a job it had not run, or was interrupted).
+      ``fault`` → ``:unstarted``, or ``:failed`` as a poison job once the counted
+      attempts reached ``max_attempts`` (J7); ``release`` → ``:unstarted`` and the
+      attempt does not count (``:job/free-attempts`` + 1): a worker gives back a job
+      it had not run (it was stopping, or the job waited in its batch longer than
+      ``max_hold``), or was interrupted.
+    - ``running`` ``(eid, attempt)``: handlers that started after their claim
+      committed get ``:job/running`` = attempt (the first job of a claim gets it in
+      the claim itself), so ``status`` tells a running job from a claimed one.
     - Then it claims up to ``want`` jobs chosen uniformly at random (:func:`pick`,
       with ``random.Random(seed)``) among ``candidates`` (a random sample of the
       ``pool_size`` jobs the worker saw ready) and the dependents that this
@@ -60,9 +65,9 @@ from overseer.errors import StaleAttempt
 from overseer.schema import ABORTED, FAILED, FINISHED, STARTED, UNSTARTED
 
 K = fs.Keyword
-_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS = (
+_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS, _RUN, _FREE = (
     K(":job/status"), K(":job/attempt"), K(":job/owner"), K(":job/heartbeat"), K(":job/dep"),
-    K(":job/type"), K(":job/failure"), K(":job/resets"))
+    K(":job/type"), K(":job/failure"), K(":job/resets"), K(":job/running"), K(":job/free-attempts"))
 
 FINISH, FAIL, ABORT, FAULT, RELEASE = "finish", "fail", "abort", "fault", "release"
 OUTCOME_KINDS = (FINISH, FAIL, ABORT, FAULT, RELEASE)
@@ -71,19 +76,19 @@ OUTCOME_KINDS = (FINISH, FAIL, ABORT, FAULT, RELEASE)
 class _Attrs:
     """Attribute ids of one schema version, for direct index reads under the lock."""
 
-    __slots__ = ("st", "att", "own", "hb", "dep", "type", "fail", "resets")
+    __slots__ = ("st", "att", "own", "hb", "dep", "type", "fail", "resets", "run", "free")
 
     def __init__(self, db: Any) -> None:
         a = db.schema.attr
         ids = []
-        for ident in (_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS):
+        for ident in (_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS, _RUN, _FREE):
             attr = a(ident)
             if attr is None:
                 raise fs.SchemaError(f"overseer's schema is not installed ({ident} is missing): "
                                      "call overseer.install_schema(conn) first", attribute=ident)
             ids.append(attr.id)
         (self.st, self.att, self.own, self.hb, self.dep, self.type, self.fail,
-         self.resets) = ids
+         self.resets, self.run, self.free) = ids
 
 
 _attr_cache: dict[int, tuple[Any, _Attrs]] = {}
@@ -128,6 +133,11 @@ def _deps_done(db: Any, at: _Attrs, e: int, finishing: set[int]) -> bool:
         if d not in finishing and _one(db, d, at.st) != FINISHED:
             return False
     return True
+
+
+def counted(db: Any, at: _Attrs, e: int, attempt: int) -> int:
+    """The attempts of job ``e`` that count toward max_attempts (``attempt`` minus the free ones)."""
+    return attempt - (_one(db, e, at.free) or 0)
 
 
 def _poison(attempt: int, max_attempts: int, why: str) -> str:
@@ -192,9 +202,13 @@ def pick(children: list[int], candidates: Sequence[int], pool_size: int | None, 
 
 def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates: Sequence[int],
               want: int, types: Sequence[Any], now: int | Callable[[], int], max_attempts: int,
-              pool_size: int | None = None, seed: int | None = None, hand_off: bool = False) -> list[Any]:
+              pool_size: int | None = None, seed: int | None = None, hand_off: bool = False,
+              running: Sequence[Sequence[int]] = ()) -> list[Any]:
     at = attrs(db)
     out: list[Any] = []
+    for e, attempt in running:  # handlers that started after their claim's commit
+        if _is_current(db, at, e, attempt, owner) and _one(db, e, at.run) != attempt:
+            out.append([":db/add", e, _RUN, attempt])
     finishing: set[int] = set()
     doomed: list[int] = []  # jobs whose failure or abort aborts their dependents
     for e, attempt, kind, failure in outcomes:
@@ -212,7 +226,9 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
                 out.append([":db/add", e, _FAIL, failure])
             doomed.append(e)
         elif kind in (FAULT, RELEASE):
-            if kind == FAULT and attempt >= max_attempts:
+            if kind == RELEASE:  # given back unrun (or interrupted): the attempt is free
+                out.append([":db/add", e, _FREE, (_one(db, e, at.free) or 0) + 1])
+            if kind == FAULT and counted(db, at, e, attempt) >= max_attempts:
                 out.append([":db/cas", e, _ST, STARTED, FAILED])
                 out.append([":db/add", e, _FAIL, _poison(attempt, max_attempts, "faulted")])
                 doomed.append(e)
@@ -248,8 +264,10 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
                         children.append(c)
         picked = pick(children, candidates, pool_size, want, eligible, random.Random(seed), hand_off)
         stamp = _stamp(now) if picked else 0
-        for c in picked:
+        for i, c in enumerate(picked):
             attempt = (_one(db, c, at.att) or 0) + 1
+            if i == 0:  # the worker starts this one as soon as the claim commits
+                out.append([":db/add", c, _RUN, attempt])
             out.append([":db/cas", c, _ST, UNSTARTED, STARTED])
             out.append([":db/add", c, _ATT, attempt])
             out.append([":db/add", c, _OWN, owner])
@@ -283,7 +301,7 @@ def reset_fn(db: Any, e: int, attempt: int, heartbeat: int, now: int, max_attemp
                            f"{cur_attempt}, heartbeat {cur_hb}); not reset", eid=e)
     resets = _one(db, e, at.resets)
     out: list[Any] = [[":db/cas", e, _RESETS, resets, (resets or 0) + 1]]
-    if attempt >= max_attempts:
+    if counted(db, at, e, attempt) >= max_attempts:
         out.append([":db/cas", e, _ST, STARTED, FAILED])
         out.append([":db/add", e, _FAIL, _poison(attempt, max_attempts,
                                                  f"heartbeat stale since {heartbeat} (now {now})")])
@@ -327,7 +345,7 @@ class Settled:
 def settle(conn: Any, owner: str, outcomes: Iterable[Outcome] = (), candidates: Iterable[int] = (),
            want: int = 0, types: Iterable[Any] = (), now: int | Callable[[], int] = 0,
            max_attempts: int = 5, pool_size: int | None = None, seed: int | None = None,
-           hand_off: bool = False) -> Settled:
+           hand_off: bool = False, running: Iterable[tuple[int, int]] = ()) -> Settled:
     """Record ``outcomes`` and claim up to ``want`` jobs in one transaction (see the module doc).
 
     ``now`` (epoch ms) stamps the heartbeat of the claimed jobs; a callable is read
@@ -339,17 +357,22 @@ def settle(conn: Any, owner: str, outcomes: Iterable[Outcome] = (), candidates: 
     outs = [o.as_arg() for o in outcomes]
     report = conn.transact([[":overseer/settle", owner, outs, tuple(candidates), int(want),
                              tuple(K(t) for t in types), now if callable(now) else int(now),
-                             int(max_attempts), pool_size, seed, bool(hand_off)]])
+                             int(max_attempts), pool_size, seed, bool(hand_off),
+                             tuple(tuple(r) for r in running)]])
     at = attrs(report.db_after)
     status_of: dict[int, Any] = {}
     attempt_of: dict[int, int] = {}
+    first = None
     for d in report.tx_data:
         if d.added:
             if d.a == at.st:
                 status_of[d.e] = d.v
             elif d.a == at.att:
                 attempt_of[d.e] = d.v
+            elif d.a == at.run:
+                first = d.e
     claimed = [(e, attempt_of[e]) for e, s in status_of.items() if s == STARTED and e in attempt_of]
+    claimed.sort(key=lambda c: c[0] != first)  # the one marked running first
     # an outcome never sets :started, so a job of ours that shows :started was fenced off
     # and then claimed afresh by this very transaction
     recorded = [o[0] for o in outs if status_of.get(o[0], STARTED) != STARTED]

@@ -57,15 +57,17 @@ TYPE_STATUS_COUNTS = """
         [?j :job/status ?status]]
 """
 
-# Started jobs with their worker, attempt and last heartbeat (0 when none yet).
+# Started jobs with their worker, attempt, last heartbeat (0 when none yet) and the
+# attempt known to have started its handler (else the job is only claimed).
 RUNNING = """
-[:find ?id ?type ?owner ?attempt ?hb
+[:find ?id ?type ?owner ?attempt ?hb ?running
  :where [?j :job/status :started]
         [?j :job/id ?id]
         [?j :job/type ?type]
         [(get-else $ ?j :job/owner "") ?owner]
         [(get-else $ ?j :job/attempt 0) ?attempt]
-        [(get-else $ ?j :job/heartbeat 0) ?hb]]
+        [(get-else $ ?j :job/heartbeat 0) ?hb]
+        [(get-else $ ?j :job/running 0) ?running]]
 """
 
 # Failed jobs, the transaction that made them fail (its instant says when) and why.
@@ -180,9 +182,10 @@ def status_report(db: fs.Db, now_ms: int, stale_after_ms: int = int(DEFAULT_STAL
         row[_name(s)] = row.get(_name(s), 0) + n
     rep.by_type = dict(sorted(rep.by_type.items()))
     rep.ready = sorted(queries.jobs_ready(db))
-    for jid, typ, owner, attempt, hb in sorted(fs.q(RUNNING, db)):
+    for jid, typ, owner, attempt, hb, run in sorted(fs.q(RUNNING, db)):
         age = now_ms - hb if hb else None
         job = {"id": jid, "type": str(typ), "owner": owner, "attempt": attempt,
+               "state": "running" if run == attempt else "claimed",
                "heartbeat": hb or None, "heartbeat_age_ms": age}
         rep.running.append(job)
         if age is None or age > stale_after_ms:
@@ -450,10 +453,11 @@ def render_status(rep: StatusReport, uri: str) -> Any:
         parts.append(Text(f"ready: {shown}"))
     if rep.running:
         stale_ids = {j["id"] for j in rep.stale}
-        t = table("running", ["id", "type", "worker", "attempt", "heartbeat age"])
+        t = table("started (running, or claimed and waiting in a worker's batch)",
+                  ["id", "type", "state", "worker", "attempt", "heartbeat age"])
         for j in rep.running:
             style = "red" if j["id"] in stale_ids else ""
-            t.add_row(Text(j["id"]), Text(j["type"]), Text(j["owner"]), Text(str(j["attempt"])),
+            t.add_row(Text(j["id"]), Text(j["type"]), Text(j["state"]), Text(j["owner"]), Text(str(j["attempt"])),
                       Text(_age(j["heartbeat_age_ms"]) + (" STALE" if style else ""), style=style))
         parts.append(t)
     if rep.failures:

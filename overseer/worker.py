@@ -100,6 +100,8 @@ class Config:
     max_attempts: int = 5              #: a job reset or faulted at this attempt fails as poison
     batch_size: int = 64               #: most jobs claimed in one transaction
     batch_window: float = 0.005        #: longest an outcome waits to share a commit
+    max_hold: float = 0.02             #: longest a claimed job waits behind others of its batch
+                                       #: before the worker gives it back unrun
     hand_off: bool = False             #: latency-first: claim the jobs one's own finishes make ready
                                        #: before the others (a departure from the seed's random choice)
 
@@ -114,6 +116,7 @@ class Config:
         "max_attempts": "OVERSEER_MAX_ATTEMPTS",
         "batch_size": "OVERSEER_BATCH_SIZE",
         "batch_window": "OVERSEER_BATCH_WINDOW",
+        "max_hold": "OVERSEER_MAX_HOLD",
         "hand_off": "OVERSEER_HAND_OFF",
     }
 
@@ -256,7 +259,10 @@ class _Slot:
         self.index = index
         self.queue: collections.deque[tuple[int, int]] = collections.deque()  # (eid, attempt)
         self.pending: list[Outcome] = []
+        self.claimed_at: dict[int, float] = {}  # eid -> monotonic time its claim committed
         self.running: tuple[int, int] | None = None
+        self.running_since = 0.0                 # monotonic time the running handler started
+        self.marked: set[int] = set()            # jobs recorded as :job/running
         self.last_commit = 0.0
         self.active = False   # inside a handler (a second signal may interrupt it)
 
@@ -296,6 +302,8 @@ class Worker:
         self._interrupts = 0
         self._slots = [_Slot(i) for i in range(self.config.concurrency)]
         self._duration = 0.0  # moving average of a job's run time, for batch sizing
+        self._watch = threading.Event()
+        self._watch_stop = threading.Event()
         self._listen_key = self.conn.listen(self._on_report)
         cfg = self.config
         self.heartbeat = Heartbeat(self.conn, self.owner, self.held, self._on_lost)
@@ -439,10 +447,17 @@ class Worker:
             log.warning("worker %s: outcome of %d stale attempt(s) refused (the jobs were reset): %s",
                         self.owner, len(got.stale), sorted(got.stale))
         with self._lock:  # candidates lost to others leave the pool when their status change is seen
+            for e, _ in got.claimed[1:]:
+                slot.marked.discard(e)
+            if got.claimed:
+                slot.marked.add(got.claimed[0][0])  # the claim marked it :job/running
             for e, attempt in got.claimed:
                 self._pool.discard(e)
                 slot.queue.append((e, attempt))
+                slot.claimed_at[e] = slot.last_commit
                 self._lost.discard(e)
+        if len(slot.queue) > 1:
+            self._watch.set()  # the watchdog gives back what waits too long
         self.stats["claimed"] += len(got.claimed)
         return bool(slot.queue)
 
@@ -451,12 +466,14 @@ class Worker:
         job = job_dict(self.conn.db(), e)
         job[":job/attempt"] = attempt
         handler = self.handlers.get(job.get(":job/type"))
+        slot.running_since = time.monotonic()
         slot.running = (e, attempt)
         res = execute(handler, job, self.on_error, guard=slot if main_thread else None)
         took = time.perf_counter() - t0
         self._duration = took if self._duration == 0 else 0.8 * self._duration + 0.2 * took
         slot.pending.append(Outcome(e, attempt, res.kind, res.failure))
         slot.running = None
+        slot.marked.discard(e)
         self.stats[res.kind] += 1
 
     def step(self, now: float | None = None, slot_index: int = 0, *, _main: bool = False) -> str:
@@ -478,6 +495,7 @@ class Worker:
             if not slot.queue:
                 return IDLE
             e, attempt = slot.queue.popleft()
+            slot.claimed_at.pop(e, None)
             lost = e in self._lost
         if lost:  # reset while it waited in the queue: do not run it
             return RAN
@@ -493,6 +511,7 @@ class Worker:
         """Record pending outcomes and give back claimed jobs that were not run."""
         with self._lock:
             queued, slot.queue = list(slot.queue), collections.deque()
+            slot.claimed_at.clear()
         for e, attempt in queued:
             slot.pending.append(Outcome(e, attempt, RELEASE, None))
         if slot.pending:
@@ -500,6 +519,66 @@ class Worker:
                 self._commit(slot, now, claim_more=False)
             except fs.FactStoreError as exc:
                 log.error("worker %s could not record its last outcomes: %s", self.owner, exc)
+
+    # -- no hoarding: the watchdog ------------------------------------------------------------------
+
+    def watch(self, mono: float | None = None) -> float | None:
+        """Give back claimed jobs that waited in a batch longer than ``max_hold``; return when to look again.
+
+        Batch claims keep commits few, but a slow handler in the middle of a batch
+        would hold the jobs claimed behind it while other workers sit idle. So, for
+        each slot, once the oldest job waiting in its queue was claimed ``max_hold``
+        seconds ago (``mono``: ``time.monotonic()``), the queue is released to
+        ``:unstarted`` in one transaction (a release does not count as an attempt);
+        the same transaction marks a handler that has run longer than ``max_hold`` as
+        ``:job/running``. :meth:`run` calls this from a watchdog thread. Returns the
+        monotonic time of the next deadline, or None when nothing waits.
+        """
+        mono = time.monotonic() if mono is None else mono
+        hold = self.config.max_hold
+        nxt: float | None = None
+        for slot in self._slots:
+            with self._lock:
+                running = slot.running
+                unmarked = running is not None and running[0] not in slot.marked
+                since = slot.running_since
+                oldest = min((slot.claimed_at.get(e, mono) for e, _ in slot.queue), default=None)
+                give = oldest is not None and mono - oldest >= hold
+                queued: list[tuple[int, int]] = []
+                if give:
+                    queued, slot.queue = list(slot.queue), collections.deque()
+                    for e, _ in queued:
+                        slot.claimed_at.pop(e, None)
+            mark = [running] if running is not None and unmarked and mono - since >= hold else []
+            if queued or mark:
+                try:
+                    claim.settle(self.conn, self.owner, [Outcome(e, a, RELEASE, None) for e, a in queued],
+                                 max_attempts=self.config.max_attempts, running=mark)
+                except fs.FactStoreError as exc:  # the jobs stay started; the monitor resets them
+                    log.error("worker %s could not give back %d job(s): %s", self.owner, len(queued), exc)
+                if mark:
+                    slot.marked.add(mark[0][0])
+                if queued:
+                    self.stats["given_back"] += len(queued)
+                    log.debug("worker %s gave back %d job(s) claimed %.0f ms ago", self.owner,
+                              len(queued), (mono - (oldest or mono)) * 1000)
+            for t in ([oldest + hold] if oldest is not None and not give else []) + (
+                    [since + hold] if running is not None and unmarked and not mark else []):
+                nxt = t if nxt is None else min(nxt, t)
+        return nxt
+
+    def _watchdog(self) -> None:
+        while not self._watch_stop.is_set():
+            try:
+                nxt = self.watch()
+            except Exception:  # a bug here must not stop the worker
+                log.exception("worker %s: watchdog failed", self.owner)
+                nxt = time.monotonic() + 1.0
+            busy = any(s.running is not None for s in self._slots)
+            if nxt is None and busy:
+                nxt = time.monotonic() + self.config.max_hold  # a running handler may need its mark
+            self._watch.wait(None if nxt is None else max(0.0, nxt - time.monotonic()))
+            self._watch.clear()
 
     # -- heartbeats and the monitor, for deterministic tests -------------------------------------
 
@@ -694,6 +773,8 @@ class Worker:
                                 on_store_error=self._on_store_error)
             self._pulse.start()
         log.info("worker %s started: types %s", self.owner, ", ".join(self.types))
+        watchdog = threading.Thread(target=self._watchdog, daemon=True, name="overseer-watchdog")
+        watchdog.start()
         try:
             if cfg.concurrency == 1:
                 self._loop(0, main, exit_when_done)
@@ -706,6 +787,9 @@ class Worker:
                     for t in threads:
                         t.join(0.2)
         finally:
+            self._watch_stop.set()
+            self._watch.set()
+            watchdog.join(5)
             if self._pulse is not None:
                 self._pulse.stop()
                 self._pulse.join(5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 
 import pytest
 
@@ -371,3 +372,43 @@ def test_hand_off_is_an_opt_in_latency_first_policy(mem_conn):
     assert run_all(w) == 100
     right_after = sum(1 for a, b in zip(order, order[1:]) if a[0] == "r" and b == "c" + a[1:])
     assert right_after == 50
+
+
+def test_jobs_waiting_behind_a_long_handler_are_given_back_and_status_tells_claimed_from_running(mem_conn):
+    from overseer import status
+    mem_conn.transact(overseer.graph_txns({f"j{i}": [] for i in range(5)}, ids=lambda n: n,
+                                          types=lambda n: "t"))
+    seen = {}
+
+    def handler(job):
+        if seen:
+            return
+        seen["before"] = {j["id"]: j["state"] for j in status.running(mem_conn.db())}
+        w.watch(time.monotonic() + 1.0)          # this handler has run for longer than max_hold
+        seen["after"] = {j["id"]: j["state"] for j in status.running(mem_conn.db())}
+        seen["me"] = job[":job/id"]
+
+    w = _worker(mem_conn, {"t": handler}, batch_size=5, batch_window=1.0)
+    w._duration = 1e-9                            # claim a full batch at once
+    assert w.step() == "ran"
+    me = seen["me"]
+    assert seen["before"] == {f"j{i}": ("running" if f"j{i}" == me else "claimed") for i in range(5)}
+    assert seen["after"] == {me: "running"}       # the other four went back to unstarted
+    assert w.stats["given_back"] == 4
+    assert run_all(w) == 4                       # and run later, their given-back attempt free
+    db = mem_conn.db()
+    for i in range(5):
+        ent = db.entity([":job/id", f"j{i}"])
+        assert ent[":job/status"] == overseer.FINISHED
+        assert ent[":job/attempt"] - ent.get(":job/free-attempts", 0) == 1
+
+
+def test_a_given_back_attempt_does_not_count_toward_max_attempts(mem_conn):
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j"})])
+    e = mem_conn.db().entid([":job/id", "j"])
+    for n in range(1, 4):   # three claims given back unrun
+        assert claim.claim(mem_conn, e, "w", now=0) == n
+        assert claim.record(mem_conn, e, n, "w", "release", max_attempts=2)
+    assert claim.claim(mem_conn, e, "w", now=0) == 4
+    assert claim.record(mem_conn, e, 4, "w", "fault", max_attempts=2)   # counted attempt 1 of 2
+    assert mem_conn.db().entity(e)[":job/status"] == overseer.UNSTARTED
