@@ -405,17 +405,24 @@ def record(conn: Any, job: int, attempt: int, owner: str, kind: str, failure: st
 
 
 def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]],
-              now: int | Callable[[], int]) -> set[int]:
+              now: int | Callable[[], int], worker: bool = False) -> set[int]:
     """Renew the heartbeats of ``attempts``; return the eids whose attempt is still current.
 
-    ``now`` (epoch ms) may be a clock, read under the writer lock as for :func:`settle`."""
+    ``now`` (epoch ms) may be a clock, read under the writer lock as for :func:`settle`.
+    ``worker``: renew the registered worker's ``:worker/heartbeat`` in the same transaction.
+    """
     atts = [tuple(a) for a in attempts]
+    me = [[":db/add", [":worker/id", owner], ":worker/heartbeat", _stamp(now)]] if worker else []
     if not atts:
+        if me:
+            conn.transact(me)
         return set()
     try:
         report = conn.transact([[":overseer/heartbeat", owner, atts,
-                                 now if callable(now) else int(now)]])
+                                 now if callable(now) else int(now)], *me])
     except StaleAttempt:
+        if me:
+            conn.transact(me)
         return set()
     db = report.db_after
     at = attrs(db)

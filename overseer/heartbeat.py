@@ -51,8 +51,32 @@ def to_ms(now: float) -> int:
     return int(now * 1000)
 
 
+def register(conn: Any, owner: str, types: Iterable[Any], now: float, lease: float | None) -> None:
+    """Record a running worker: its id, the job types it handles, a heartbeat and its lease (seconds).
+
+    ``overseer status`` and ``--exit-when-done`` read these to tell ready jobs that
+    some live worker will run from the ones no live worker handles.
+    """
+    m: dict[str, Any] = {":worker/id": owner, ":worker/types": [fs.Keyword(str(t)) for t in types],
+                         ":worker/heartbeat": to_ms(now)}
+    if lease:
+        m[":worker/lease"] = int(lease * 1000)
+    conn.transact([m])
+
+
+def unregister(conn: Any, owner: str) -> None:
+    """Retract a worker's record (it stops)."""
+    db = conn.db()
+    if db.schema.attr(":worker/id") is not None and db.entid([":worker/id", owner]) is not None:
+        conn.transact([[":db/retractEntity", [":worker/id", owner]]])
+
+
 class Heartbeat:
-    """Renews the heartbeats of the attempts ``held()`` returns; reports lost ones to ``on_lost``."""
+    """Renews the heartbeats of the attempts ``held()`` returns; reports lost ones to ``on_lost``.
+
+    When ``registered`` (the worker recorded itself with :func:`register`), each beat
+    also renews ``:worker/heartbeat``, in the same transaction.
+    """
 
     def __init__(self, conn: Any, owner: str, held: Callable[[], Iterable[tuple[int, int]]],
                  on_lost: Callable[[set[int]], Any] | None = None) -> None:
@@ -60,13 +84,16 @@ class Heartbeat:
         self.owner = owner
         self.held = held
         self.on_lost = on_lost
+        self.registered = False
 
     def beat(self, now: float) -> set[int]:
         """One heartbeat transaction; returns the eids still held. O(held)."""
         held = list(self.held())
         if not held:
+            if self.registered:
+                claim.heartbeat(self.conn, self.owner, [], to_ms(now), worker=True)
             return set()
-        current = claim.heartbeat(self.conn, self.owner, held, to_ms(now))
+        current = claim.heartbeat(self.conn, self.owner, held, to_ms(now), worker=self.registered)
         # an attempt whose outcome the worker recorded meanwhile is not lost: only the
         # ones it still holds after the heartbeat and that are not current were reset
         still = set(self.held())

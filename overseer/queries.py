@@ -80,6 +80,34 @@ READY_AMONG = """
           [(not= ?s :finished)])]
 """
 
+# Ready jobs of every type, counted by type: what `--exit-when-done` and `status` compare
+# with the types live workers handle.
+READY_TYPE_COUNTS = """
+[:find ?type (count ?j)
+ :where [?j :job/status :unstarted]
+        (not-join [?j]
+          [?j :job/dep ?d]
+          [?d :job/status ?s]
+          [(not= ?s :finished)])
+        [?j :job/type ?type]]
+"""
+
+# Registered workers with their last heartbeat and lease (0 when heartbeats are off).
+WORKERS = """
+[:find ?id ?hb ?lease
+ :where [?w :worker/id ?id]
+        [(get-else $ ?w :worker/heartbeat 0) ?hb]
+        [(get-else $ ?w :worker/lease 0) ?lease]]
+"""
+
+# The job types of one registered worker.
+WORKER_TYPES = """
+[:find [?type ...]
+ :in $ ?id
+ :where [?w :worker/id ?id]
+        [?w :worker/types ?type]]
+"""
+
 # Started jobs whose heartbeat is older than ?threshold (epoch ms): their worker is
 # presumed dead. A job without a heartbeat datom counts as never alive.
 JOBS_DEAD = """
@@ -180,6 +208,33 @@ def ready_among(db: Any, eids: Iterable[int], types: Iterable[Any]) -> list[int]
     if not es or not ts:
         return []
     return list(fs.q(READY_AMONG, db, es, ts))
+
+
+def ready_type_counts(db: Any) -> dict[fs.Keyword, int]:
+    """``{job type: number of ready jobs}`` over every type. O(unstarted jobs × their deps)."""
+    return {t: n for t, n in fs.q(READY_TYPE_COUNTS, db)}
+
+
+def live_workers(db: Any, now_ms: int) -> dict[str, set[fs.Keyword]]:
+    """``{worker id: its job types}`` of the registered workers whose lease has not run out at ``now_ms``.
+
+    A worker without a lease (heartbeats off) counts as live until it retracts itself.
+    """
+    if db.schema.attr(":worker/id") is None:
+        return {}
+    out: dict[str, set[fs.Keyword]] = {}
+    for wid, hb, lease in fs.q(WORKERS, db):
+        if not lease or now_ms - hb <= lease:
+            out[wid] = set(fs.q(WORKER_TYPES, db, wid))
+    return out
+
+
+def unhandled_ready(db: Any, now_ms: int, also: Iterable[Any] = ()) -> dict[fs.Keyword, int]:
+    """``{type: ready jobs}`` for the ready types that no live worker (nor ``also``) handles."""
+    handled = {_kw(t) for t in also}
+    for types in live_workers(db, now_ms).values():
+        handled |= types
+    return {t: n for t, n in ready_type_counts(db).items() if t not in handled}
 
 
 def jobs_dead(db: Any, threshold: int) -> list[str]:

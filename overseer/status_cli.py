@@ -143,10 +143,12 @@ class StatusReport:
     running: list[dict[str, Any]] = field(default_factory=list)
     stale: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[str] = field(default_factory=list)
+    unhandled: dict[str, int] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
-        return not self.stale and not self.counts.get("failed")
+        return not self.stale and not self.counts.get("failed") and not self.unhandled
 
     def problems(self) -> list[str]:
         out = []
@@ -154,6 +156,8 @@ class StatusReport:
             out.append(f"{len(self.stale)} stale")
         if self.counts.get("failed"):
             out.append(f"{self.counts['failed']} failed")
+        if self.unhandled:
+            out.append(f"{sum(self.unhandled.values())} unhandled")
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -182,6 +186,12 @@ def status_report(db: fs.Db, now_ms: int, stale_after_ms: int = int(DEFAULT_STAL
         row[_name(s)] = row.get(_name(s), 0) + n
     rep.by_type = dict(sorted(rep.by_type.items()))
     rep.ready = sorted(queries.jobs_ready(db))
+    # ready jobs of a type that no live worker handles will not run: a problem while workers
+    # run (a store with no live worker at all is waiting for workers, not unhealthy)
+    live = queries.live_workers(db, now_ms)
+    rep.workers = sorted(live)
+    if live and rep.ready:
+        rep.unhandled = {str(t): n for t, n in sorted(queries.unhandled_ready(db, now_ms).items())}
     for jid, typ, owner, attempt, hb, run in sorted(fs.q(RUNNING, db)):
         age = now_ms - hb if hb else None
         job = {"id": jid, "type": str(typ), "owner": owner, "attempt": attempt,
@@ -447,6 +457,9 @@ def render_status(rep: StatusReport, uri: str) -> Any:
         for typ, row in rep.by_type.items():
             t.add_row(Text(typ), *[Text(str(row.get(s, 0))) for s in statuses])
         parts.append(t)
+    if rep.unhandled:
+        parts.append(Text("unhandled (ready, but no live worker handles the type): " + ", ".join(
+            f"{n} {t}" for t, n in rep.unhandled.items()), style="red"))
     if rep.ready:
         shown = ", ".join(rep.ready[:10]) + (f" … ({len(rep.ready)} in all)" if len(rep.ready) > 10
                                              else "")

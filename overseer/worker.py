@@ -72,12 +72,14 @@ from overseer import claim, queries
 from overseer.claim import RELEASE, Outcome
 from overseer.errors import ConfigError, WorkerInterrupted
 from overseer.handlers import Handlers, OnError, execute
-from overseer.heartbeat import Heartbeat, Monitor, Pulse, to_ms
+from overseer.heartbeat import Heartbeat, Monitor, Pulse, register, to_ms, unregister
 from overseer.schema import FINISHED, STARTED, UNSTARTED, install_schema
 
 log = logging.getLogger("overseer")
 
 IDLE, RAN, STOPPED = "idle", "ran", "stopped"
+#: seconds between warnings about ready jobs that no live worker handles
+UNHANDLED_WARNING_INTERVAL = 60.0
 
 
 # -- configuration ----------------------------------------------------------------------
@@ -102,6 +104,8 @@ class Config:
     batch_window: float = 0.005        #: longest an outcome waits to share a commit
     max_hold: float = 0.02             #: longest a claimed job waits behind others of its batch
                                        #: before the worker gives it back unrun
+    exit_grace: float = 2.0            #: exit_when_done: how long the store must stay quiet before
+                                       #: ready jobs no live worker handles count as left over
     hand_off: bool = False             #: latency-first: claim the jobs one's own finishes make ready
                                        #: before the others (a departure from the seed's random choice)
 
@@ -118,6 +122,7 @@ class Config:
         "batch_window": "OVERSEER_BATCH_WINDOW",
         "max_hold": "OVERSEER_MAX_HOLD",
         "hand_off": "OVERSEER_HAND_OFF",
+        "exit_grace": "OVERSEER_EXIT_GRACE",
     }
 
     def __post_init__(self) -> None:
@@ -302,6 +307,8 @@ class Worker:
         self._interrupts = 0
         self._slots = [_Slot(i) for i in range(self.config.concurrency)]
         self._duration = 0.0  # moving average of a job's run time, for batch sizing
+        self._last_unhandled_warning = time.monotonic()
+        self._activity = time.monotonic()  # last job status change or worker (un)registration seen
         self._watch = threading.Event()
         self._watch_stop = threading.Event()
         self._listen_key = self.conn.listen(self._on_report)
@@ -348,11 +355,16 @@ class Worker:
         if st is None:
             return
         sid = st.id
+        wid = schema.attr(":worker/id")
+        wid = wid.id if wid is not None else None
         touched = finished = False
         with self._lock:
             for d in report.tx_data:
+                if d.a == wid:
+                    self._activity = time.monotonic()
                 if d.a != sid or not d.added:
                     continue
+                self._activity = time.monotonic()
                 if d.v == UNSTARTED:
                     self._touched.add(d.e)
                     touched = True
@@ -623,16 +635,56 @@ class Worker:
             self.monitor.note_outage(self.clock())  # the store was unreachable meanwhile
         self._wake.clear()
 
-    def is_done(self) -> bool:
-        """True when no job in the store is unstarted or started (syncs first)."""
+    @staticmethod
+    def _any_with_status(db: Any, status: Any) -> bool:
+        d = next(iter(db.seek_datoms(":avet", ":job/status", status)), None)  # one seek, O(log n)
+        return d is not None and d.v == status and db.ident(d.a) == ":job/status"
+
+    def unhandled(self, db: Any | None = None, now: float | None = None) -> dict[fs.Keyword, int]:
+        """``{type: ready jobs}`` of the ready types that neither this worker nor any live worker handles."""
+        db = self.conn.sync() if db is None else db
+        if db.schema.attr(":job/status") is None or not self._any_with_status(db, UNSTARTED):
+            return {}
+        return queries.unhandled_ready(db, to_ms(self.clock() if now is None else now), self.types)
+
+    def is_done(self, now: float | None = None) -> bool:
+        """Whether nothing is left for live workers to run (what ``exit_when_done`` waits for).
+
+        Done means: no job is ``:started`` (anywhere), and no ready job is of a type
+        that this worker or another live worker (registered, lease not run out)
+        handles. Jobs still waiting for dependencies do not count: their dependencies
+        are unstarted jobs that are themselves waiting or ready but unhandled (a failed
+        or aborted dependency aborts them). So a store left with ready jobs of a type
+        no live worker handles is done (they are logged as unhandled), and a worker
+        whose types wait for another worker's jobs keeps running while that one is live.
+        In that case no job may have changed status, and no worker registered or left,
+        for ``exit_grace`` seconds, so that workers started together have time to register.
+        Syncs first; O(log n) when nothing is unstarted, else one ready-jobs query.
+        """
         db = self.conn.sync()
         if db.schema.attr(":job/status") is None:
             return True
-        for status in (UNSTARTED, STARTED):  # one index seek each, O(log n)
-            d = next(iter(db.seek_datoms(":avet", ":job/status", status)), None)
-            if d is not None and d.v == status and db.ident(d.a) == ":job/status":
-                return False
-        return True
+        if self._any_with_status(db, STARTED):
+            return False
+        if not self._any_with_status(db, UNSTARTED):
+            return True
+        ready = queries.ready_type_counts(db)
+        if not ready:
+            return True
+        if not set(ready) <= set(self.unhandled(db, now)):
+            return False
+        return time.monotonic() - self._activity >= self.config.exit_grace
+
+    def _warn_unhandled(self, when: str) -> None:
+        try:
+            missing = self.unhandled()
+        except fs.FactStoreError as exc:
+            log.warning("worker %s could not count unhandled jobs: %s", self.owner, exc)
+            return
+        for t, n in sorted(missing.items()):
+            log.warning("%d ready job%s of type %s %s no handler in this worker or any live worker%s",
+                        n, "" if n == 1 else "s", t, "has" if n == 1 else "have", when)
+        self._last_unhandled_warning = time.monotonic()
 
     def _loop(self, slot_index: int, main: bool, exit_when_done: bool = False) -> None:
         backoff = 0.01
@@ -644,7 +696,11 @@ class Worker:
                 if r == RAN:
                     self._idle_since = None
                 elif r == IDLE:
+                    if time.monotonic() - self._last_unhandled_warning >= UNHANDLED_WARNING_INTERVAL:
+                        self._warn_unhandled("")
                     if exit_when_done and self.is_done():
+                        if slot_index == 0:
+                            self._warn_unhandled(" (left as they are: the worker is done)")
                         self.stop()
                         continue
                     self._idle_wait()
@@ -773,6 +829,13 @@ class Worker:
                                 on_store_error=self._on_store_error)
             self._pulse.start()
         log.info("worker %s started: types %s", self.owner, ", ".join(self.types))
+        try:
+            register(self.conn, self.owner, self.types, self.clock(),
+                     cfg.heartbeat_interval * cfg.heartbeat_tolerance if cfg.heartbeat_enabled else None)
+            self.heartbeat.registered = True
+        except fs.FactStoreError as exc:
+            log.warning("worker %s could not register itself: %s", self.owner, exc)
+        self._warn_unhandled(" (at start)")
         watchdog = threading.Thread(target=self._watchdog, daemon=True, name="overseer-watchdog")
         watchdog.start()
         try:
@@ -790,6 +853,12 @@ class Worker:
             self._watch_stop.set()
             self._watch.set()
             watchdog.join(5)
+            if self.heartbeat.registered:
+                try:
+                    unregister(self.conn, self.owner)
+                except fs.FactStoreError as exc:
+                    log.warning("worker %s could not retract its record: %s", self.owner, exc)
+                self.heartbeat.registered = False
             if self._pulse is not None:
                 self._pulse.stop()
                 self._pulse.join(5)

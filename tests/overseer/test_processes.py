@@ -199,6 +199,19 @@ def test_no_job_waits_behind_a_slow_one_in_its_workers_batch(store, workers):
     assert len({r["pid"] for r in starts}) == 2
 
 
+def test_exit_when_done_ends_although_ready_jobs_have_no_handler(store, workers):
+    """Ready jobs of a type no live worker handles do not keep --exit-when-done running."""
+    uri, conn = store
+    conn.transact(overseer.graph_txns({"a1": [], "c1": [], "c2": [], "a2": ["c1"]}, ids=lambda n: n,
+                                      types=lambda n: n[0]))
+    p = workers.start("AB")
+    assert p.wait(60) == 0, workers.log(p)
+    assert "2 ready jobs of type :c have no handler in this worker or any live worker" in workers.log(p)
+    db = conn.sync()
+    assert overseer.jobs_with_status(db, "finished") == ["a1"]
+    assert sorted(overseer.jobs_unstarted(db)) == ["a2", "c1", "c2"]
+
+
 def _wait_started(workers, jid, n=1):
     return workers.wait_for(lambda: [r for r in workers.records() if r["id"] == jid and r["ev"] == "start"][n - 1:]
                             and [r for r in workers.records() if r["id"] == jid and r["ev"] == "start"],

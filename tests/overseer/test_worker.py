@@ -412,3 +412,32 @@ def test_a_given_back_attempt_does_not_count_toward_max_attempts(mem_conn):
     assert claim.claim(mem_conn, e, "w", now=0) == 4
     assert claim.record(mem_conn, e, 4, "w", "fault", max_attempts=2)   # counted attempt 1 of 2
     assert mem_conn.db().entity(e)[":job/status"] == overseer.UNSTARTED
+
+
+def test_exit_when_done_ends_with_ready_jobs_no_live_worker_handles_and_warns(mem_conn, caplog):
+    mem_conn.transact(overseer.graph_txns({"a1": [], "a2": ["a1"], "o1": [], "o2": [], "a3": ["o1"]},
+                                          ids=lambda n: n, types=lambda n: n[0]))
+    w = _worker(mem_conn, {"a": lambda job: None}, exit_grace=0.2)
+    with caplog.at_level("WARNING", logger="overseer"):
+        w.run(install_signals=False, exit_when_done=True)
+    st = {j: _status(mem_conn, j) for j in ("a1", "a2", "o1", "o2", "a3")}
+    assert st == {"a1": overseer.FINISHED, "a2": overseer.FINISHED, "o1": overseer.UNSTARTED,
+                  "o2": overseer.UNSTARTED, "a3": overseer.UNSTARTED}
+    msgs = [r.getMessage() for r in caplog.records]
+    assert "2 ready jobs of type :o have no handler in this worker or any live worker (at start)" in msgs
+    assert any("(left as they are: the worker is done)" in m for m in msgs)
+    assert mem_conn.db().entid([":worker/id", w.owner]) is None      # it retracted its record
+
+
+def test_exit_when_done_waits_while_a_live_worker_handles_the_ready_types(mem_conn, clock):
+    from overseer.heartbeat import register, unregister
+    mem_conn.transact(overseer.graph_txns({"o1": [], "a1": ["o1"]}, ids=lambda n: n,
+                                          types=lambda n: n[0]))
+    w = _worker(mem_conn, {"a": lambda job: None}, clock, exit_grace=0)
+    assert w.is_done()                                   # nobody runs :o, and :a waits for it
+    register(mem_conn, "other:1:w", ["o"], clock(), lease=30)
+    assert not w.is_done() and w.unhandled() == {}       # the other worker will run o1
+    clock.advance(31)
+    assert w.is_done()                                   # its lease ran out
+    unregister(mem_conn, "other:1:w")
+    assert w.unhandled() == {overseer.graph.keyword("o"): 1}
