@@ -16,8 +16,8 @@ overseer is imported; every process that transacts imports overseer):
       ``finish`` → ``:finished`` (``:job/failure`` retracted);
       ``fail``/``abort`` → ``:failed``/``:aborted`` plus every unstarted transitive
       dependent ``:aborted`` (a recursive rule, same transaction, J4);
-      ``fault`` → ``:unstarted``, or ``:failed`` as a poison job once the counted
-      attempts reached ``max_attempts`` (J7); ``release`` → ``:unstarted`` and the
+      ``fault`` → ``:unstarted`` with ``:job/not-before`` (its backoff), or ``:failed``
+      as a poison job once the counted attempts reached ``max_attempts`` (J7); ``release`` → ``:unstarted`` and the
       attempt does not count (``:job/free-attempts`` + 1): a worker gives back a job
       it had not run (it was stopping, or the job waited in its batch longer than
       ``max_hold``), or was interrupted.
@@ -29,7 +29,8 @@ overseer is imported; every process that transacts imports overseer):
       ``pool_size`` jobs the worker saw ready) and the dependents that this
       transaction's finishes make ready (so one commit records a parent and can
       claim its child, without preferring it). A job is claimed only if it is
-      still ``:unstarted``, of a type in ``types``, and every dependency is
+      still ``:unstarted``, of a type in ``types``, not before its ``:job/not-before``
+      (``now``, epoch ms), and every dependency is
       ``:finished`` (or finished by this transaction). A claim sets status
       ``:started`` (``:db/cas`` from ``:unstarted``), ``:job/attempt`` n+1,
       ``:job/owner`` and ``:job/heartbeat``.
@@ -65,9 +66,10 @@ from overseer.errors import StaleAttempt
 from overseer.schema import ABORTED, FAILED, FINISHED, STARTED, UNSTARTED
 
 K = fs.Keyword
-_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS, _RUN, _FREE = (
+_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS, _RUN, _FREE, _NB = (
     K(":job/status"), K(":job/attempt"), K(":job/owner"), K(":job/heartbeat"), K(":job/dep"),
-    K(":job/type"), K(":job/failure"), K(":job/resets"), K(":job/running"), K(":job/free-attempts"))
+    K(":job/type"), K(":job/failure"), K(":job/resets"), K(":job/running"), K(":job/free-attempts"),
+    K(":job/not-before"))
 
 FINISH, FAIL, ABORT, FAULT, RELEASE = "finish", "fail", "abort", "fault", "release"
 OUTCOME_KINDS = (FINISH, FAIL, ABORT, FAULT, RELEASE)
@@ -76,19 +78,19 @@ OUTCOME_KINDS = (FINISH, FAIL, ABORT, FAULT, RELEASE)
 class _Attrs:
     """Attribute ids of one schema version, for direct index reads under the lock."""
 
-    __slots__ = ("st", "att", "own", "hb", "dep", "type", "fail", "resets", "run", "free")
+    __slots__ = ("st", "att", "own", "hb", "dep", "type", "fail", "resets", "run", "free", "nb")
 
     def __init__(self, db: Any) -> None:
         a = db.schema.attr
         ids = []
-        for ident in (_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS, _RUN, _FREE):
+        for ident in (_ST, _ATT, _OWN, _HB, _DEP, _TYPE, _FAIL, _RESETS, _RUN, _FREE, _NB):
             attr = a(ident)
             if attr is None:
                 raise fs.SchemaError(f"overseer's schema is not installed ({ident} is missing): "
                                      "call overseer.install_schema(conn) first", attribute=ident)
             ids.append(attr.id)
         (self.st, self.att, self.own, self.hb, self.dep, self.type, self.fail,
-         self.resets, self.run, self.free) = ids
+         self.resets, self.run, self.free, self.nb) = ids
 
 
 _attr_cache: dict[int, tuple[Any, _Attrs]] = {}
@@ -133,6 +135,19 @@ def _deps_done(db: Any, at: _Attrs, e: int, finishing: set[int]) -> bool:
         if d not in finishing and _one(db, d, at.st) != FINISHED:
             return False
     return True
+
+
+def retry_delay(n: int, base: float, cap: float, rng: random.Random) -> float:
+    """Seconds to wait before counted attempt ``n + 1`` after a fault or reset: exponential backoff
+    with "equal jitter", ``d/2 + uniform(0, d/2)`` where ``d = min(cap, base × 2^(n-1))``.
+
+    >>> [round(retry_delay(n, 1.0, 10.0, random.Random(0)), 2) for n in (1, 2, 3, 4, 5)]
+    [0.92, 1.84, 3.69, 7.38, 9.22]
+    >>> retry_delay(3, 0.0, 10.0, random.Random(0))
+    0.0
+    """
+    d = min(cap, base * 2.0 ** max(0, n - 1))
+    return d / 2 + rng.uniform(0, d / 2)
 
 
 def counted(db: Any, at: _Attrs, e: int, attempt: int) -> int:
@@ -211,7 +226,8 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
             out.append([":db/add", e, _RUN, attempt])
     finishing: set[int] = set()
     doomed: list[int] = []  # jobs whose failure or abort aborts their dependents
-    for e, attempt, kind, failure in outcomes:
+    for e, attempt, kind, failure, *more in outcomes:
+        not_before = more[0] if more else None
         if not _is_current(db, at, e, attempt, owner):
             continue  # fenced: the attempt was reset (and maybe re-claimed) meanwhile
         if kind == FINISH:
@@ -236,6 +252,8 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
                 out.append([":db/cas", e, _ST, STARTED, UNSTARTED])
                 if failure:
                     out.append([":db/add", e, _FAIL, failure])
+                if kind == FAULT and not_before is not None:  # the retry's backoff
+                    out.append([":db/add", e, _NB, int(not_before)])
         else:
             raise fs.InvalidTxData(f"unknown outcome kind {kind!r}; expected one of {OUTCOME_KINDS}",
                                    kind=kind)
@@ -247,10 +265,11 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
                 out.append([":db/add", d, _ST, ABORTED])
     if want > 0:
         type_set = {K(t) for t in types}
+        stamp = _stamp(now)  # under the writer lock: claims and not-before times use this time
 
         def eligible(c: int) -> bool:
             return (_one(db, c, at.st) == UNSTARTED and _one(db, c, at.type) in type_set
-                    and _deps_done(db, at, c, finishing))
+                    and (_one(db, c, at.nb) or 0) <= stamp and _deps_done(db, at, c, finishing))
 
         # the jobs this transaction's finishes make ready join the ones the worker saw ready
         children: list[int] = []
@@ -263,7 +282,6 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
                     if eligible(c):
                         children.append(c)
         picked = pick(children, candidates, pool_size, want, eligible, random.Random(seed), hand_off)
-        stamp = _stamp(now) if picked else 0
         for i, c in enumerate(picked):
             attempt = (_one(db, c, at.att) or 0) + 1
             if i == 0:  # the worker starts this one as soon as the claim commits
@@ -287,7 +305,8 @@ def heartbeat_fn(db: Any, owner: str, attempts: Sequence[Sequence[int]],
 
 
 def reset_fn(db: Any, e: int, attempt: int, heartbeat: int, now: int, max_attempts: int,
-             clock: Callable[[], int] | None = None, not_after: int | None = None) -> list[Any]:
+             clock: Callable[[], int] | None = None, not_after: int | None = None,
+             not_before: int | None = None) -> list[Any]:
     if clock is not None and not_after is not None and clock() > not_after:
         # this reset waited for the writer lock past not_after: the store was unavailable
         # meanwhile, so the heartbeat may be stale only because it could not be written
@@ -309,6 +328,8 @@ def reset_fn(db: Any, e: int, attempt: int, heartbeat: int, now: int, max_attemp
             out.append([":db/add", d, _ST, ABORTED])
     else:
         out.append([":db/cas", e, _ST, STARTED, UNSTARTED])
+        if not_before is not None:  # the retry's backoff
+            out.append([":db/add", e, _NB, int(not_before)])
     return out
 
 
@@ -327,9 +348,10 @@ class Outcome:
     attempt: int
     kind: str
     failure: str | None = None
+    not_before: int | None = None  #: a fault's retry time (epoch ms)
 
-    def as_arg(self) -> tuple[int, int, str, str | None]:
-        return (self.eid, self.attempt, self.kind, self.failure)
+    def as_arg(self) -> tuple[int, int, str, str | None, int | None]:
+        return (self.eid, self.attempt, self.kind, self.failure, self.not_before)
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,16 +453,17 @@ def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]],
 
 def reset(conn: Any, job: int, attempt: int, heartbeat_seen: int, now: int,
           max_attempts: int = 5, *, clock: Callable[[], int] | None = None,
-          not_after: int | None = None) -> bool:
+          not_after: int | None = None, not_before: int | None = None) -> bool:
     """A monitor's reset of a dead attempt; False if something else changed the job first.
 
     With ``clock`` (epoch ms) and ``not_after``, the reset is refused (False) when the
     transaction function runs after ``not_after``: it waited out an outage for the lock.
+    ``not_before`` (epoch ms): the retry's backoff.
     """
-    extra: list[Any] = [] if clock is None or not_after is None else [clock, int(not_after)]
+    extra: list[Any] = [None, None] if clock is None or not_after is None else [clock, int(not_after)]
     try:
         conn.transact([[":overseer/reset", job, attempt, heartbeat_seen, int(now), int(max_attempts),
-                        *extra]])
+                        *extra, not_before]])
     except StaleAttempt:
         return False
     except fs.CasFailed:

@@ -101,9 +101,16 @@ class JobAborted(JobSignal):
 
 
 class JobFaulted(JobSignal):
-    """``fault(msg)``: a transient failure; the job goes back to ``:unstarted`` for a later try."""
+    """``fault(msg)``: a transient failure; the job goes back to ``:unstarted`` for a later try.
+
+    ``retry_in`` (seconds) sets when; None leaves it to the worker's backoff.
+    """
 
     code = "overseer/faulted"
+
+    def __init__(self, message: str = "", retry_in: float | None = None, **data: Any) -> None:
+        super().__init__(message, retry_in=retry_in, **data)
+        self.retry_in = retry_in
 
 
 class WorkerInterrupted(BaseException):

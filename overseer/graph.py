@@ -19,6 +19,7 @@ a chain 100,000 deep raises no RecursionError.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -140,11 +141,32 @@ def validate_graph(graph: Graph) -> dict[Node, list[Any]]:
     return g
 
 
-def job_txn(job_type: Any, args: Mapping[Any, Any] | None = None, *, tempid: Any = None) -> dict[Any, Any]:
+def not_before_ms(when: Any) -> int:
+    """A not-before time as stored in ``:job/not-before``: epoch milliseconds.
+
+    ``when`` is an aware :class:`datetime.datetime` (a naive one is taken as UTC) or
+    epoch seconds (``time.time() + 60``).
+
+    >>> import datetime as dt
+    >>> not_before_ms(dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)), not_before_ms(1.5)
+    (1893456000000, 1500)
+    """
+    if isinstance(when, dt.datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        return int(when.timestamp() * 1000)
+    if isinstance(when, bool) or not isinstance(when, (int, float)) or when != when:
+        raise GraphError(f"not_before must be a datetime or epoch seconds, got {when!r}", not_before=when)
+    return int(when * 1000)
+
+
+def job_txn(job_type: Any, args: Mapping[Any, Any] | None = None, *, tempid: Any = None,
+            not_before: Any = None) -> dict[Any, Any]:
     """The entity map of one new ``:unstarted`` job of type ``job_type``, with ``args`` as attributes.
 
     ``:job/id`` is a random UUID unless ``args`` names one. Transact it in a list:
-    ``conn.transact([job_txn("my-job-type", {":user-id": 456})])``.
+    ``conn.transact([job_txn("my-job-type", {":user-id": 456})])``. ``not_before``
+    (a datetime, or epoch seconds) delays the job: no worker claims it earlier.
 
     >>> m = job_txn("report", {":job/id": "r-1"})
     >>> m[":job/id"], m[":job/type"], m[":job/status"]
@@ -156,6 +178,8 @@ def job_txn(job_type: Any, args: Mapping[Any, Any] | None = None, *, tempid: Any
         ":job/type": keyword(job_type),
         ":job/status": UNSTARTED,
     }
+    if not_before is not None:
+        m[":job/not-before"] = not_before_ms(not_before)
     if args:
         for k, v in args.items():
             key = str(k)
@@ -246,10 +270,12 @@ def _waiting_on_existing(g: Mapping[Node, list[Any]]) -> list[Node]:
 
 def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
                types: Mapping[Node, Any] | Callable[[Node], Any] | None = None,
-               ids: Mapping[Node, str] | Callable[[Node], str] | None = None) -> list[Any]:
+               ids: Mapping[Node, str] | Callable[[Node], str] | None = None,
+               not_before: Any = None) -> list[Any]:
     """The tx-data that inserts ``graph``: every job ``:unstarted``, with its ``:job/dep`` edges.
 
     ``args`` become attributes of *every* job (declare them in your schema).
+    ``not_before`` (a datetime, or epoch seconds) delays every job of the graph.
     Transact the result as one transaction: ``conn.transact(graph_txns(g))``.
     When ids are given, the transaction also refuses ids that already exist
     (``DuplicateJobId``, a GraphError, raised by ``conn.transact``).
@@ -271,7 +297,7 @@ def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
     job_ids: dict[str, Node] = {}
     for node, deps in g.items():
         job_type = _resolve(types, node, "type") if types is not None else node
-        m = job_txn(job_type, args, tempid=tempids[node])
+        m = job_txn(job_type, args, tempid=tempids[node], not_before=not_before)
         if ids is not None:
             jid = _resolve(ids, node, "id")
             if not isinstance(jid, str):

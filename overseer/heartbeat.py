@@ -110,7 +110,8 @@ class Monitor:
     """Resets started jobs whose heartbeat is older than ``tolerance × interval``."""
 
     def __init__(self, conn: Any, interval: float, tolerance: float, max_attempts: int = 5,
-                 rng: random.Random | None = None, clock: Callable[[], float] = time.time) -> None:
+                 rng: random.Random | None = None, clock: Callable[[], float] = time.time,
+                 retry_delay: float = 0.0, retry_delay_max: float = 0.0) -> None:
         self.conn = conn
         self.interval = interval
         self.tolerance = tolerance
@@ -120,6 +121,8 @@ class Monitor:
         #: no reset before this time (epoch s): a grace period after the store was unavailable
         self.grace_until = float("-inf")
         self.skipped = 0  #: sweeps skipped for a grace period
+        self.retry_delay = retry_delay          #: backoff of a reset job's next attempt (seconds)
+        self.retry_delay_max = retry_delay_max
 
     def threshold(self, now: float) -> int:
         """Heartbeats older than this (epoch ms) are dead."""
@@ -158,8 +161,10 @@ class Monitor:
         done = []
         not_after = to_ms(now) + int(self.interval * 1000) if live else None
         for e, attempt, hb in rows:
+            delay = claim.retry_delay(attempt, self.retry_delay, self.retry_delay_max, self.rng)
+            nb = to_ms(now + delay) if delay > 0 else None
             if claim.reset(self.conn, e, attempt, hb, to_ms(now), self.max_attempts,
-                           clock=self._clock_ms if live else None, not_after=not_after):
+                           clock=self._clock_ms if live else None, not_after=not_after, not_before=nb):
                 log.warning("monitor reset job %s (attempt %s, heartbeat %s ms old)", e, attempt,
                             to_ms(now) - hb)
                 done.append(e)

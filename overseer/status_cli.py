@@ -298,6 +298,9 @@ def abort_txn(db: fs.Db, job_id: str, reason: str = "aborted by an operator") ->
 def retry_txn(db: fs.Db, job_id: str) -> list[Any]:
     """tx-data that puts a failed or aborted job back to unstarted, with the dependents it aborted.
 
+    Their attempt count starts again (every attempt so far becomes free, so a poison
+    job gets ``max_attempts`` new tries) and any backoff is dropped.
+
     An aborted transitive dependent is reset too when every one of its deps is
     reset by this transaction or has not failed or been aborted (otherwise it
     would wait forever). Status changes are ``:db/cas``; ``:job/failure`` is
@@ -329,6 +332,11 @@ def retry_txn(db: fs.Db, job_id: str) -> list[Any]:
         tx.append([":db/cas", e, ":job/status", _status(db, e), UNSTARTED])
         for f in db.datoms("eavt", e, ":job/failure"):
             tx.append([":db/retract", e, ":job/failure", f.v])
+        # a fresh count of attempts (toward max_attempts) and no backoff left to wait
+        for a in db.datoms("eavt", e, ":job/attempt"):
+            tx.append([":db/add", e, ":job/free-attempts", a.v])
+        for nb in db.datoms("eavt", e, ":job/not-before"):
+            tx.append([":db/retract", e, ":job/not-before", nb.v])
     return tx
 
 

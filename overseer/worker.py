@@ -55,6 +55,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import dataclasses
+import heapq
 import logging
 import os
 import random
@@ -69,7 +70,7 @@ from typing import Any
 import fact_store as fs
 
 from overseer import claim, queries
-from overseer.claim import RELEASE, Outcome
+from overseer.claim import FAULT, RELEASE, Outcome
 from overseer.errors import ConfigError, WorkerInterrupted
 from overseer.handlers import Handlers, OnError, execute
 from overseer.heartbeat import Heartbeat, Monitor, Pulse, register, to_ms, unregister
@@ -100,6 +101,8 @@ class Config:
     detector_stagger: float = 5.0      #: random extra delay of each sweep
     concurrency: int = 1               #: jobs run at once by this worker (threads)
     max_attempts: int = 5              #: a job reset or faulted at this attempt fails as poison
+    retry_delay: float = 1.0           #: backoff after a fault or reset: retry_delay x 2^(n-1) for
+    retry_delay_max: float = 300.0     #: the n-th counted attempt, at most retry_delay_max, with jitter
     batch_size: int = 64               #: most jobs claimed in one transaction
     batch_window: float = 0.005        #: longest an outcome waits to share a commit
     max_hold: float = 0.02             #: longest a claimed job waits behind others of its batch
@@ -118,6 +121,8 @@ class Config:
         "detector_stagger": "OVERSEER_DETECTOR_STAGGER",
         "concurrency": "OVERSEER_CONCURRENCY",
         "max_attempts": "OVERSEER_MAX_ATTEMPTS",
+        "retry_delay": "OVERSEER_RETRY_DELAY",
+        "retry_delay_max": "OVERSEER_RETRY_DELAY_MAX",
         "batch_size": "OVERSEER_BATCH_SIZE",
         "batch_window": "OVERSEER_BATCH_WINDOW",
         "max_hold": "OVERSEER_MAX_HOLD",
@@ -296,6 +301,7 @@ class Worker:
         install_schema(self.conn)
         self._lock = threading.Lock()
         self._pool = _RandomSet()
+        self._delayed: list[tuple[int, int]] = []  # heap of (not-before ms, eid): ready later
         self._touched: set[int] = set()
         self._finished: list[int] = []
         self._lost: set[int] = set()
@@ -315,7 +321,8 @@ class Worker:
         cfg = self.config
         self.heartbeat = Heartbeat(self.conn, self.owner, self.held, self._on_lost)
         self.monitor = Monitor(self.conn, cfg.heartbeat_interval, cfg.heartbeat_tolerance,
-                               cfg.max_attempts, self.rng, clock=self.clock)
+                               cfg.max_attempts, self.rng, clock=self.clock, retry_delay=cfg.retry_delay,
+                               retry_delay_max=cfg.retry_delay_max)
         self._pulse: Pulse | None = None
         #: "ok", "unavailable" (transient store errors) or "reconnecting"
         self.store_state = "ok"
@@ -385,12 +392,13 @@ class Worker:
         # The pool is kept current from the transactions this process sees, so the full
         # query runs at start and, as a safety net, when there is nothing to do and the
         # last full query is older than sleep_time.
+        now_ms = to_ms(now)
         if self._need_full or (empty and now - self._last_full >= self.config.sleep_time):
-            eids = queries.ready_eids(db, self.types)
+            rows = queries.ready_timed(db, self.types)
             with self._lock:
                 self._pool.clear()
-                for e in eids:
-                    self._pool.add(e)
+                self._delayed.clear()
+                self._add_ready(rows, now_ms)
             self._need_full = False
             self._last_full = now
             self.stats["full_queries"] += 1
@@ -409,11 +417,25 @@ class Worker:
                 sid = st.id
                 touched = {e for e in touched if any(r[2] == UNSTARTED for r in db.search(e, sid))}
         if touched:
-            ready = queries.ready_among(db, touched, self.types)
+            rows = queries.ready_among(db, touched, self.types)
             self.stats["among_queries"] += 1
             with self._lock:
-                for e in ready:
-                    self._pool.add(e)
+                self._add_ready(rows, now_ms)
+        if self._delayed and self._delayed[0][0] <= now_ms:  # delayed jobs whose time has come
+            st = db.schema.attr(":job/status")
+            with self._lock:
+                while self._delayed and self._delayed[0][0] <= now_ms:
+                    _nb, e = heapq.heappop(self._delayed)
+                    if st is not None and any(r[2] == UNSTARTED for r in db.search(e, st.id)):
+                        self._pool.add(e)
+
+    def _add_ready(self, rows: Iterable[tuple[int, int]], now_ms: int) -> None:
+        """Ready jobs ``(eid, not-before ms)`` into the pool, or aside until their time (holds the lock)."""
+        for e, nb in rows:
+            if nb <= now_ms:
+                self._pool.add(e)
+            else:
+                heapq.heappush(self._delayed, (nb, e))
 
     # -- committing outcomes and claims --------------------------------------------------------
 
@@ -473,7 +495,8 @@ class Worker:
         self.stats["claimed"] += len(got.claimed)
         return bool(slot.queue)
 
-    def _run_one(self, slot: _Slot, e: int, attempt: int, main_thread: bool) -> None:
+    def _run_one(self, slot: _Slot, e: int, attempt: int, main_thread: bool,
+                 now: float | None = None) -> None:
         t0 = time.perf_counter()  # the batch size follows the whole per-job cost, not only the handler's
         job = job_dict(self.conn.db(), e)
         job[":job/attempt"] = attempt
@@ -483,7 +506,15 @@ class Worker:
         res = execute(handler, job, self.on_error, guard=slot if main_thread else None)
         took = time.perf_counter() - t0
         self._duration = took if self._duration == 0 else 0.8 * self._duration + 0.2 * took
-        slot.pending.append(Outcome(e, attempt, res.kind, res.failure))
+        nb = None
+        if res.kind == FAULT:
+            n = attempt - (job.get(":job/free-attempts") or 0)
+            opts = self.handlers.options.get(job.get(":job/type"), {})
+            delay = res.retry_in if res.retry_in is not None else claim.retry_delay(
+                n, opts.get("retry_delay", self.config.retry_delay),
+                opts.get("retry_delay_max", self.config.retry_delay_max), self.rng)
+            nb = to_ms((self.clock() if now is None else now) + delay) if delay > 0 else None
+        slot.pending.append(Outcome(e, attempt, res.kind, res.failure, nb))
         slot.running = None
         slot.marked.discard(e)
         self.stats[res.kind] += 1
@@ -511,7 +542,7 @@ class Worker:
             lost = e in self._lost
         if lost:  # reset while it waited in the queue: do not run it
             return RAN
-        self._run_one(slot, e, attempt, _main)
+        self._run_one(slot, e, attempt, _main, fixed)
         if self._stop.is_set():
             self._release(slot, self.clock() if fixed is None else fixed)
             return STOPPED
@@ -629,6 +660,10 @@ class Worker:
             self._idle_since = now
         quiet = now - self._idle_since
         timeout = min(self.config.sleep_time, 0.005 if quiet < 1.0 else 0.25)
+        with self._lock:
+            nxt = self._delayed[0][0] if self._delayed else None
+        if nxt is not None:  # wake when the next delayed job's time comes
+            timeout = max(0.0, min(timeout, nxt / 1000 - self.clock()))
         started = time.monotonic()
         self.conn.wait(timeout)  # a store error goes to _loop, which classifies it
         if time.monotonic() - started > timeout + self.config.heartbeat_interval:

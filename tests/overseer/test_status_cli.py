@@ -306,3 +306,22 @@ def test_ready_jobs_no_live_worker_handles_are_reported_unhandled(runner, store)
     assert data["unhandled"] == {":c": 1, ":e": 1, ":f": 1, ":i": 1} and data["workers"] == ["host:1:w"]
     res = invoke(runner, "status", "--store", store, "--now", str(NOW))
     assert "4 unhandled" in res.output and "no live worker handles" in res.output
+
+
+def test_retry_gives_a_poison_job_a_fresh_count_of_attempts(tmp_path):
+    uri = f"file:{tmp_path}/db"
+    conn = fs.connect(uri)
+    overseer.install_schema(conn)
+    conn.transact([overseer.job_txn("t", {":job/id": "p"})])
+    w = overseer.Worker(conn, {"t": lambda job: overseer.fault("never")},
+                        {"heartbeat": {"enabled": False}, "max_attempts": 2, "retry_delay": 0})
+    while w.step(now=0.0) == "ran":
+        pass
+    assert conn.db().entity([":job/id", "p"])[":job/status"] == overseer.FAILED
+    conn.transact(retry_txn(conn.db(), "p"))
+    runs = 0
+    while w.step(now=0.0) == "ran":
+        runs += 1
+    ent = conn.db().entity([":job/id", "p"])
+    assert runs == 2 and ent[":job/status"] == overseer.FAILED and ent[":job/attempt"] == 4
+    conn.close()

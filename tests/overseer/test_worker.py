@@ -85,25 +85,47 @@ def test_an_exception_fails_the_job_records_why_and_aborts_dependents(mem_conn):
     assert _status(mem_conn, "b") == overseer.ABORTED
 
 
-def test_fault_puts_the_job_back_and_it_runs_again_later(mem_conn):
+def test_fault_puts_the_job_back_and_it_runs_again_after_a_growing_backoff(mem_conn, clock):
     mem_conn.transact([overseer.job_txn("t", {":job/id": "j"})])
     attempts = []
 
     def flaky(job):
         attempts.append(job[":job/attempt"])
-        if job[":job/attempt"] < 3:
+        if job[":job/attempt"] < 4:
             overseer.fault("try again")
 
-    w = _worker(mem_conn, {"t": flaky})
-    run_all(w)
-    assert attempts == [1, 2, 3]
+    w = _worker(mem_conn, {"t": flaky}, clock, retry_delay=1.0, retry_delay_max=3.0)
+    waits = []
+    while run_all(w):
+        ent = mem_conn.db().entity([":job/id", "j"])
+        if ent[":job/status"] != overseer.UNSTARTED:
+            break
+        wait = ent[":job/not-before"] / 1000 - clock()
+        waits.append(wait)
+        clock.advance(wait * 0.99)
+        assert run_all(w) == 0                   # not before its time
+        clock.advance(wait * 0.02)
+    assert attempts == [1, 2, 3, 4]
+    # 1 x 2^(n-1) capped at 3 s, with equal jitter: [d/2, d]
+    assert [lo <= x <= hi for x, (lo, hi) in zip(waits, [(0.5, 1), (1, 2), (1.5, 3)])] == [True] * 3
     ent = mem_conn.db().entity([":job/id", "j"])
     assert ent[":job/status"] == overseer.FINISHED and ent.get(":job/failure") is None
 
 
+def test_fault_retry_in_and_per_type_options_set_the_delay(mem_conn, clock):
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "j"}), overseer.job_txn("u", {":job/id": "k"})])
+    w = _worker(mem_conn, {"t": lambda job: overseer.fault("later", retry_in=30),
+                           "u": {"process": lambda job: overseer.fault("soon"),
+                                 "options": {"retry_delay": 0.2, "retry_delay_max": 0.2}}}, clock)
+    assert run_all(w) == 2
+    db = mem_conn.db()
+    assert db.entity([":job/id", "j"])[":job/not-before"] == int((clock() + 30) * 1000)
+    assert 0.1 <= db.entity([":job/id", "k"])[":job/not-before"] / 1000 - clock() <= 0.2
+
+
 def test_fault_forever_ends_as_a_poison_job(mem_conn):
     mem_conn.transact([overseer.job_txn("t", {":job/id": "j"})])
-    w = _worker(mem_conn, {"t": lambda job: overseer.fault("never")}, max_attempts=4)
+    w = _worker(mem_conn, {"t": lambda job: overseer.fault("never")}, max_attempts=4, retry_delay=0)
     assert run_all(w) == 4
     ent = mem_conn.db().entity([":job/id", "j"])
     assert ent[":job/status"] == overseer.FAILED and "poison" in ent[":job/failure"]
@@ -118,7 +140,9 @@ def test_the_monitor_resets_a_dead_workers_job_and_another_worker_finishes_it(me
     assert w.sweep(clock.advance(2.9)) == []                         # within tolerance x interval
     assert w.sweep(clock.advance(0.2)) == [e]
     assert _status(mem_conn, "j") == overseer.UNSTARTED
-    assert run_all(w) == 1
+    assert run_all(w) == 0                     # the retry waits for its backoff (0.5-1 s) ...
+    clock.advance(1.0)
+    assert run_all(w) == 1                     # ... and then runs
     ent = mem_conn.db().entity(e)
     assert (ent[":job/status"], ent[":job/attempt"], ent[":job/owner"], ent[":job/resets"]) == (
         overseer.FINISHED, 2, w.owner, 1)
@@ -127,7 +151,8 @@ def test_the_monitor_resets_a_dead_workers_job_and_another_worker_finishes_it(me
 def test_a_job_that_kills_every_worker_is_failed_after_its_reset_cap(mem_conn, clock):
     mem_conn.transact([overseer.job_txn("t", {":job/id": "j"}), overseer.job_txn("t", {":job/id": "ok"})])
     e = mem_conn.db().entid([":job/id", "j"])
-    cfg = {"heartbeat": {"enabled": True, "sleep-time": 1, "tolerance": 2}, "max_attempts": 3}
+    cfg = {"heartbeat": {"enabled": True, "sleep-time": 1, "tolerance": 2}, "max_attempts": 3,
+           "retry_delay": 0}
     monitor = Worker(mem_conn, {"other": print}, cfg, clock=clock)
     for n in range(1, 4):
         assert claim.claim(mem_conn, e, f"victim:{n}:w", now=int(clock() * 1000)) == n
@@ -441,3 +466,19 @@ def test_exit_when_done_waits_while_a_live_worker_handles_the_ready_types(mem_co
     assert w.is_done()                                   # its lease ran out
     unregister(mem_conn, "other:1:w")
     assert w.unhandled() == {overseer.graph.keyword("o"): 1}
+
+
+def test_a_delayed_job_or_graph_runs_only_from_its_not_before_time(mem_conn, clock):
+    import datetime as dt
+    at = dt.datetime.fromtimestamp(clock() + 60, dt.timezone.utc)
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "later"}, not_before=clock() + 30)])
+    mem_conn.transact(overseer.graph_txns({"g1": [], "g2": ["g1"]}, ids=lambda n: n, not_before=at))
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "now"})])
+    ran = []
+    w = _worker(mem_conn, {t: (lambda job: ran.append(job[":job/id"])) for t in ("t", "g1", "g2")}, clock)
+    assert run_all(w) == 1 and ran == ["now"]
+    assert not w.is_done()                          # delayed jobs are still to come
+    clock.advance(30)
+    assert run_all(w) == 1 and ran[-1] == "later"
+    clock.advance(30)
+    assert run_all(w) == 2 and ran[-2:] == ["g1", "g2"]
