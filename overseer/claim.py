@@ -155,6 +155,15 @@ def counted(db: Any, at: _Attrs, e: int, attempt: int) -> int:
     return attempt - (_one(db, e, at.free) or 0)
 
 
+def _faulted(failure: str | None) -> str:
+    """``faulted (why)`` from a fault's failure JSON."""
+    try:
+        msg = json.loads(failure)["message"] if failure else ""
+    except (ValueError, KeyError, TypeError):
+        msg = ""
+    return f"faulted ({msg})" if msg else "faulted"
+
+
 def _poison(attempt: int, max_attempts: int, why: str) -> str:
     return failure_json("overseer/poison",
                         f"poison job: {why} at attempt {attempt}, and max_attempts is {max_attempts}",
@@ -246,7 +255,7 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
                 out.append([":db/add", e, _FREE, (_one(db, e, at.free) or 0) + 1])
             if kind == FAULT and counted(db, at, e, attempt) >= max_attempts:
                 out.append([":db/cas", e, _ST, STARTED, FAILED])
-                out.append([":db/add", e, _FAIL, _poison(attempt, max_attempts, "faulted")])
+                out.append([":db/add", e, _FAIL, _poison(attempt, max_attempts, _faulted(failure))])
                 doomed.append(e)
             else:
                 out.append([":db/cas", e, _ST, STARTED, UNSTARTED])

@@ -121,3 +121,13 @@ class WorkerInterrupted(BaseException):
     """
 
     code = "overseer/interrupted"
+
+
+class JobTimedOut(BaseException):
+    """Raised inside a handler thread whose attempt ran past its timeout (the attempt was faulted).
+
+    A ``BaseException`` so that a handler's ``except Exception`` does not swallow
+    it. Python delivers it only between bytecodes: a handler blocked in one long C
+    call (a socket read without a timeout, ``time.sleep``) sees it when that call
+    returns. Use ``isolate=True`` (a child process per job) to have it killed.
+    """

@@ -54,8 +54,10 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import ctypes
 import dataclasses
 import heapq
+import json
 import logging
 import os
 import random
@@ -70,9 +72,9 @@ from typing import Any
 import fact_store as fs
 
 from overseer import claim, queries
-from overseer.claim import FAULT, RELEASE, Outcome
-from overseer.errors import ConfigError, WorkerInterrupted
-from overseer.handlers import Handlers, OnError, execute
+from overseer.claim import FAIL, FAULT, RELEASE, Outcome
+from overseer.errors import ConfigError, JobTimedOut, WorkerInterrupted
+from overseer.handlers import Handlers, OnError, RunResult, execute
 from overseer.heartbeat import Heartbeat, Monitor, Pulse, register, to_ms, unregister
 from overseer.schema import FINISHED, STARTED, UNSTARTED, install_schema
 
@@ -105,6 +107,10 @@ class Config:
     retry_delay_max: float = 300.0     #: the n-th counted attempt, at most retry_delay_max, with jitter
     batch_size: int = 64               #: most jobs claimed in one transaction
     batch_window: float = 0.005        #: longest an outcome waits to share a commit
+    timeout: float = 0.0               #: seconds an attempt may run (0: no limit); per type in a
+                                       #: handler map's options, per job in :job/timeout (ms)
+    isolate: bool = False              #: run each handler in a forked child process (killed at
+                                       #: its timeout); else in the worker's own thread
     max_hold: float = 0.02             #: longest a claimed job waits behind others of its batch
                                        #: before the worker gives it back unrun
     exit_grace: float = 2.0            #: exit_when_done: how long the store must stay quiet before
@@ -126,6 +132,8 @@ class Config:
         "batch_size": "OVERSEER_BATCH_SIZE",
         "batch_window": "OVERSEER_BATCH_WINDOW",
         "max_hold": "OVERSEER_MAX_HOLD",
+        "timeout": "OVERSEER_TIMEOUT",
+        "isolate": "OVERSEER_ISOLATE",
         "hand_off": "OVERSEER_HAND_OFF",
         "exit_grace": "OVERSEER_EXIT_GRACE",
     }
@@ -197,6 +205,12 @@ def _coerce(v: Any, want: type) -> Any:
     if isinstance(v, bool):
         raise TypeError(v)
     return want(v)
+
+
+def _async_raise(thread_id: int, exc: type[BaseException] | None) -> None:
+    """Raise ``exc`` in the thread ``thread_id`` at its next bytecode (None cancels a pending one)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               ctypes.py_object(exc) if exc is not None else None)
 
 
 def job_dict(db: Any, e: int) -> dict[Any, Any]:
@@ -272,6 +286,12 @@ class _Slot:
         self.claimed_at: dict[int, float] = {}  # eid -> monotonic time its claim committed
         self.running: tuple[int, int] | None = None
         self.running_since = 0.0                 # monotonic time the running handler started
+        self.deadline: float | None = None       # monotonic time the running attempt times out
+        self.timed_out = False                   # the watchdog ended the running attempt
+        self.in_handler = False                  # the slot's thread is inside the handler
+        self.injected = False                    # a JobTimedOut was sent to that thread
+        self.thread_id = 0
+        self.child_pid: int | None = None        # the handler's process (isolate=True)
         self.marked: set[int] = set()            # jobs recorded as :job/running
         self.last_commit = 0.0
         self.active = False   # inside a handler (a second signal may interrupt it)
@@ -341,7 +361,7 @@ class Worker:
         for s in self._slots:  # called from the heartbeat thread: copy each container at once
             out.extend(list(s.queue))
             running = s.running
-            if running is not None:
+            if running is not None and not s.timed_out:
                 out.append(running)
             out.extend((o.eid, o.attempt) for o in list(s.pending))
         return out
@@ -495,17 +515,54 @@ class Worker:
         self.stats["claimed"] += len(got.claimed)
         return bool(slot.queue)
 
+    def _timeout_of(self, job: Mapping[Any, Any]) -> float | None:
+        """Seconds the attempt may run: the job's ``:job/timeout`` (ms), else its type's, else the worker's."""
+        ms = job.get(":job/timeout")
+        if ms:
+            return ms / 1000
+        t = self.handlers.options.get(job.get(":job/type"), {}).get("timeout", self.config.timeout)
+        return t or None
+
     def _run_one(self, slot: _Slot, e: int, attempt: int, main_thread: bool,
                  now: float | None = None) -> None:
         t0 = time.perf_counter()  # the batch size follows the whole per-job cost, not only the handler's
         job = job_dict(self.conn.db(), e)
         job[":job/attempt"] = attempt
         handler = self.handlers.get(job.get(":job/type"))
-        slot.running_since = time.monotonic()
-        slot.running = (e, attempt)
-        res = execute(handler, job, self.on_error, guard=slot if main_thread else None)
+        timeout = self._timeout_of(job)
+        with self._lock:
+            slot.running_since = time.monotonic()
+            slot.deadline = slot.running_since + timeout if timeout else None
+            slot.timed_out = False
+            slot.thread_id = threading.get_ident()
+            slot.running = (e, attempt)
+        if timeout:
+            self._watch.set()
+        if self.config.isolate:
+            res = self._execute_in_child(slot, handler, job)
+        else:
+            try:
+                with self._lock:
+                    slot.in_handler = True
+                res = execute(handler, job, self.on_error, guard=slot if main_thread else None)
+            except JobTimedOut:  # arrived just after the handler returned: the outcome is recorded
+                res = RunResult(FAULT)
+            finally:
+                with self._lock:
+                    slot.in_handler = False
+                    if slot.injected:  # cancel a JobTimedOut still pending for this thread
+                        _async_raise(slot.thread_id, None)
+                        slot.injected = False
         took = time.perf_counter() - t0
         self._duration = took if self._duration == 0 else 0.8 * self._duration + 0.2 * took
+        with self._lock:
+            timed_out, slot.timed_out = slot.timed_out, False
+            slot.deadline = None
+        if timed_out:  # the watchdog recorded this attempt's end already
+            slot.running = None
+            slot.marked.discard(e)
+            self.stats["timed_out"] += 1
+            return
         nb = None
         if res.kind == FAULT:
             n = attempt - (job.get(":job/free-attempts") or 0)
@@ -518,6 +575,43 @@ class Worker:
         slot.running = None
         slot.marked.discard(e)
         self.stats[res.kind] += 1
+
+    def _execute_in_child(self, slot: _Slot, handler: Mapping[str, Callable[..., Any]],
+                          job: Mapping[Any, Any]) -> RunResult:
+        """Run the handler in a forked child process; its outcome comes back through a pipe.
+
+        The watchdog kills the child (SIGKILL) when the attempt times out. A child that
+        dies without an outcome (a crash, a kill) fails the job.
+        """
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child; coverage does not follow forks
+            try:
+                os.close(r)
+                for sig in (signal.SIGINT, signal.SIGTERM):
+                    signal.signal(sig, signal.SIG_DFL)
+                res = execute(handler, job, self.on_error)
+                with os.fdopen(w, "wb") as f:
+                    f.write(json.dumps([res.kind, res.failure, res.retry_in]).encode())
+            finally:
+                os._exit(0)
+        os.close(w)
+        with self._lock:
+            slot.child_pid = pid
+        try:
+            with os.fdopen(r, "rb") as f:
+                data = f.read()
+        finally:
+            _, status = os.waitpid(pid, 0)
+            with self._lock:
+                slot.child_pid = None
+        if data:
+            kind, failure, retry_in = json.loads(data)
+            return RunResult(kind, failure, retry_in=retry_in)
+        how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+               else f"exit status {os.WEXITSTATUS(status)}")
+        return RunResult(FAIL, claim.failure_json("overseer/handler-died",
+                                                  f"the handler's process ended ({how}) without an outcome"))
 
     def step(self, now: float | None = None, slot_index: int = 0, *, _main: bool = False) -> str:
         """One iteration of one slot: claim if it has nothing, run one job, record when due.
@@ -592,6 +686,16 @@ class Worker:
                     queued, slot.queue = list(slot.queue), collections.deque()
                     for e, _ in queued:
                         slot.claimed_at.pop(e, None)
+            with self._lock:
+                deadline = slot.deadline if running is not None and not slot.timed_out else None
+                expired = deadline is not None and mono >= deadline
+                if expired:
+                    slot.timed_out = True
+            if expired and running is not None:
+                self._time_out(slot, running, deadline - since)
+                running = None
+            elif deadline is not None:
+                nxt = deadline if nxt is None else min(nxt, deadline)
             mark = [running] if running is not None and unmarked and mono - since >= hold else []
             if queued or mark:
                 try:
@@ -609,6 +713,29 @@ class Worker:
                     [since + hold] if running is not None and unmarked and not mark else []):
                 nxt = t if nxt is None else min(nxt, t)
         return nxt
+
+    def _time_out(self, slot: _Slot, running: tuple[int, int], limit: float) -> None:
+        """End an attempt that ran past its timeout: fault it (fail it at max_attempts), stop its handler."""
+        e, attempt = running
+        failure = claim.failure_json("overseer/timeout", f"timed out after {limit:g} s", attempt=attempt)
+        delay = claim.retry_delay(attempt, self.config.retry_delay, self.config.retry_delay_max, self.rng)
+        nb = to_ms(self.clock() + delay) if delay > 0 else None
+        log.warning("job %s (attempt %d) timed out after %g s: abandoned, %s", e, attempt, limit,
+                    "its process killed" if self.config.isolate else "its thread interrupted")
+        try:
+            claim.settle(self.conn, self.owner, [Outcome(e, attempt, FAULT, failure, nb)],
+                         max_attempts=self.config.max_attempts)
+        except fs.FactStoreError as exc:  # the monitor resets it once its heartbeat goes stale
+            log.error("worker %s could not record the timeout of job %s: %s", self.owner, e, exc)
+        with self._lock:
+            if slot.child_pid is not None:
+                try:
+                    os.kill(slot.child_pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            elif slot.in_handler and slot.running == running:
+                _async_raise(slot.thread_id, JobTimedOut)
+                slot.injected = True
 
     def _watchdog(self) -> None:
         while not self._watch_stop.is_set():

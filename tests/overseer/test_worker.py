@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import time
 
@@ -482,3 +483,54 @@ def test_a_delayed_job_or_graph_runs_only_from_its_not_before_time(mem_conn, clo
     assert run_all(w) == 1 and ran[-1] == "later"
     clock.advance(30)
     assert run_all(w) == 2 and ran[-2:] == ["g1", "g2"]
+
+
+def test_a_handler_past_its_timeout_is_interrupted_and_its_attempt_faulted_then_failed(mem_conn):
+    """Thread mode: the attempt is faulted at its timeout and the looping handler interrupted."""
+    mem_conn.transact([overseer.job_txn("spin", {":job/id": "j"}), overseer.job_txn("ok", {":job/id": "k"})])
+    loops = []
+
+    def spin(job):
+        n = 0
+        loops.append(job[":job/attempt"])
+        while True:        # pure Python: the JobTimedOut lands between two bytecodes
+            n += 1
+
+    w = Worker(mem_conn, {"spin": {"process": spin, "options": {"timeout": 0.2}}, "ok": lambda job: None},
+               {**NO_PULSE, "max_attempts": 2, "retry_delay": 0, "exit_grace": 0})
+    w.run(install_signals=False, exit_when_done=True)
+    ent = mem_conn.db().entity([":job/id", "j"])
+    assert loops == [1, 2] and ent[":job/status"] == overseer.FAILED
+    assert "poison" in ent[":job/failure"] and w.stats["timed_out"] == 2
+    assert _status(mem_conn, "k") == overseer.FINISHED
+
+
+def test_with_isolate_a_timed_out_handler_process_is_killed(mem_conn, tmp_path):
+    pids = tmp_path / "pids"
+
+    def hang(job):
+        with open(pids, "a") as f:
+            f.write(f"{os.getpid()}\n")
+        time.sleep(600)    # a blocking C call: only a kill stops it
+
+    mem_conn.transact([overseer.job_txn("hang", {":job/id": "j", ":job/timeout": 200})])
+    w = Worker(mem_conn, {"hang": hang, "ok": lambda job: None},
+               {**NO_PULSE, "isolate": True, "max_attempts": 1, "exit_grace": 0})
+    w.run(install_signals=False, exit_when_done=True)
+    ent = mem_conn.db().entity([":job/id", "j"])
+    assert ent[":job/status"] == overseer.FAILED and "timed out after 0.2 s" in ent[":job/failure"]
+    (pid,) = [int(x) for x in pids.read_text().split()]
+    assert pid != os.getpid()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)      # killed (and reaped)
+
+
+def test_with_isolate_outcomes_come_back_from_the_child(mem_conn):
+    mem_conn.transact(overseer.graph_txns({"a": [], "b": [], "c": []}, ids=lambda n: n))
+    w = Worker(mem_conn, {"a": lambda job: None, "b": lambda job: {}["x"],
+                          "c": lambda job: overseer.fault("later", retry_in=60)},
+               {**NO_PULSE, "isolate": True}, clock=lambda: 0.0)
+    assert run_all(w) == 3
+    assert [_status(mem_conn, j) for j in "abc"] == [overseer.FINISHED, overseer.FAILED, overseer.UNSTARTED]
+    assert "KeyError" in mem_conn.db().entity([":job/id", "b"])[":job/failure"]
+    assert mem_conn.db().entity([":job/id", "c"])[":job/not-before"] == 60_000
