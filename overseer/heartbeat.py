@@ -46,6 +46,13 @@ from overseer import claim, queries
 log = logging.getLogger("overseer")
 
 
+def job_id(db: Any, e: int) -> str:
+    """The ``:job/id`` of entity ``e`` (what logs show: people know jobs by id), else ``#e``."""
+    attr = db.schema.attr(":job/id")
+    rows = db.search(e, attr.id) if attr is not None else []
+    return str(rows[0][2]) if rows else f"#{e}"
+
+
 def to_ms(now: float) -> int:
     """Epoch seconds → the epoch milliseconds stored in ``:job/heartbeat``."""
     return int(now * 1000)
@@ -99,8 +106,9 @@ class Heartbeat:
         still = set(self.held())
         lost = {e for e, a in held if (e, a) in still} - current
         if lost:
+            db = self.conn.db()
             log.warning("worker %s lost %d attempt(s) (reset by a monitor): %s", self.owner,
-                        len(lost), sorted(lost))
+                        len(lost), ", ".join(job_id(db, e) for e in sorted(lost)))
             if self.on_lost is not None:
                 self.on_lost(lost)
         return current
@@ -165,8 +173,8 @@ class Monitor:
             nb = to_ms(now + delay) if delay > 0 else None
             if claim.reset(self.conn, e, attempt, hb, to_ms(now), self.max_attempts,
                            clock=self._clock_ms if live else None, not_after=not_after, not_before=nb):
-                log.warning("monitor reset job %s (attempt %s, heartbeat %s ms old)", e, attempt,
-                            to_ms(now) - hb)
+                log.warning("monitor reset job %s (attempt %s, heartbeat %s ms old)", job_id(db, e), attempt,
+                            to_ms(now) - hb, extra={"job_id": job_id(db, e), "attempt": attempt})
                 done.append(e)
             elif live and self._clock_ms() > (not_after or 0):
                 self.note_outage(self.clock())  # the writer lock was unavailable: stop here

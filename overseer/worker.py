@@ -75,12 +75,14 @@ from overseer import claim, queries
 from overseer.claim import FAIL, FAULT, RELEASE, Outcome
 from overseer.errors import ConfigError, JobTimedOut, WorkerInterrupted
 from overseer.handlers import Handlers, OnError, RunResult, execute
-from overseer.heartbeat import Heartbeat, Monitor, Pulse, register, to_ms, unregister
+from overseer.heartbeat import Heartbeat, Monitor, Pulse, job_id, register, to_ms, unregister
 from overseer.schema import FINISHED, STARTED, UNSTARTED, install_schema
 
 log = logging.getLogger("overseer")
 
 IDLE, RAN, STOPPED = "idle", "ran", "stopped"
+_PAST = {"finish": "finished", "fail": "failed", "abort": "aborted", "fault": "faulted",
+         "release": "released"}
 #: seconds between warnings about ready jobs that no live worker handles
 UNHANDLED_WARNING_INTERVAL = 60.0
 
@@ -499,7 +501,7 @@ class Worker:
         if got.stale:
             self.stats["stale"] += len(got.stale)
             log.warning("worker %s: outcome of %d stale attempt(s) refused (the jobs were reset): %s",
-                        self.owner, len(got.stale), sorted(got.stale))
+                        self.owner, len(got.stale), ", ".join(job_id(got.report.db_after, e) for e in got.stale))
         with self._lock:  # candidates lost to others leave the pool when their status change is seen
             for e, _ in got.claimed[1:]:
                 slot.marked.discard(e)
@@ -563,6 +565,7 @@ class Worker:
             slot.marked.discard(e)
             self.stats["timed_out"] += 1
             return
+        self._log_outcome(job, attempt, res.kind, took)
         nb = None
         if res.kind == FAULT:
             n = attempt - (job.get(":job/free-attempts") or 0)
@@ -575,6 +578,16 @@ class Worker:
         slot.running = None
         slot.marked.discard(e)
         self.stats[res.kind] += 1
+
+    def _log_outcome(self, job: Mapping[Any, Any], attempt: int, kind: str, took: float) -> None:
+        """One INFO line per job outcome: id, type, attempt, duration, worker (and as record fields)."""
+        if not log.isEnabledFor(logging.INFO):
+            return
+        jid, jtype = job.get(":job/id"), job.get(":job/type")
+        log.info("job %s %s attempt %d %s in %.1f ms (worker %s)", jid, jtype, attempt, _PAST.get(kind, kind),
+                 took * 1000, self.owner,
+                 extra={"job_id": jid, "job_type": str(jtype), "attempt": attempt, "outcome": kind,
+                        "duration_ms": round(took * 1000, 3), "worker": self.owner})
 
     def _execute_in_child(self, slot: _Slot, handler: Mapping[str, Callable[..., Any]],
                           job: Mapping[Any, Any]) -> RunResult:
@@ -720,7 +733,8 @@ class Worker:
         failure = claim.failure_json("overseer/timeout", f"timed out after {limit:g} s", attempt=attempt)
         delay = claim.retry_delay(attempt, self.config.retry_delay, self.config.retry_delay_max, self.rng)
         nb = to_ms(self.clock() + delay) if delay > 0 else None
-        log.warning("job %s (attempt %d) timed out after %g s: abandoned, %s", e, attempt, limit,
+        log.warning("job %s (attempt %d) timed out after %g s: abandoned, %s", job_id(self.conn.db(), e),
+                    attempt, limit,
                     "its process killed" if self.config.isolate else "its thread interrupted")
         try:
             claim.settle(self.conn, self.owner, [Outcome(e, attempt, FAULT, failure, nb)],

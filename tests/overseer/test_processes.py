@@ -212,6 +212,19 @@ def test_exit_when_done_ends_although_ready_jobs_have_no_handler(store, workers)
     assert sorted(overseer.jobs_unstarted(db)) == ["a2", "c1", "c2"]
 
 
+def test_log_format_json_prints_one_object_per_line_with_the_jobs_fields(store, workers):
+    import json
+    uri, conn = store
+    conn.transact(overseer.graph_txns({"a1": [], "b1": ["a1"]}, ids=lambda n: n, types=lambda n: n[0]))
+    p = workers.start("AB", "--log-format", "json")
+    assert p.wait(60) == 0, workers.log(p)
+    recs = [json.loads(line) for line in workers.log(p).splitlines() if line.strip()]
+    done = {r["job_id"]: r for r in recs if r.get("outcome")}
+    assert sorted(done) == ["a1", "b1"]
+    assert done["b1"]["job_type"] == ":b" and done["b1"]["attempt"] == 1 and done["b1"]["level"] == "INFO"
+    assert str(p.pid) in done["b1"]["worker"] and done["b1"]["duration_ms"] >= 0
+
+
 def _wait_started(workers, jid, n=1):
     return workers.wait_for(lambda: [r for r in workers.records() if r["id"] == jid and r["ev"] == "start"][n - 1:]
                             and [r for r in workers.records() if r["id"] == jid and r["ev"] == "start"],

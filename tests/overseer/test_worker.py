@@ -534,3 +534,27 @@ def test_with_isolate_outcomes_come_back_from_the_child(mem_conn):
     assert [_status(mem_conn, j) for j in "abc"] == [overseer.FINISHED, overseer.FAILED, overseer.UNSTARTED]
     assert "KeyError" in mem_conn.db().entity([":job/id", "b"])[":job/failure"]
     assert mem_conn.db().entity([":job/id", "c"])[":job/not-before"] == 60_000
+
+
+def test_one_info_line_per_job_outcome_with_id_type_attempt_duration_and_worker(mem_conn, caplog, clock):
+    mem_conn.transact(overseer.graph_txns({"a": [], "b": []}, ids=lambda n: "job-" + n))
+    w = _worker(mem_conn, {"a": lambda job: None, "b": lambda job: {}["x"]}, clock)
+    with caplog.at_level("INFO", logger="overseer"):
+        run_all(w)
+    lines = {r.job_id: r for r in caplog.records if hasattr(r, "outcome")}
+    assert sorted(lines) == ["job-a", "job-b"]
+    a = lines["job-a"]
+    assert (a.job_type, a.attempt, a.outcome, a.worker, a.levelname) == (":a", 1, "finish", w.owner, "INFO")
+    assert a.duration_ms >= 0 and a.getMessage().startswith("job job-a :a attempt 1 finished in ")
+    assert lines["job-b"].outcome == "fail"
+
+
+def test_the_monitor_logs_job_ids(mem_conn, clock, caplog):
+    mem_conn.transact([overseer.job_txn("t", {":job/id": "the-job"})])
+    e = mem_conn.db().entid([":job/id", "the-job"])
+    w = Worker(mem_conn, {"t": print}, {"heartbeat": {"enabled": True, "sleep-time": 1, "tolerance": 1}},
+               clock=clock)
+    claim.claim(mem_conn, e, "dead:1:w", now=int(clock() * 1000))
+    with caplog.at_level("WARNING", logger="overseer"):
+        assert w.sweep(clock.advance(2)) == [e]
+    assert any(r.getMessage().startswith("monitor reset job the-job (attempt 1") for r in caplog.records)
