@@ -443,7 +443,8 @@ def heartbeat(conn: Any, owner: str, attempts: Iterable[tuple[int, int]],
     ``worker``: renew the registered worker's ``:worker/heartbeat`` in the same transaction.
     """
     atts = [tuple(a) for a in attempts]
-    me = [[":db/add", [":worker/id", owner], ":worker/heartbeat", _stamp(now)]] if worker else []
+    # an upsert, not a lookup ref: a renewal can never fail for want of the record
+    me = [{":worker/id": owner, ":worker/heartbeat": _stamp(now)}] if worker else []
     if not atts:
         if me:
             conn.transact(me)

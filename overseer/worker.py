@@ -1029,15 +1029,15 @@ class Worker:
             self._watch_stop.set()
             self._watch.set()
             watchdog.join(5)
-            if self.heartbeat.registered:
+            registered, self.heartbeat.registered = self.heartbeat.registered, False
+            if self._pulse is not None:
+                self._pulse.stop()
+                self._pulse.join(5)
+            if registered:  # after the heartbeats stopped: none may renew a retracted record
                 try:
                     unregister(self.conn, self.owner)
                 except fs.FactStoreError as exc:
                     log.warning("worker %s could not retract its record: %s", self.owner, exc)
-                self.heartbeat.registered = False
-            if self._pulse is not None:
-                self._pulse.stop()
-                self._pulse.join(5)
             for sig, h in old.items():
                 signal.signal(sig, h)
             log.info("worker %s stopped: %s", self.owner, dict(self.stats))
