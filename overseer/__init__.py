@@ -34,7 +34,9 @@ otherwise. ``args`` (e.g. ``{":organization-id": 123}``) become attributes of ev
 job: declare them in your schema. ``job_txn("my-job-type", {":user-id": 456})`` is
 one job. A missing dependency or a cycle raises ``GraphError`` naming them; ids
 that already exist make ``conn.transact`` raise ``DuplicateJobId`` (a GraphError)
-and write nothing. No execution order is promised among ready jobs.
+and write nothing. No execution order is promised among ready jobs: a worker picks uniformly at
+random among every ready job it handles. ``not_before=`` (a datetime or epoch seconds) delays a
+job or a graph.
 
 **Handlers.** ``{job type: handler}``; a handler is ``f(job)`` or
 ``{"pre_process": f(job), "process": f(job), "post_process": f(job, result)}``.
@@ -43,7 +45,8 @@ your args). ``harness(handler, wrapper, stage="process")`` wraps a stage.
 ``validate_graph_handlers(handlers, graph)`` names the types without a handler.
 Inside a handler: ``abort(msg)`` (the job and every transitive dependent become
 ``:aborted``; reported), ``abort_silent(msg)`` (the same, not reported),
-``fault(msg)`` (back to ``:unstarted`` for a later try). Any other exception:
+``fault(msg, retry_in=None)`` (back to ``:unstarted`` for a later try, after ``retry_in``
+seconds or an exponential backoff with jitter). Any other exception:
 ``:failed`` with JSON failure info in ``:job/failure``, dependents ``:aborted``.
 Execution is at least once: make handlers idempotent.
 

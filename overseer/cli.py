@@ -68,6 +68,35 @@ def load_handlers(spec: str, path: tuple[str, ...] = ()) -> Any:
     return obj
 
 
+class JsonFormatter(logging.Formatter):
+    """One JSON object per log record, for log shippers: ``time`` (ISO 8601, UTC), ``level``,
+    ``logger``, ``pid``, ``message``, the job fields a record carries (``job_id``, ``job_type``,
+    ``attempt``, ``outcome``, ``duration_ms``, ``worker``) and ``exc`` when there is a traceback.
+
+    >>> r = logging.LogRecord("overseer", logging.INFO, "", 0, "job %s finished", ("j1",), None)
+    >>> r.job_id, r.created = "j1", 0.0
+    >>> JsonFormatter().format(r)[:60]
+    '{"time": "1970-01-01T00:00:00.000Z", "level": "INFO", "logge'
+    """
+
+    FIELDS = ("job_id", "job_type", "attempt", "outcome", "duration_ms", "worker")
+
+    def format(self, record: logging.LogRecord) -> str:
+        import datetime as dt
+        import json
+
+        when = dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
+        out: dict[str, Any] = {"time": when.strftime("%Y-%m-%dT%H:%M:%S.") + f"{when.microsecond // 1000:03d}Z",
+                               "level": record.levelname, "logger": record.name, "pid": record.process,
+                               "message": record.getMessage()}
+        for f in self.FIELDS:
+            if hasattr(record, f):
+                out[f] = getattr(record, f)
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, default=str)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="fact-store", prog_name="overseer")
 def main() -> None:
@@ -94,23 +123,35 @@ def _opt(name: str, envvar: str, type_: Any, help_: str) -> Any:
 @_opt("--max-attempts", "OVERSEER_MAX_ATTEMPTS", int, "Attempts before a reset/faulted job fails (5).")
 @_opt("--batch-size", "OVERSEER_BATCH_SIZE", int, "Most jobs claimed per transaction (64).")
 @_opt("--batch-window", "OVERSEER_BATCH_WINDOW", float, "Longest an outcome waits to share a commit (0.005).")
+@_opt("--timeout", "OVERSEER_TIMEOUT", float, "Seconds an attempt may run; 0: no limit (0).")
+@click.option("--isolate/--no-isolate", "isolate", envvar="OVERSEER_ISOLATE", default=None, show_envvar=True,
+              help="Run each handler in a child process, killed at its timeout (default off).")
+@_opt("--retry-delay", "OVERSEER_RETRY_DELAY", float,
+      "Backoff after a fault or reset: seconds x 2^(attempt-1), with jitter (1).")
+@_opt("--retry-delay-max", "OVERSEER_RETRY_DELAY_MAX", float, "Longest backoff, seconds (300).")
 @click.option("--exit-when-done", is_flag=True, envvar="OVERSEER_EXIT_WHEN_DONE",
-              help="Exit once no job in the store is unstarted or started.")
+              help="Exit once nothing is left that a live worker could run: no job started, and no "
+                   "ready job of a type this or another live worker handles.")
 @click.option("--log-level", envvar="OVERSEER_LOG_LEVEL", default="INFO", show_default=True)
+@click.option("--log-format", envvar="OVERSEER_LOG_FORMAT", type=click.Choice(["text", "json"]),
+              default="text", show_default=True, show_envvar=True,
+              help="json: one JSON object per line (time, level, logger, message and the job's fields).")
 @click.option("--path", "paths", multiple=True, metavar="DIR",
               type=click.Path(exists=True, file_okay=False),
               help="Look for the HANDLERS module in DIR first (repeatable); the current "
                    "directory is always searched.")
-def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, paths: tuple[str, ...],
-           **options: Any) -> None:
+def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, log_format: str,
+           paths: tuple[str, ...], **options: Any) -> None:
     """Run a worker for the job types of HANDLERS (module:attribute) on the store."""
     import fact_store as fs
 
     from overseer.errors import OverseerError
     from overseer.worker import Config, Worker
 
-    logging.basicConfig(level=log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(
+        "%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s"))
+    logging.basicConfig(level=log_level.upper(), handlers=[handler])
     mapping = load_handlers(handlers, paths)
     try:
         config = Config.from_mapping({k: v for k, v in options.items() if v is not None})

@@ -101,9 +101,16 @@ class JobAborted(JobSignal):
 
 
 class JobFaulted(JobSignal):
-    """``fault(msg)``: a transient failure; the job goes back to ``:unstarted`` for a later try."""
+    """``fault(msg)``: a transient failure; the job goes back to ``:unstarted`` for a later try.
+
+    ``retry_in`` (seconds) sets when; None leaves it to the worker's backoff.
+    """
 
     code = "overseer/faulted"
+
+    def __init__(self, message: str = "", retry_in: float | None = None, **data: Any) -> None:
+        super().__init__(message, retry_in=retry_in, **data)
+        self.retry_in = retry_in
 
 
 class WorkerInterrupted(BaseException):
@@ -114,3 +121,13 @@ class WorkerInterrupted(BaseException):
     """
 
     code = "overseer/interrupted"
+
+
+class JobTimedOut(BaseException):
+    """Raised inside a handler thread whose attempt ran past its timeout (the attempt was faulted).
+
+    A ``BaseException`` so that a handler's ``except Exception`` does not swallow
+    it. Python delivers it only between bytecodes: a handler blocked in one long C
+    call (a socket read without a timeout, ``time.sleep``) sees it when that call
+    returns. Use ``isolate=True`` (a child process per job) to have it killed.
+    """

@@ -19,6 +19,7 @@ a chain 100,000 deep raises no RecursionError.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -26,7 +27,7 @@ from typing import Any
 import fact_store as fs
 
 from overseer.errors import DuplicateJobId, GraphError, HandlerNotFound
-from overseer.schema import UNSTARTED
+from overseer.schema import ABORTED, FAILED, UNSTARTED
 
 Node = Any
 Graph = Mapping[Node, Iterable[Any]]
@@ -140,11 +141,32 @@ def validate_graph(graph: Graph) -> dict[Node, list[Any]]:
     return g
 
 
-def job_txn(job_type: Any, args: Mapping[Any, Any] | None = None, *, tempid: Any = None) -> dict[Any, Any]:
+def not_before_ms(when: Any) -> int:
+    """A not-before time as stored in ``:job/not-before``: epoch milliseconds.
+
+    ``when`` is an aware :class:`datetime.datetime` (a naive one is taken as UTC) or
+    epoch seconds (``time.time() + 60``).
+
+    >>> import datetime as dt
+    >>> not_before_ms(dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)), not_before_ms(1.5)
+    (1893456000000, 1500)
+    """
+    if isinstance(when, dt.datetime):
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.timezone.utc)
+        return int(when.timestamp() * 1000)
+    if isinstance(when, bool) or not isinstance(when, (int, float)) or when != when:
+        raise GraphError(f"not_before must be a datetime or epoch seconds, got {when!r}", not_before=when)
+    return int(when * 1000)
+
+
+def job_txn(job_type: Any, args: Mapping[Any, Any] | None = None, *, tempid: Any = None,
+            not_before: Any = None) -> dict[Any, Any]:
     """The entity map of one new ``:unstarted`` job of type ``job_type``, with ``args`` as attributes.
 
     ``:job/id`` is a random UUID unless ``args`` names one. Transact it in a list:
-    ``conn.transact([job_txn("my-job-type", {":user-id": 456})])``.
+    ``conn.transact([job_txn("my-job-type", {":user-id": 456})])``. ``not_before``
+    (a datetime, or epoch seconds) delays the job: no worker claims it earlier.
 
     >>> m = job_txn("report", {":job/id": "r-1"})
     >>> m[":job/id"], m[":job/type"], m[":job/status"]
@@ -156,6 +178,8 @@ def job_txn(job_type: Any, args: Mapping[Any, Any] | None = None, *, tempid: Any
         ":job/type": keyword(job_type),
         ":job/status": UNSTARTED,
     }
+    if not_before is not None:
+        m[":job/not-before"] = not_before_ms(not_before)
     if args:
         for k, v in args.items():
             key = str(k)
@@ -180,13 +204,78 @@ def _ensure_new_fn(db: Any, ids: Iterable[str]) -> list[Any]:
 
 fs.register_tx_fn(":overseer/ensure-new-jobs", _ensure_new_fn)
 
+_STATUS = fs.Keyword(":job/status")
+
+
+def _initial_status_fn(db: Any, nodes: Iterable[Any]) -> list[Any]:
+    """``:overseer/initial-status``: the status of new jobs that wait for existing ones.
+
+    ``nodes`` is ``[(tempid, [lookup refs of existing deps], [tempids of deps in the
+    graph]), ...]`` in dependency order. Under the writer lock, a job whose existing
+    dependency is ``:failed`` or ``:aborted`` (or whose dependency in the graph is
+    aborted so) is inserted ``:aborted``, like any dependent of a failed job (J4);
+    the others ``:unstarted``.
+    """
+    st = db.schema.attr(_STATUS)
+    doomed: set[Any] = set()
+    out: list[Any] = []
+    for tempid, refs, inner in nodes:
+        dead = any(t in doomed for t in inner)
+        if not dead and st is not None:
+            for ref in refs:
+                e = db.entid(tuple(ref))
+                rows = db.search(e, st.id) if e is not None else []
+                if rows and rows[0][2] in (FAILED, ABORTED):
+                    dead = True
+                    break
+        if dead:
+            doomed.add(tempid)
+        out.append([":db/add", tempid, _STATUS, ABORTED if dead else UNSTARTED])
+    return out
+
+
+fs.register_tx_fn(":overseer/initial-status", _initial_status_fn)
+
+
+def _waiting_on_existing(g: Mapping[Node, list[Any]]) -> list[Node]:
+    """The nodes that wait, directly or through other nodes, for jobs outside the graph, in
+    dependency order (Kahn's algorithm over those nodes; O(nodes + edges))."""
+    children: dict[Node, list[Node]] = {}
+    for node, deps in g.items():
+        for d in deps:
+            if not _is_lookup_ref(d):
+                children.setdefault(d, []).append(node)
+    marked = {n for n, ds in g.items() if any(_is_lookup_ref(d) for d in ds)}
+    stack = list(marked)
+    while stack:
+        for c in children.get(stack.pop(), ()):
+            if c not in marked:
+                marked.add(c)
+                stack.append(c)
+    if not marked:
+        return []
+    indeg = {n: sum(1 for d in g[n] if not _is_lookup_ref(d) and d in marked) for n in marked}
+    ready = [n for n, k in indeg.items() if k == 0]
+    order: list[Node] = []
+    while ready:
+        n = ready.pop()
+        order.append(n)
+        for c in children.get(n, ()):
+            if c in indeg:
+                indeg[c] -= 1
+                if indeg[c] == 0:
+                    ready.append(c)
+    return order
+
 
 def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
                types: Mapping[Node, Any] | Callable[[Node], Any] | None = None,
-               ids: Mapping[Node, str] | Callable[[Node], str] | None = None) -> list[Any]:
+               ids: Mapping[Node, str] | Callable[[Node], str] | None = None,
+               not_before: Any = None) -> list[Any]:
     """The tx-data that inserts ``graph``: every job ``:unstarted``, with its ``:job/dep`` edges.
 
     ``args`` become attributes of *every* job (declare them in your schema).
+    ``not_before`` (a datetime, or epoch seconds) delays every job of the graph.
     Transact the result as one transaction: ``conn.transact(graph_txns(g))``.
     When ids are given, the transaction also refuses ids that already exist
     (``DuplicateJobId``, a GraphError, raised by ``conn.transact``).
@@ -200,11 +289,15 @@ def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
     """
     g = validate_graph(graph)
     tempids = {node: f"node-{i}" for i, node in enumerate(g)}
+    # jobs that wait for existing jobs get their status under the writer lock: :aborted
+    # when such a dependency already failed or was aborted (it will not cascade again)
+    late = _waiting_on_existing(g)
+    late_set = set(late)
     out: list[Any] = []
     job_ids: dict[str, Node] = {}
     for node, deps in g.items():
         job_type = _resolve(types, node, "type") if types is not None else node
-        m = job_txn(job_type, args, tempid=tempids[node])
+        m = job_txn(job_type, args, tempid=tempids[node], not_before=not_before)
         if ids is not None:
             jid = _resolve(ids, node, "id")
             if not isinstance(jid, str):
@@ -217,7 +310,13 @@ def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
         job_ids[jid] = node
         if deps:
             m[":job/dep"] = [tuple(d) if _is_lookup_ref(d) else tempids[d] for d in deps]
+        if node in late_set:
+            del m[":job/status"]
         out.append(m)
+    if late:
+        out.append([":overseer/initial-status",
+                    tuple((tempids[n], tuple(tuple(d) for d in g[n] if _is_lookup_ref(d)),
+                           tuple(tempids[d] for d in g[n] if not _is_lookup_ref(d))) for n in late)])
     if ids is not None or (args and any(str(k).lstrip(":") == "job/id" for k in args)):
         out.insert(0, [":overseer/ensure-new-jobs", tuple(job_ids)])
     return out

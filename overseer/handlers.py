@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 import fact_store as fs
 
 from overseer.claim import ABORT, FAIL, FAULT, FINISH, RELEASE
-from overseer.errors import HandlerNotFound, JobAborted, JobFaulted, WorkerInterrupted
+from overseer.errors import ConfigError, HandlerNotFound, JobAborted, JobFaulted, WorkerInterrupted
 from overseer.graph import keyword
 
 log = logging.getLogger("overseer")
@@ -60,9 +60,19 @@ def abort_silent(msg: str) -> NoReturn:
     raise JobAborted(msg, silent=True)
 
 
-def fault(msg: str) -> NoReturn:
-    """A transient failure: the job goes back to ``:unstarted`` and runs again later."""
-    raise JobFaulted(msg)
+def fault(msg: str, retry_in: float | None = None) -> NoReturn:
+    """A transient failure: the job goes back to ``:unstarted`` and runs again later.
+
+    ``retry_in`` seconds from now, or, when None, after the worker's exponential
+    backoff (``retry_delay`` × 2^(attempt-1), capped at ``retry_delay_max``, with
+    jitter; see :class:`overseer.Config`). After ``max_attempts`` counted attempts
+    the job fails as a poison job instead.
+    """
+    if retry_in is not None and (not isinstance(retry_in, (int, float)) or retry_in < 0
+                                 or retry_in != retry_in):
+        raise ConfigError(f"fault(): retry_in must be a number of seconds >= 0, got {retry_in!r}",
+                          retry_in=retry_in)
+    raise JobFaulted(msg, retry_in=retry_in)
 
 
 # -- handler shapes ------------------------------------------------------------------------
@@ -130,14 +140,47 @@ def run_stages(stages: Mapping[str, Callable[..., Any]], job: Any) -> Any:
     return result
 
 
+#: per-type settings a handler map may carry under ``"options"`` (seconds)
+TYPE_OPTIONS = ("retry_delay", "retry_delay_max", "timeout")
+
+
+def _split_options(handler: Handler) -> tuple[Handler, dict[str, float]]:
+    """``{"process": f, "options": {"timeout": 30}}`` → the handler without options, and the options."""
+    if not isinstance(handler, Mapping):
+        return handler, {}
+    opts: dict[str, float] = {}
+    rest = {}
+    for k, v in handler.items():
+        if str(k).lstrip(":") == "options":
+            if not isinstance(v, Mapping):
+                raise HandlerNotFound(f"handler options must be a mapping, got {v!r}", options=v)
+            for ok, ov in v.items():
+                name = str(ok).lstrip(":").replace("-", "_")
+                if name not in TYPE_OPTIONS:
+                    raise HandlerNotFound(f"unknown handler option {ok!r}; known: {', '.join(TYPE_OPTIONS)}",
+                                          option=ok)
+                if isinstance(ov, bool) or not isinstance(ov, (int, float)) or ov < 0:
+                    raise HandlerNotFound(f"handler option {name} must be a number of seconds >= 0, "
+                                          f"got {ov!r}", option=name, value=ov)
+                opts[name] = float(ov)
+        else:
+            rest[k] = v
+    return rest, opts
+
+
 class Handlers:
-    """The job types a worker handles: ``{Keyword type: stage dict}``."""
+    """The job types a worker handles: ``{Keyword type: stage dict}``, and per-type ``options``."""
 
     def __init__(self, handlers: Mapping[Any, Handler]) -> None:
         if not isinstance(handlers, Mapping):
             raise HandlerNotFound(f"handlers must be a mapping {{job type: handler}}, got "
                                   f"{type(handlers).__name__}", handlers=handlers)
-        self._by_type = {keyword(t): normalize(h) for t, h in handlers.items()}
+        self._by_type: dict[fs.Keyword, dict[str, Callable[..., Any]]] = {}
+        self.options: dict[fs.Keyword, dict[str, float]] = {}
+        for t, h in handlers.items():
+            h, opts = _split_options(h)
+            self._by_type[keyword(t)] = normalize(h)
+            self.options[keyword(t)] = opts
 
     @property
     def types(self) -> list[fs.Keyword]:
@@ -163,6 +206,7 @@ class RunResult:
     failure: str | None = None
     error: BaseException | None = None
     result: Any = None
+    retry_in: float | None = None  #: a fault's own delay (seconds), if it gave one
 
 
 def failure_info(exc: BaseException, job: Mapping[Any, Any] | None = None) -> dict[str, Any]:
@@ -215,7 +259,7 @@ def execute(stages: Mapping[str, Callable[..., Any]], job: Mapping[Any, Any],
         info = failure_info(exc, job)
         info["type"] = "overseer/fault"
         log.warning("job %s faulted, back to unstarted: %s", jid, exc)
-        return RunResult(FAULT, _dumps(info), exc)
+        return RunResult(FAULT, _dumps(info), exc, retry_in=exc.retry_in)
     except WorkerInterrupted as exc:
         info = failure_info(exc, job)
         info["type"] = "overseer/interrupted"

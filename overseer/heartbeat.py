@@ -46,13 +46,44 @@ from overseer import claim, queries
 log = logging.getLogger("overseer")
 
 
+def job_id(db: Any, e: int) -> str:
+    """The ``:job/id`` of entity ``e`` (what logs show: people know jobs by id), else ``#e``."""
+    attr = db.schema.attr(":job/id")
+    rows = db.search(e, attr.id) if attr is not None else []
+    return str(rows[0][2]) if rows else f"#{e}"
+
+
 def to_ms(now: float) -> int:
     """Epoch seconds → the epoch milliseconds stored in ``:job/heartbeat``."""
     return int(now * 1000)
 
 
+def register(conn: Any, owner: str, types: Iterable[Any], now: float, lease: float | None) -> None:
+    """Record a running worker: its id, the job types it handles, a heartbeat and its lease (seconds).
+
+    ``overseer status`` and ``--exit-when-done`` read these to tell ready jobs that
+    some live worker will run from the ones no live worker handles.
+    """
+    m: dict[str, Any] = {":worker/id": owner, ":worker/types": [fs.Keyword(str(t)) for t in types],
+                         ":worker/heartbeat": to_ms(now)}
+    if lease:
+        m[":worker/lease"] = int(lease * 1000)
+    conn.transact([m])
+
+
+def unregister(conn: Any, owner: str) -> None:
+    """Retract a worker's record (it stops)."""
+    db = conn.db()
+    if db.schema.attr(":worker/id") is not None and db.entid([":worker/id", owner]) is not None:
+        conn.transact([[":db/retractEntity", [":worker/id", owner]]])
+
+
 class Heartbeat:
-    """Renews the heartbeats of the attempts ``held()`` returns; reports lost ones to ``on_lost``."""
+    """Renews the heartbeats of the attempts ``held()`` returns; reports lost ones to ``on_lost``.
+
+    When ``registered`` (the worker recorded itself with :func:`register`), each beat
+    also renews ``:worker/heartbeat``, in the same transaction.
+    """
 
     def __init__(self, conn: Any, owner: str, held: Callable[[], Iterable[tuple[int, int]]],
                  on_lost: Callable[[set[int]], Any] | None = None) -> None:
@@ -60,20 +91,24 @@ class Heartbeat:
         self.owner = owner
         self.held = held
         self.on_lost = on_lost
+        self.registered = False
 
     def beat(self, now: float) -> set[int]:
         """One heartbeat transaction; returns the eids still held. O(held)."""
         held = list(self.held())
         if not held:
+            if self.registered:
+                claim.heartbeat(self.conn, self.owner, [], to_ms(now), worker=True)
             return set()
-        current = claim.heartbeat(self.conn, self.owner, held, to_ms(now))
+        current = claim.heartbeat(self.conn, self.owner, held, to_ms(now), worker=self.registered)
         # an attempt whose outcome the worker recorded meanwhile is not lost: only the
         # ones it still holds after the heartbeat and that are not current were reset
         still = set(self.held())
         lost = {e for e, a in held if (e, a) in still} - current
         if lost:
+            db = self.conn.db()
             log.warning("worker %s lost %d attempt(s) (reset by a monitor): %s", self.owner,
-                        len(lost), sorted(lost))
+                        len(lost), ", ".join(job_id(db, e) for e in sorted(lost)))
             if self.on_lost is not None:
                 self.on_lost(lost)
         return current
@@ -83,7 +118,8 @@ class Monitor:
     """Resets started jobs whose heartbeat is older than ``tolerance × interval``."""
 
     def __init__(self, conn: Any, interval: float, tolerance: float, max_attempts: int = 5,
-                 rng: random.Random | None = None, clock: Callable[[], float] = time.time) -> None:
+                 rng: random.Random | None = None, clock: Callable[[], float] = time.time,
+                 retry_delay: float = 0.0, retry_delay_max: float = 0.0) -> None:
         self.conn = conn
         self.interval = interval
         self.tolerance = tolerance
@@ -93,6 +129,8 @@ class Monitor:
         #: no reset before this time (epoch s): a grace period after the store was unavailable
         self.grace_until = float("-inf")
         self.skipped = 0  #: sweeps skipped for a grace period
+        self.retry_delay = retry_delay          #: backoff of a reset job's next attempt (seconds)
+        self.retry_delay_max = retry_delay_max
 
     def threshold(self, now: float) -> int:
         """Heartbeats older than this (epoch ms) are dead."""
@@ -131,10 +169,12 @@ class Monitor:
         done = []
         not_after = to_ms(now) + int(self.interval * 1000) if live else None
         for e, attempt, hb in rows:
+            delay = claim.retry_delay(attempt, self.retry_delay, self.retry_delay_max, self.rng)
+            nb = to_ms(now + delay) if delay > 0 else None
             if claim.reset(self.conn, e, attempt, hb, to_ms(now), self.max_attempts,
-                           clock=self._clock_ms if live else None, not_after=not_after):
-                log.warning("monitor reset job %s (attempt %s, heartbeat %s ms old)", e, attempt,
-                            to_ms(now) - hb)
+                           clock=self._clock_ms if live else None, not_after=not_after, not_before=nb):
+                log.warning("monitor reset job %s (attempt %s, heartbeat %s ms old)", job_id(db, e), attempt,
+                            to_ms(now) - hb, extra={"job_id": job_id(db, e), "attempt": attempt})
                 done.append(e)
             elif live and self._clock_ms() > (not_after or 0):
                 self.note_outage(self.clock())  # the writer lock was unavailable: stop here

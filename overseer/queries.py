@@ -53,8 +53,10 @@ JOBS_READY = """
 # the types it handles. The handled types come as one set, tested with a predicate
 # after the type lookup: bound as a collection (`[?type ...]`), they would let the
 # planner start from the type and visit every job of that type, finished or not.
+# ?nb is the job's not-before time (epoch ms, 0 when none): the worker keeps a delayed
+# job aside until then.
 READY_EIDS_OF_TYPES = """
-[:find [?j ...]
+[:find ?j ?nb
  :in $ ?types
  :where [?j :job/status :unstarted]
         (not-join [?j]
@@ -62,14 +64,15 @@ READY_EIDS_OF_TYPES = """
           [?d :job/status ?s]
           [(not= ?s :finished)])
         [?j :job/type ?type]
-        [(contains? ?types ?type)]]
+        [(contains? ?types ?type)]
+        [(get-else $ ?j :job/not-before 0) ?nb]]
 """
 
 # The same check restricted to candidate entities (the dependents of jobs that just
 # finished, jobs that just became unstarted): what keeps a worker's view of the ready
 # jobs current without re-running READY_EIDS_OF_TYPES over every unstarted job.
 READY_AMONG = """
-[:find [?j ...]
+[:find ?j ?nb
  :in $ [?j ...] ?types
  :where [?j :job/status :unstarted]
         [?j :job/type ?type]
@@ -77,7 +80,36 @@ READY_AMONG = """
         (not-join [?j]
           [?j :job/dep ?d]
           [?d :job/status ?s]
-          [(not= ?s :finished)])]
+          [(not= ?s :finished)])
+        [(get-else $ ?j :job/not-before 0) ?nb]]
+"""
+
+# Ready jobs of every type, counted by type: what `--exit-when-done` and `status` compare
+# with the types live workers handle.
+READY_TYPE_COUNTS = """
+[:find ?type (count ?j)
+ :where [?j :job/status :unstarted]
+        (not-join [?j]
+          [?j :job/dep ?d]
+          [?d :job/status ?s]
+          [(not= ?s :finished)])
+        [?j :job/type ?type]]
+"""
+
+# Registered workers with their last heartbeat and lease (0 when heartbeats are off).
+WORKERS = """
+[:find ?id ?hb ?lease
+ :where [?w :worker/id ?id]
+        [(get-else $ ?w :worker/heartbeat 0) ?hb]
+        [(get-else $ ?w :worker/lease 0) ?lease]]
+"""
+
+# The job types of one registered worker.
+WORKER_TYPES = """
+[:find [?type ...]
+ :in $ ?id
+ :where [?w :worker/id ?id]
+        [?w :worker/types ?type]]
 """
 
 # Started jobs whose heartbeat is older than ?threshold (epoch ms): their worker is
@@ -165,21 +197,54 @@ def jobs_ready(db: Any) -> list[str]:
     return list(fs.q(JOBS_READY, db))
 
 
-def ready_eids(db: Any, types: Iterable[Any]) -> list[int]:
-    """Entity ids of ready jobs whose type is one of ``types``."""
+def ready_timed(db: Any, types: Iterable[Any]) -> list[tuple[int, int]]:
+    """``(eid, not-before ms or 0)`` of the jobs of ``types`` whose dependencies all finished."""
     ts = frozenset(_kw(t) for t in types)
     if not ts:
         return []
-    return list(fs.q(READY_EIDS_OF_TYPES, db, ts))
+    return [tuple(r) for r in fs.q(READY_EIDS_OF_TYPES, db, ts)]
 
 
-def ready_among(db: Any, eids: Iterable[int], types: Iterable[Any]) -> list[int]:
-    """The ones of ``eids`` that are ready jobs of one of ``types``."""
+def ready_eids(db: Any, types: Iterable[Any], now_ms: int | None = None) -> list[int]:
+    """Entity ids of ready jobs whose type is one of ``types`` (and, given ``now_ms``, whose
+    not-before time has come)."""
+    return [e for e, nb in ready_timed(db, types) if now_ms is None or nb <= now_ms]
+
+
+def ready_among(db: Any, eids: Iterable[int], types: Iterable[Any]) -> list[tuple[int, int]]:
+    """``(eid, not-before ms or 0)`` of the ones of ``eids`` that are ready jobs of one of ``types``."""
     es = list(eids)
     ts = frozenset(_kw(t) for t in types)
     if not es or not ts:
         return []
-    return list(fs.q(READY_AMONG, db, es, ts))
+    return [tuple(r) for r in fs.q(READY_AMONG, db, es, ts)]
+
+
+def ready_type_counts(db: Any) -> dict[fs.Keyword, int]:
+    """``{job type: number of ready jobs}`` over every type. O(unstarted jobs × their deps)."""
+    return {t: n for t, n in fs.q(READY_TYPE_COUNTS, db)}
+
+
+def live_workers(db: Any, now_ms: int) -> dict[str, set[fs.Keyword]]:
+    """``{worker id: its job types}`` of the registered workers whose lease has not run out at ``now_ms``.
+
+    A worker without a lease (heartbeats off) counts as live until it retracts itself.
+    """
+    if db.schema.attr(":worker/id") is None:
+        return {}
+    out: dict[str, set[fs.Keyword]] = {}
+    for wid, hb, lease in fs.q(WORKERS, db):
+        if not lease or now_ms - hb <= lease:
+            out[wid] = set(fs.q(WORKER_TYPES, db, wid))
+    return out
+
+
+def unhandled_ready(db: Any, now_ms: int, also: Iterable[Any] = ()) -> dict[fs.Keyword, int]:
+    """``{type: ready jobs}`` for the ready types that no live worker (nor ``also``) handles."""
+    handled = {_kw(t) for t in also}
+    for types in live_workers(db, now_ms).values():
+        handled |= types
+    return {t: n for t, n in ready_type_counts(db).items() if t not in handled}
 
 
 def jobs_dead(db: Any, threshold: int) -> list[str]:

@@ -24,14 +24,17 @@ import fact_store as fs
 from overseer import queries
 from overseer.schema import STATUSES, TERMINAL
 
+# Started jobs; ?running is the attempt last known to have started its handler
+# (a job whose ?running differs from its ?attempt is claimed, not yet running).
 RUNNING = """
-[:find ?id ?type ?owner ?attempt ?heartbeat
+[:find ?id ?type ?owner ?attempt ?heartbeat ?running
  :where [?j :job/status :started]
         [?j :job/id ?id]
         [?j :job/type ?type]
         [(get-else $ ?j :job/owner "") ?owner]
         [(get-else $ ?j :job/attempt 0) ?attempt]
-        [(get-else $ ?j :job/heartbeat 0) ?heartbeat]]
+        [(get-else $ ?j :job/heartbeat 0) ?heartbeat]
+        [(get-else $ ?j :job/running 0) ?running]]
 """
 
 FAILED = """
@@ -71,9 +74,15 @@ def progress(db: Any) -> Progress:
 
 
 def running(db: Any) -> list[dict[str, Any]]:
-    """The started jobs: id, type, the worker running it, attempt and last heartbeat (epoch ms)."""
-    return [{"id": i, "type": t, "owner": o, "attempt": a, "heartbeat": h}
-            for i, t, o, a, h in sorted(fs.q(RUNNING, db))]
+    """The started jobs: id, type, the worker holding it, attempt, last heartbeat (epoch ms) and state.
+
+    ``state`` is ``"running"`` when the job's handler is known to have started, and
+    ``"claimed"`` when the job waits in its worker's batch (for at most the worker's
+    ``max_hold``, after which it is given back or marked running).
+    """
+    return [{"id": i, "type": t, "owner": o, "attempt": a, "heartbeat": h,
+             "state": "running" if r == a else "claimed"}
+            for i, t, o, a, h, r in sorted(fs.q(RUNNING, db))]
 
 
 def failed(db: Any) -> list[dict[str, Any]]:

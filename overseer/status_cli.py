@@ -57,15 +57,17 @@ TYPE_STATUS_COUNTS = """
         [?j :job/status ?status]]
 """
 
-# Started jobs with their worker, attempt and last heartbeat (0 when none yet).
+# Started jobs with their worker, attempt, last heartbeat (0 when none yet) and the
+# attempt known to have started its handler (else the job is only claimed).
 RUNNING = """
-[:find ?id ?type ?owner ?attempt ?hb
+[:find ?id ?type ?owner ?attempt ?hb ?running
  :where [?j :job/status :started]
         [?j :job/id ?id]
         [?j :job/type ?type]
         [(get-else $ ?j :job/owner "") ?owner]
         [(get-else $ ?j :job/attempt 0) ?attempt]
-        [(get-else $ ?j :job/heartbeat 0) ?hb]]
+        [(get-else $ ?j :job/heartbeat 0) ?hb]
+        [(get-else $ ?j :job/running 0) ?running]]
 """
 
 # Failed jobs, the transaction that made them fail (its instant says when) and why.
@@ -141,10 +143,12 @@ class StatusReport:
     running: list[dict[str, Any]] = field(default_factory=list)
     stale: list[dict[str, Any]] = field(default_factory=list)
     failures: list[dict[str, Any]] = field(default_factory=list)
+    workers: list[str] = field(default_factory=list)
+    unhandled: dict[str, int] = field(default_factory=dict)
 
     @property
     def healthy(self) -> bool:
-        return not self.stale and not self.counts.get("failed")
+        return not self.stale and not self.counts.get("failed") and not self.unhandled
 
     def problems(self) -> list[str]:
         out = []
@@ -152,6 +156,8 @@ class StatusReport:
             out.append(f"{len(self.stale)} stale")
         if self.counts.get("failed"):
             out.append(f"{self.counts['failed']} failed")
+        if self.unhandled:
+            out.append(f"{sum(self.unhandled.values())} unhandled")
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -180,9 +186,16 @@ def status_report(db: fs.Db, now_ms: int, stale_after_ms: int = int(DEFAULT_STAL
         row[_name(s)] = row.get(_name(s), 0) + n
     rep.by_type = dict(sorted(rep.by_type.items()))
     rep.ready = sorted(queries.jobs_ready(db))
-    for jid, typ, owner, attempt, hb in sorted(fs.q(RUNNING, db)):
+    # ready jobs of a type that no live worker handles will not run: a problem while workers
+    # run (a store with no live worker at all is waiting for workers, not unhealthy)
+    live = queries.live_workers(db, now_ms)
+    rep.workers = sorted(live)
+    if live and rep.ready:
+        rep.unhandled = {str(t): n for t, n in sorted(queries.unhandled_ready(db, now_ms).items())}
+    for jid, typ, owner, attempt, hb, run in sorted(fs.q(RUNNING, db)):
         age = now_ms - hb if hb else None
         job = {"id": jid, "type": str(typ), "owner": owner, "attempt": attempt,
+               "state": "running" if run == attempt else "claimed",
                "heartbeat": hb or None, "heartbeat_age_ms": age}
         rep.running.append(job)
         if age is None or age > stale_after_ms:
@@ -285,6 +298,9 @@ def abort_txn(db: fs.Db, job_id: str, reason: str = "aborted by an operator") ->
 def retry_txn(db: fs.Db, job_id: str) -> list[Any]:
     """tx-data that puts a failed or aborted job back to unstarted, with the dependents it aborted.
 
+    Their attempt count starts again (every attempt so far becomes free, so a poison
+    job gets ``max_attempts`` new tries) and any backoff is dropped.
+
     An aborted transitive dependent is reset too when every one of its deps is
     reset by this transaction or has not failed or been aborted (otherwise it
     would wait forever). Status changes are ``:db/cas``; ``:job/failure`` is
@@ -316,6 +332,11 @@ def retry_txn(db: fs.Db, job_id: str) -> list[Any]:
         tx.append([":db/cas", e, ":job/status", _status(db, e), UNSTARTED])
         for f in db.datoms("eavt", e, ":job/failure"):
             tx.append([":db/retract", e, ":job/failure", f.v])
+        # a fresh count of attempts (toward max_attempts) and no backoff left to wait
+        for a in db.datoms("eavt", e, ":job/attempt"):
+            tx.append([":db/add", e, ":job/free-attempts", a.v])
+        for nb in db.datoms("eavt", e, ":job/not-before"):
+            tx.append([":db/retract", e, ":job/not-before", nb.v])
     return tx
 
 
@@ -453,16 +474,20 @@ def render_status(rep: StatusReport, uri: str) -> Any:
         for typ, row in rep.by_type.items():
             t.add_row(Text(typ), *[Text(str(row.get(s, 0))) for s in statuses])
         parts.append(t)
+    if rep.unhandled:
+        parts.append(Text("unhandled (ready, but no live worker handles the type): " + ", ".join(
+            f"{n} {t}" for t, n in rep.unhandled.items()), style="red"))
     if rep.ready:
         shown = ", ".join(rep.ready[:10]) + (f" … ({len(rep.ready)} in all)" if len(rep.ready) > 10
                                              else "")
         parts.append(Text(f"ready: {shown}"))
     if rep.running:
         stale_ids = {j["id"] for j in rep.stale}
-        t = table("running", ["id", "type", "worker", "attempt", "heartbeat age"])
+        t = table("started (running, or claimed and waiting in a worker's batch)",
+                  ["id", "type", "state", "worker", "attempt", "heartbeat age"])
         for j in rep.running:
             style = "red" if j["id"] in stale_ids else ""
-            t.add_row(Text(j["id"]), Text(j["type"]), Text(j["owner"]), Text(str(j["attempt"])),
+            t.add_row(Text(j["id"]), Text(j["type"]), Text(j["state"]), Text(j["owner"]), Text(str(j["attempt"])),
                       Text(_age(j["heartbeat_age_ms"]) + (" STALE" if style else ""), style=style))
         parts.append(t)
     if rep.failures:

@@ -233,9 +233,10 @@ def overview(db: Any, now_ms: int, chart: list[tuple[str, int, int]]) -> dict[st
     workers: dict[str, dict[str, Any]] = {}
     dead = []
     if has_jobs(db):
-        for jid, typ, owner, attempt, hb in sorted(fs.q(status_cli.RUNNING, db)):
+        for jid, typ, owner, attempt, hb, run in sorted(fs.q(status_cli.RUNNING, db)):
             age = now_ms - hb if hb else None
-            job = {"id": jid, "type": name(typ), "attempt": attempt, "heartbeat_age_ms": age}
+            job = {"id": jid, "type": name(typ), "attempt": attempt, "heartbeat_age_ms": age,
+                   "state": "running" if run == attempt else "claimed"}
             if age is None or age > STALE_AFTER_MS:
                 dead.append(dict(job, worker=owner))
                 continue

@@ -8,7 +8,7 @@ import pytest
 
 import fact_store as fs
 import overseer
-from overseer import queries
+from overseer import claim, queries
 from overseer.graph import find_cycle, job_txn
 
 SAMPLE = {"start": [], "result1": ["start"], "result2": ["start"], "finish": ["result1", "result2"]}
@@ -108,3 +108,33 @@ def test_graph_insert_is_one_transaction(mem_conn):
     mem_conn.transact(overseer.graph_txns({i: ([i - 1] if i else []) for i in range(500)},
                                           types=lambda _: "t"))
     assert mem_conn.db().basis_t == before + 1
+
+
+def _statuses(conn, ids):
+    return {i: conn.db().entity([":job/id", i])[":job/status"] for i in ids}
+
+
+@pytest.mark.parametrize("how", ["fail", "abort"])
+def test_a_job_inserted_after_its_dependency_failed_is_aborted_with_its_dependents(oconn, how):
+    oconn.transact(overseer.graph_txns({"dep": [], "ok": []}, ids=lambda n: n))
+    e = oconn.db().entid([":job/id", "dep"])
+    att = claim.claim(oconn, e, "w", now=0)
+    assert claim.record(oconn, e, att, "w", how)
+    late = {"child": [[":job/id", "dep"]], "grandchild": ["child"], "other": [[":job/id", "ok"]],
+            "free": []}
+    oconn.transact(overseer.graph_txns(late, ids=lambda n: n))
+    assert _statuses(oconn, late) == {"child": overseer.ABORTED, "grandchild": overseer.ABORTED,
+                                      "other": overseer.UNSTARTED, "free": overseer.UNSTARTED}
+
+
+def test_a_job_inserted_before_its_dependency_failed_is_aborted_by_the_failure(oconn):
+    oconn.transact(overseer.graph_txns({"dep": []}, ids=lambda n: n))
+    oconn.transact(overseer.graph_txns({"child": [[":job/id", "dep"]], "grandchild": ["child"]},
+                                       ids=lambda n: n))
+    assert _statuses(oconn, ["child", "grandchild"]) == {"child": overseer.UNSTARTED,
+                                                         "grandchild": overseer.UNSTARTED}
+    e = oconn.db().entid([":job/id", "dep"])
+    att = claim.claim(oconn, e, "w", now=0)
+    assert claim.record(oconn, e, att, "w", "fail", '{"message": "boom"}')
+    assert _statuses(oconn, ["child", "grandchild"]) == {"child": overseer.ABORTED,
+                                                         "grandchild": overseer.ABORTED}

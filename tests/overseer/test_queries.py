@@ -99,6 +99,6 @@ def test_status_views(mem_conn):
     p = status.progress(db)
     assert (p.total, p.done, p.counts[overseer.STARTED], p.counts[overseer.FAILED]) == (6, 1, 1, 1)
     assert status.running(db) == [{"id": "start", "type": ":start", "owner": "host:7:w", "attempt": 1,
-                                   "heartbeat": 99}]
+                                   "heartbeat": 99, "state": "running"}]
     assert status.failed(db) == [{"id": "other", "type": ":other", "failure": {"type": "x", "message": "boom"}}]
     assert status.worker_name("host:7:abc") == "host:7"

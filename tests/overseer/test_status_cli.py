@@ -289,3 +289,39 @@ def test_attach_adds_the_commands_to_another_group():
 
     attach(main)
     assert {"status", "jobs", "job", "retry", "abort", "submit"} <= set(main.commands)
+
+
+def test_ready_jobs_no_live_worker_handles_are_reported_unhandled(runner, store):
+    from overseer.heartbeat import register
+    conn = fs.connect(store)
+    _set(conn, "job-d", ":finished")
+    _set(conn, "job-b", ":finished")
+    conn.transact(retry_txn(conn.db(), "job-f"))
+    register(conn, "host:1:w", ["a", "b"], NOW / 1000, lease=30)          # live, handles :a and :b
+    register(conn, "host:2:gone", ["i"], (NOW - 60_000) / 1000, lease=30)  # its lease ran out
+    conn.close()
+    res = invoke(runner, "status", "--store", store, "--now", str(NOW), "--json")
+    data = json.loads(res.output)
+    assert res.exit_code == 1 and data["healthy"] is False
+    assert data["unhandled"] == {":c": 1, ":e": 1, ":f": 1, ":i": 1} and data["workers"] == ["host:1:w"]
+    res = invoke(runner, "status", "--store", store, "--now", str(NOW))
+    assert "4 unhandled" in res.output and "no live worker handles" in res.output
+
+
+def test_retry_gives_a_poison_job_a_fresh_count_of_attempts(tmp_path):
+    uri = f"file:{tmp_path}/db"
+    conn = fs.connect(uri)
+    overseer.install_schema(conn)
+    conn.transact([overseer.job_txn("t", {":job/id": "p"})])
+    w = overseer.Worker(conn, {"t": lambda job: overseer.fault("never")},
+                        {"heartbeat": {"enabled": False}, "max_attempts": 2, "retry_delay": 0})
+    while w.step(now=0.0) == "ran":
+        pass
+    assert conn.db().entity([":job/id", "p"])[":job/status"] == overseer.FAILED
+    conn.transact(retry_txn(conn.db(), "p"))
+    runs = 0
+    while w.step(now=0.0) == "ran":
+        runs += 1
+    ent = conn.db().entity([":job/id", "p"])
+    assert runs == 2 and ent[":job/status"] == overseer.FAILED and ent[":job/attempt"] == 4
+    conn.close()
