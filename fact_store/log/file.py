@@ -155,6 +155,17 @@ Durability modes (``file:PATH?durability=…``)
 ``none`` (alias ``os``)
     no fsync: survives a process crash, not an OS crash or power loss.
 
+Readers see only the durable prefix (``fsync`` and ``group``): a record is in
+the page cache, so visible, before its fdatasync completes; ``read_after``
+yields a record only once it is known durable — this handle or this process
+synced past it, or the group-commit marks say so — and otherwise fdatasyncs
+the log itself first (one sync covers everything written before it). So a
+power loss can take back only records no other process has read. The writer
+itself is the exception: under the lock it reads every record (it appends after
+the head), and an acknowledgement still waits for durability. ``head()`` may
+count a record not yet durable. ``none`` promises nothing across an OS crash
+and does not wait.
+
 Creating the log and renaming a snapshot fsync the directory (R4).
 ``wait()`` polls ``stat`` (0.5 ms doubling to 5 ms) and wakes at once for
 appends made through this process.
@@ -748,6 +759,8 @@ class FileStore(LogStore):
         self._max_tx_create = max_tx_bytes
         self._network_fs = network_fs
         self._closed = False
+        #: (log inode, end): this handle knows the log is durable up to ``end`` (read_after)
+        self._read_durable = (0, 0)
         with _io(f"cannot open the store {self.path}"):
             self._sh = self._attach()
 
@@ -1055,6 +1068,8 @@ class FileStore(LogStore):
         size, mtime = self._stat(sh)
         scan = _Scanner(self._ops, sh.log_fd, sh.seed, sh.max_record, start, start_t + 1, size)
         learned: list[tuple[int, int, int]] = []  # records beyond what the process knew
+        # only the durable prefix, except for the writer itself (module doc, "Readers")
+        gate = self.durability != "none" and sh.owner != threading.get_ident()
         try:
             for f in scan:
                 if f[4] > known_end:
@@ -1062,6 +1077,8 @@ class FileStore(LogStore):
                     if len(learned) >= 4096:
                         self._learn(sh, learned)
                 if f[0] > t:
+                    if gate:
+                        self._durable_upto(sh, f[4], size)
                     yield _raw_record(f)
         finally:
             self._learn(sh, learned)
@@ -1074,6 +1091,29 @@ class FileStore(LogStore):
                                offset=stop.offset, t=stop.t, path=sh.log_path)
         with sh.state_lock:
             self._reader_stop(sh, stop, size, mtime)
+
+    def _durable_upto(self, sh: _Shared, end: int, size: int) -> None:
+        """Return once the log is durable up to ``end`` (a verified record end <= ``size``).
+
+        Known durable (this handle synced, this process's writers synced, or the marks
+        say so): at once. Else fdatasync the log (a read-only descriptor may), which
+        makes every byte written before it durable, so up to ``size``.
+        """
+        ino = sh.log_ident[1]
+        seen_ino, seen = self._read_durable
+        if end <= sh.durable_end or (seen_ino == ino and end <= seen):
+            return
+        mark = self._try_marks(sh)
+        if mark is not None and end <= mark <= size:  # (a mark beyond the log is stale)
+            self._read_durable = (ino, mark)
+            return
+        try:
+            self._ops.fdatasync(sh.log_fd)
+        except OSError as exc:
+            raise StorageError(f"fdatasync of {sh.log_path} failed ({exc.strerror}): a record "
+                               "not known durable is not read", errno=exc.errno) from exc
+        self._read_durable = (ino, size)
+        self._try_marks(sh, raise_to=end)
 
     def _learn(self, sh: _Shared, frames: list[tuple[int, int, int]]) -> None:
         if frames:
