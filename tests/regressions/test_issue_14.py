@@ -377,3 +377,25 @@ def test_a_step_calling_a_function_per_row_checks_the_deadline_as_it_goes() -> N
         with pytest.raises(QueryLimitExceeded, match="past its deadline"):
             fs.q(query, db, list(range(n)), timeout=0.2)
         assert calls <= 2048, f"{calls} calls after the deadline passed at call 10"
+
+
+# --- the query fuzz finding (issue 13 item 9) ------------------------------------------------------
+
+def test_a_variable_bound_to_a_string_in_the_added_position_is_a_query_error() -> None:
+    import fact_store as fs
+    from fact_store.errors import QueryError
+
+    conn = fs.connect("mem:issue-14-added")
+    conn.transact([{":db/ident": ":person/name", ":db/valueType": ":db.type/string",
+                    ":db/cardinality": ":db.cardinality/one"},
+                   {":db/ident": ":person/age", ":db/valueType": ":db.type/long",
+                    ":db/cardinality": ":db.cardinality/one"}])
+    db = conn.transact([{":person/name": "a", ":person/age": 3}]).db_after
+    with pytest.raises(QueryError, match="fifth term of a data pattern is the datom's added"):
+        fs.q("[:find ?e :where [?e :person/name ?n] [?e :person/age ?e :person/name ?n]]", db)
+    # a variable bound to a boolean there filters as the constant does
+    assert fs.q("[:find ?a :in $ ?b :where [?e :person/name _] [?e :person/age ?a _ ?b]]",
+                db, True) == {(3,)}
+    assert fs.q("[:find ?a :in $ ?b :where [?e :person/name _] [?e :person/age ?a _ ?b]]",
+                db, False) == set()
+    conn.close()
