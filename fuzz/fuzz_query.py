@@ -55,7 +55,11 @@ sys.addaudithook(_audit)
 
 DICTIONARY = [b"[:find ", b":where ", b":in ", b"$ ", b"% ", b"?e ", b"?x ", b"[?e :f/name ?x]",
               b"(not ", b"(or ", b"(and ", b"(pull ?e [*])", b"(count ?x)", b"[(str ?x) ?y]",
-              b"[(re-find \"a+\" ?x)]", b"...", b"(rule ?x)", b"_ ", b":with ", b"(get-else $ ?e :f/n 0)"]
+              b"[(re-find \"a+\" ?x)]", b"...", b"(rule ?x)", b"_ ", b":with ", b"(get-else $ ?e :f/n 0)",
+              # overlong and odd data patterns: a bound variable or a keyword in the tx and
+              # added positions, more than five terms, a lone entity
+              b"[?e :f/n ?e :f/name ?x]", b"[?e :f/name ?x ?t ?x]", b"[?e :f/n ?x ?t true]",
+              b"[?e ?a ?v ?t false ?z]", b"[?e]", b"[_ _ _ _ _]", b"[?e :f/ref ?e ?e ?e]"]
 
 
 def test_one_input(data: bytes) -> None:

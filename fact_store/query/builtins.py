@@ -132,8 +132,42 @@ def _compare(a: Any, b: Any) -> int:
 
 # ---------------------------------------------------------------- arithmetic
 
+#: Largest integer query arithmetic may produce: 4,000 decimal digits, as a stored bigint.
+#: Without it a recursive rule that squares a number does work that doubles every step,
+#: and one step can outlast the query's deadline.
+MAX_INT_DIGITS = 4_000
+_INT_BOUND = 10 ** MAX_INT_DIGITS
+_MAX_INT_BITS = _INT_BOUND.bit_length()
+
+
+def _too_big(i: int) -> bool:
+    n = i.bit_length()
+    return n > _MAX_INT_BITS or (n == _MAX_INT_BITS and abs(i) >= _INT_BOUND)
+
+
+def _num(x: Any) -> Any:
+    """``x``, refusing integers (and fractions) grown past :data:`MAX_INT_DIGITS`."""
+    t = type(x)
+    if t is int:
+        big = _too_big(x)
+    elif t is Fraction:
+        big = _too_big(x.numerator) or _too_big(x.denominator)
+    else:
+        return x
+    if big:
+        raise QueryLimitExceeded(f"Arithmetic produced an integer of more than {MAX_INT_DIGITS} "
+                                 "digits, the limit for query arithmetic",
+                                 limit=MAX_INT_DIGITS)
+    return x
+
+
 def _add(*xs: Any) -> Any:
-    return sum(xs[1:], xs[0]) if xs else 0
+    if not xs:
+        return 0
+    out = xs[0]
+    for x in xs[1:]:
+        out = _num(out + x)
+    return out
 
 
 def _sub(*xs: Any) -> Any:
@@ -141,14 +175,14 @@ def _sub(*xs: Any) -> Any:
         return -xs[0]
     out = xs[0]
     for x in xs[1:]:
-        out = out - x
+        out = _num(out - x)
     return out
 
 
 def _mul(*xs: Any) -> Any:
     out = 1
     for x in xs:
-        out = out * x
+        out = _num(out * x)
     return out
 
 
@@ -163,7 +197,7 @@ def _div(*xs: Any) -> Any:
                 raise ZeroDivisionError("Divide by zero")
             out = out // x if out % x == 0 else out / x
         else:
-            out = out / x
+            out = _num(out / x)
     return out
 
 
@@ -576,7 +610,7 @@ FUNCTIONS: dict[str, Fn] = dict([
     _f("compare", _compare, 2, 2),
     _f("+", _add), _f("-", _sub, 1), _f("*", _mul), _f("/", _div, 1),
     _f("quot", _quot, 2, 2), _f("rem", _rem, 2, 2), _f("mod", _mod, 2, 2),
-    _f("inc", lambda x: x + 1, 1, 1), _f("dec", lambda x: x - 1, 1, 1),
+    _f("inc", lambda x: _num(x + 1), 1, 1), _f("dec", lambda x: _num(x - 1), 1, 1),
     _f("max", lambda *xs: max(xs), 1), _f("min", lambda *xs: min(xs), 1),
     _f("abs", abs, 1, 1),
     _f("zero?", lambda x: x == 0, 1, 1), _f("pos?", lambda x: x > 0, 1, 1),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random as _random
 from operator import itemgetter
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import time as _time
 
@@ -103,6 +103,23 @@ def check_product(ctx: Ctx, n: int, m: int, step: Any = None) -> None:
 def check_deadline(ctx: Ctx, step: Any = None) -> None:
     if ctx.deadline is not None and _time.monotonic() > ctx.deadline:
         raise over_time(ctx, step)
+
+
+_PACE = 1024
+
+
+def paced(ctx: Ctx, rows: list[Any], step: Any = None) -> Iterable[Any]:
+    """``rows``, checking the deadline every 1,024 rows: a step that calls a function per
+    row stops within one batch of its deadline, however many rows it has."""
+    if ctx.deadline is None or len(rows) <= _PACE:
+        return rows
+    return _paced(ctx, rows, step)
+
+
+def _paced(ctx: Ctx, rows: list[Any], step: Any) -> Iterator[Any]:
+    for i in range(0, len(rows), _PACE):
+        check_deadline(ctx, step)
+        yield from rows[i:i + _PACE]
 
 
 def _run_block_traced(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> list[Any]:
@@ -195,11 +212,11 @@ def _run_filter(ctx: Ctx, st: FilterStep, rows: list[Any]) -> list[Any]:
             f = st.fn.fn
             if len(getters) == 1:
                 g = getters[0]
-                return [r for r in rows if is_truthy(f(g(r)))]
-            return [r for r in rows if is_truthy(f(*[g(r) for g in getters]))]
+                return [r for r in paced(ctx, rows, st) if is_truthy(f(g(r)))]
+            return [r for r in paced(ctx, rows, st) if is_truthy(f(*[g(r) for g in getters]))]
         fg = _arg_getter(ctx, st.fn_col)  # type: ignore[arg-type]
-        return [r for r in rows if is_truthy(_call_input_fn(fg(r), [g(r) for g in getters],
-                                                            st.form))]
+        return [r for r in paced(ctx, rows, st)
+                if is_truthy(_call_input_fn(fg(r), [g(r) for g in getters], st.form))]
     except FactStoreError:
         raise
     except Exception as exc:  # noqa: BLE001 - a user's function or a type mismatch
@@ -261,6 +278,7 @@ def _run_bind(ctx: Ctx, st: BindStep, rows: list[Any]) -> list[Any]:
     app = out.append
     simple = (isinstance(st.binding, BindScalar) and len(st.new_idx) == 1 and not pchecks)
     try:
+        rows = paced(ctx, rows, st)  # type: ignore[assignment]
         if simple and f is not None:
             if len(getters) == 1:
                 g = getters[0]

@@ -24,6 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 from fact_store.errors import FactStoreError, QueryError
+from fact_store.query.parse import show
 
 __all__ = ["Access", "CollSource", "run_pattern", "estimate_count", "UNIT_ROWS"]
 
@@ -508,6 +509,15 @@ def _probe(st: Any, db: Any, idx: _Index, rows: list[Any]) -> list[Any]:
     return out
 
 
+def _added_flag(val: Any, st: Any) -> bool:
+    """The value a variable in a data pattern's added position holds: true or false."""
+    if val is True or val is False:
+        return val
+    raise QueryError(f"{show(st.form)}: the fifth term of a data pattern is the datom's added "
+                     f"flag, true or false; its variable is bound to {show(val)}",
+                     form=st.form)
+
+
 def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
             rows: list[Any]) -> list[Any]:
     db = acc.db
@@ -582,7 +592,14 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
         if exts is None:
             a = list(args)
             ok = True
+            row_added = added
             for val, pos in zip(k, key_pos):
+                if pos == 4:  # the added flag: not an index key, a filter
+                    row_added = _added_flag(val, st)
+                    if added is not None and row_added is not added:
+                        ok = False
+                        break
+                    continue
                 nv = val if type(val) is int else _norm_key(db, pos, ref_v, val)
                 if nv is None:
                     ok = False
@@ -590,7 +607,7 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
                 a[pos] = nv
             if ok:
                 ds, lay = acc.fetch(*a)
-                exts = _extract(_filter(ds, lay, added, eq_pos), lay, out_pos)
+                exts = _extract(_filter(ds, lay, row_added, eq_pos), lay, out_pos)
             else:
                 exts = []
             cache2[k] = exts

@@ -329,3 +329,73 @@ def test_regexes_only_python_runs_are_bounded_by_subject_length() -> None:
     with pytest.raises(QueryLimitExceeded, match="strings of up to 56 characters"):
         fs.q(find, r.pattern, "a" * 57)
     assert fs.q(find, r.pattern, "aac") == {(("aa", ""),)}
+
+
+# --- item 6: deadlines and arithmetic -------------------------------------------------------------
+
+def test_query_arithmetic_caps_integer_growth() -> None:
+    import fact_store as fs
+    from fact_store.errors import QueryLimitExceeded
+
+    db = fs.connect("mem:issue-14-grow").db()
+    rules = ("[[(grow ?x ?y) [(ground ?x) ?y]]"
+             " [(grow ?x ?y) (grow ?x ?z) [(* ?z ?z) ?y]]]")
+    with pytest.raises(QueryLimitExceeded, match="more than 4000 digits"):
+        fs.q("[:find (count ?y) :in $ % ?x :where (grow ?x ?y)]", db, rules, 3, timeout=20)
+    nines = 10 ** 4000 - 1  # the largest integer of 4,000 digits
+    for expr in ("(+ ?x ?x)", "(- ?x ?y)", "(inc ?x)", "(* ?x ?x)", "(dec ?y)"):
+        with pytest.raises(QueryLimitExceeded, match="more than 4000 digits"):
+            fs.q(f"[:find ?r :in ?x ?y :where [{expr} ?r]]", nines, -nines)
+    assert fs.q("[:find ?r . :in ?x :where [(* ?x 1) ?r]]", nines) == nines
+
+
+def test_a_step_calling_a_function_per_row_checks_the_deadline_as_it_goes() -> None:
+    import time
+
+    import fact_store as fs
+    from fact_store.errors import QueryLimitExceeded
+    from fact_store.query.builtins import register_query_fn
+
+    calls = 0
+    start = time.monotonic()
+
+    def slow_once(x: int) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 10:  # pass the deadline (0.2 s after q began) here, with a wide margin
+            while time.monotonic() <= start + 1.0:
+                time.sleep(0.01)
+        return True
+
+    register_query_fn("issue14/slow-once", slow_once)
+    db = fs.connect("mem:issue-14-pace").db()
+    n = 50_000
+    for query in ("[:find ?x :in $ [?x ...] :where [(issue14/slow-once ?x)]]",
+                  "[:find ?y :in $ [?x ...] :where [(issue14/slow-once ?x) ?y]]"):
+        calls = 0
+        start = time.monotonic()
+        with pytest.raises(QueryLimitExceeded, match="past its deadline"):
+            fs.q(query, db, list(range(n)), timeout=0.2)
+        assert calls <= 2048, f"{calls} calls after the deadline passed at call 10"
+
+
+# --- the query fuzz finding (issue 13 item 9) ------------------------------------------------------
+
+def test_a_variable_bound_to_a_string_in_the_added_position_is_a_query_error() -> None:
+    import fact_store as fs
+    from fact_store.errors import QueryError
+
+    conn = fs.connect("mem:issue-14-added")
+    conn.transact([{":db/ident": ":person/name", ":db/valueType": ":db.type/string",
+                    ":db/cardinality": ":db.cardinality/one"},
+                   {":db/ident": ":person/age", ":db/valueType": ":db.type/long",
+                    ":db/cardinality": ":db.cardinality/one"}])
+    db = conn.transact([{":person/name": "a", ":person/age": 3}]).db_after
+    with pytest.raises(QueryError, match="fifth term of a data pattern is the datom's added"):
+        fs.q("[:find ?e :where [?e :person/name ?n] [?e :person/age ?e :person/name ?n]]", db)
+    # a variable bound to a boolean there filters as the constant does
+    assert fs.q("[:find ?a :in $ ?b :where [?e :person/name _] [?e :person/age ?a _ ?b]]",
+                db, True) == {(3,)}
+    assert fs.q("[:find ?a :in $ ?b :where [?e :person/name _] [?e :person/age ?a _ ?b]]",
+                db, False) == set()
+    conn.close()

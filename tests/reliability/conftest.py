@@ -10,8 +10,10 @@ to the junit properties of the test, and collects it for a
 often enough to mean anything (a harness that stopped injecting must not
 pass silently).
 
-Seeds: each scenario draws its seed at random and prints it; set
-``RELIABILITY_SEED=S`` to replay one. When a test fails, its working
+Seeds: each scenario has a fixed seed (from its test id), so every default run
+draws the same cases and a failure is never a flake of the draw; under
+``RELIABILITY_SOAK=1`` seeds are random, to find new cases. Every run prints its
+seed; set ``RELIABILITY_SEED=S`` to replay one. When a test fails, its working
 directory (``scenario.dir``: logs, journals, histories) is copied to
 ``reliability-artifacts/<test>-seed<S>/`` (git-ignored) and the path is
 printed with the seed.
@@ -77,9 +79,9 @@ class Scenario:
         env_seed = os.environ.get("RELIABILITY_SEED")
         if env_seed:
             self.seed = int(env_seed)
-        elif os.environ.get("CI") == "true" and not os.environ.get("RELIABILITY_SOAK"):
-            # CI gates a submission: the same seed per test on every run, so a run is
-            # repeatable and a new finding shows up in a soak or local run, not as a flake.
+        elif not SOAK:
+            # The same seed per test on every default run (CI's and developers'), so a run
+            # is repeatable and a new finding shows up in a soak run, not as a flake.
             self.seed = zlib.crc32(request.node.nodeid.encode()) & 0x7FFFFFFF
         else:
             self.seed = random.randrange(1 << 31)

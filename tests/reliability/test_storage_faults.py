@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -128,6 +129,17 @@ def test_f02_big_records_killed_mid_write_never_corrupt_the_middle(scenario: Sce
 
 
 # --- F-05: truncation at every offset of the header and of the last 3 records ---------------
+
+def wait_for(cond: Any, timeout: float, what: str, child: Any = None) -> None:
+    """Wait until ``cond()`` holds (polling); fail after ``timeout`` s or if ``child`` died."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if child is not None and not child.is_alive():
+            pytest.fail(f"the child exited ({child.exitcode}) before {what}")
+        if time.monotonic() > deadline:
+            pytest.fail(f"no {what} within {timeout} s")
+        time.sleep(0.005)
+
 
 def _raw_log(d: Path, sizes: list[int], seed: int) -> list[bytes]:
     """A store of raw records with these payload sizes; returns the payloads."""
@@ -981,6 +993,10 @@ def test_f11_paused_lock_holder_makes_others_time_out_and_writes_nothing(
         j = scenario.dir / f"acks-{it}"
         journals.append(j)
         a = fork_child(hold_writer, f"file:{d}", str(j), it, scenario.seed + it, 0.03)
+        # wait for the child's first acknowledged write (the store and its lock exist, the
+        # child is in its loop), however slow the machine; then pause it at a random point
+        wait_for(lambda: j.exists() and j.stat().st_size > 0, 120, "the child's first write",
+                 a)
         time.sleep(rng.uniform(0.05, 0.15))
         os.kill(a.pid, signal.SIGSTOP)
         try:
@@ -1003,7 +1019,8 @@ def test_f11_paused_lock_holder_makes_others_time_out_and_writes_nothing(
                 except LockTimeout:
                     timeouts += 1
                     assert other.head() == before, "a timed-out writer wrote something"
-                    assert time.monotonic() - t0 < lock_timeout + 1.0
+                    # a hang guard, not a timing check (the machine may be loaded)
+                    assert time.monotonic() - t0 < lock_timeout + 60
                 time.sleep(max(0.0, 2 * lock_timeout - (time.monotonic() - t0)))
             finally:
                 other.close()
@@ -1029,7 +1046,7 @@ def test_f12_readers_tailing_writers_never_see_a_torn_or_gapped_log(scenario: Sc
 
     from tests.reliability.workers import raw_writer, tail_reader
 
-    seconds = scale(8, 3600)
+    acks_wanted = scale(200, 200_000)  # sized by work done, not by time
     d = scenario.dir / "db"
     FileStore(str(d)).close()
     stop = scenario.dir / "stop"
@@ -1040,8 +1057,13 @@ def test_f12_readers_tailing_writers_never_see_a_torn_or_gapped_log(scenario: Sc
                           [60, 300, 5000, 200_000, 1_500_000] if w < 2 else [40, 100])
                for w in range(4)]
     size0 = 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    started = time.monotonic()
+
+    def acks() -> int:
+        return sum(j.read_bytes().count(b"\n") for j in journals if j.exists())
+
+    while acks() < acks_wanted:
+        assert time.monotonic() - started < 900, f"only {acks()} acks in 900 s (a hang?)"
         time.sleep(0.5)
         size = (d / "log").stat().st_size
         assert size >= size0, "the log shrank while nobody crashed (a reader truncated it?)"
@@ -1058,9 +1080,9 @@ def test_f12_readers_tailing_writers_never_see_a_torn_or_gapped_log(scenario: Sc
         assert r.exitcode == 0, f"reader exited with {r.exitcode}"
     outs = [json.loads((scenario.dir / f"r{i}.json").read_text()) for i in range(8)]
     assert all(o["last"] == len(res.records) for o in outs), (outs, len(res.records))
-    scenario.report("F-12", len(res.records), 0, seconds=seconds, readers=8, writers=4,
+    scenario.report("F-12", len(res.records), 0, readers=8, writers=4,
                     records_read=sum(o["reads"] for o in outs))
-    scenario.require(len(res.records) >= 50, f"only {len(res.records)} records in {seconds} s")
+    scenario.require(len(res.records) >= acks_wanted, f"only {len(res.records)} records")
 
 
 # --- F-13: lock semantics -------------------------------------------------------------------------
