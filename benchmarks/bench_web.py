@@ -229,12 +229,16 @@ def _run_jobs(n: int, clients: int, fetch: bool = True) -> dict[str, Any]:
             inst = next(iter(db.datoms("eavt", tx, ":db/txInstant"))).v.timestamp()
             stamps[str(v)[1:]].append(inst)
     span = max(stamps["finished"]) - min(stamps["started"])
+    server_cpu = None
     if server is not None:
+        with open(f"/proc/{server.pid}/stat") as f:  # utime + stime, in clock ticks
+            fields = f.read().rsplit(")", 1)[1].split()
+        server_cpu = round((int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK"), 2)
         _stop(server)
     conn.close()
     shutil.rmtree(tmp, ignore_errors=True)
     return {"jobs_per_s": round(len(stamps["finished"]) / span, 1), "finished": len(stamps["finished"]),
-            "status_fetches": fetched[0]}
+            "status_fetches": fetched[0], "server_cpu_s": server_cpu, "seconds": round(span, 2)}
 
 
 def sse_load(n: int, clients: int, rounds: int = 3) -> None:
@@ -243,15 +247,16 @@ def sse_load(n: int, clients: int, rounds: int = 3) -> None:
     ``sse-load``: event streams only; ``sse-load-pages``: each stream also fetches the
     graph's statuses as an open graph page does."""
     for op, fetch in (("sse-load", False), ("sse-load-pages", True)):
-        alone, watched, fetches = [], [], 0
+        alone, watched, fetches, cpu = [], [], 0, []
         for _ in range(rounds):
             alone.append(_run_jobs(n, 0)["jobs_per_s"])
             w = _run_jobs(n, clients, fetch)
             watched.append(w["jobs_per_s"])
             fetches += w["status_fetches"]
+            cpu.append(w["server_cpu_s"])
         slow = 1 - statistics.median(watched) / statistics.median(alone)
         _emit({"op": op, "jobs": n, "clients": clients, "alone_jobs_per_s": alone,
-               "watched_jobs_per_s": watched, "status_fetches": fetches,
+               "watched_jobs_per_s": watched, "status_fetches": fetches, "server_cpu_s": cpu,
                "slowdown_pct": round(slow * 100, 1), "target_pct": 5, "ok": slow < 0.05,
                "load": os.getloadavg()})
 
