@@ -81,8 +81,9 @@ def pages(finished: int, graph_n: int) -> None:
         g = {f"done-{start + i}": [] for i in range(n)}
         rep = conn.transact(overseer.graph_txns(g, types=lambda _n: "noop", ids=lambda x: x))
         big_t = rep.db_after.basis_t
-        conn.transact([[":db/add", e, ":job/status", fin] for e in rep.tempids.values()
-                       if isinstance(e, int)])
+        conn.transact([op for e in rep.tempids.values() if isinstance(e, int)
+                       for op in ([":db/add", e, ":job/status", fin], [":db/add", e, ":job/attempt", 1],
+                                  [":db/add", e, ":job/owner", "bench:1:w"])])
     graph, types = generated_graph(graph_n, seed=1)
     rep = conn.transact(overseer.graph_txns(graph, types=types, ids=lambda x: f"g/{x}"))
     graph_t = rep.db_after.basis_t

@@ -215,7 +215,13 @@ class Throughput:
 
 
 RESETS = "[:find (sum ?r) . :where [?j :job/resets ?r]]"
-TYPES_CLAIMED = "[:find [?type ...] :where [?j :job/attempt _] [?j :job/type ?type]]"
+
+
+def ever_claimed(db: Any, job_type: Any) -> bool:
+    """Has any job of this type been claimed? Walks the type's jobs (AVET) to the first with an
+    attempt: one step for a type workers run, all its jobs only for a type nobody handles."""
+    return any(next(iter(db.datoms("eavt", d.e, ":job/attempt")), None) is not None
+               for d in db.datoms("avet", ":job/type", job_type))
 
 
 def overview(db: Any, now_ms: int, chart: list[tuple[str, int, int]]) -> dict[str, Any]:
@@ -247,12 +253,14 @@ def overview(db: Any, now_ms: int, chart: list[tuple[str, int, int]]) -> dict[st
     data["resets"] = (fs.q(RESETS, db) or 0) if db.schema.attr(":job/resets") else 0
     ready = sorted(queries.jobs_ready(db)) if has_jobs(db) else []
     data["ready"] = len(ready)
-    claimed = {name(t) for t in fs.q(TYPES_CLAIMED, db)} if has_jobs(db) else set()
     ready_types: dict[str, int] = defaultdict(int)
+    type_kw: dict[str, Any] = {}
     oldest: dict[str, Any] | None = None
     for jid in ready[:2000]:
         e = db.entid((":job/id", jid))
-        typ = name(next(iter(db.datoms("eavt", e, ":job/type"))).v)
+        typ_v = next(iter(db.datoms("eavt", e, ":job/type"))).v
+        typ = name(typ_v)
+        type_kw[typ] = typ_v
         ready_types[typ] += 1
         since = max([d.tx for d in db.datoms("eavt", e, ":job/status")] +
                     [s.tx for d in db.datoms("eavt", e, ":job/dep")
@@ -264,7 +272,7 @@ def overview(db: Any, now_ms: int, chart: list[tuple[str, int, int]]) -> dict[st
     # Workers do not register their types in the store, so "no handler anywhere" is read
     # from what happened: ready jobs of a type no worker has ever claimed.
     data["unhandled"] = [{"type": t, "ready": n} for t, n in sorted(ready_types.items())
-                         if t not in claimed]
+                         if not ever_claimed(db, type_kw[t])]
     data["oldest_ready"] = oldest
     data["failures"] = _failures(db)
     return data
