@@ -109,7 +109,7 @@ def pages(finished: int, graph_n: int) -> None:
     common = {"finished_jobs": finished, "graph_nodes": graph_n, "build_s": round(build_s, 1),
               "counts": {str(k): v for k, v in counts.items()}, "target_ms": 300}
     for op, path in (("page-overview", "/jobs"), ("page-graph-1000", f"/jobs/graph/{graph_t}"),
-                     ("page-graph-status-1000", f"/jobs/graph/{graph_t}/status"),
+                     ("page-graph-status-1000-cached", f"/jobs/graph/{graph_t}/status"),
                      ("page-graph-10000-collapsed", f"/jobs/graph/{big_t}"),
                      ("page-job", f"/jobs/job/g/{ids[0]}"),
                      ("page-graph-1000-as-of", f"/jobs/graph/{graph_t}?as_of={graph_t}")):
