@@ -18,8 +18,8 @@ import fact_store as fs
 
 #: a comment line sent when nothing happened for this long, so proxies keep the stream open
 KEEPALIVE_S = 15.0
-#: the shortest time between two events of one stream (pages refresh at most 4 times a second)
-MIN_GAP_S = 0.1
+#: the shortest time between two events of one stream (as often as a page refreshes at most)
+MIN_GAP_S = 0.25
 
 
 class Subscriber:
