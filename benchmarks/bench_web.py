@@ -9,7 +9,8 @@
 - ``live-latency``: a real server process on a file store, an event stream
   open; another process commits a status change; the time until the stream
   reports it, and until the status JSON a graph page then fetches shows it
-  (median of 30). Target: < 100 ms.
+  (median of 30 changes 300 ms apart; under a continuous stream of changes a
+  page is up to 250 ms behind, the events' and the page's throttle). Target: < 100 ms.
 - ``sse-load``: ``--jobs`` no-op jobs run by 2 worker processes, alone and
   then with a server (three rounds, alternating; medians) and ``--clients`` open pages (each an event stream that
   fetches the graph's statuses after every event, as the page's script
@@ -166,7 +167,7 @@ def live_latency(reps: int = 30) -> None:
                 st = http.get(f"{base}/jobs/graph/{t_graph}/status").json()
                 assert st["statuses"][f"n{i}"] == "finished"
                 page_ms.append((time.perf_counter() - t_commit) * 1000)
-                time.sleep(0.05)
+                time.sleep(0.3)  # isolated changes: a stream sends at most one event per 250 ms
     finally:
         _stop(server)
         conn.close()
