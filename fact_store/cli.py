@@ -598,7 +598,7 @@ def checkpoint_cmd(uri: str) -> None:
 def web_cmd(uri: str, **options: Any) -> None:
     """Serve the web console (query, pull, schema, entities, tx log; Jobs with overseer)."""
     _connect(uri).close()  # a missing file store is an error, not a new empty store
-    run_web(uri, None, **options)
+    run_web(uri, "/query", **options)
 
 
 def main(argv: list[str] | None = None) -> None:

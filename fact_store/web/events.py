@@ -3,8 +3,9 @@
 The connection calls :meth:`Broker._on_tx` after every transaction (its own, or
 another process's through its watcher thread: ``Connection.listen``); the broker
 hands the new basis t to each subscriber's asyncio loop. A subscriber keeps only
-the newest t (a slow browser gets one event for many transactions, never a
-backlog), so fifty open pages cost the writers one callback each.
+the newest t and a stream sends at most one event per :data:`MIN_GAP_S` (a slow
+browser, or a burst of transactions, gets one event for many, never a backlog),
+so fifty open pages cost the writers one callback each.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ import fact_store as fs
 
 #: a comment line sent when nothing happened for this long, so proxies keep the stream open
 KEEPALIVE_S = 15.0
+#: the shortest time between two events of one stream (as often as a page refreshes at most)
+MIN_GAP_S = 0.25
 
 
 class Subscriber:
@@ -82,5 +85,8 @@ class Broker:
                     continue
                 sub.ready.clear()
                 yield f"event: tx\ndata: {{\"t\": {sub.t}}}\n\n"
+                # at most one event per MIN_GAP_S per stream: the newest t is kept meanwhile,
+                # so a burst of transactions costs one event, and the first after a pause none
+                await asyncio.sleep(MIN_GAP_S)
         finally:
             self.unsubscribe(sub)

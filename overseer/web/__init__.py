@@ -31,9 +31,6 @@ from overseer.web import layout, views
 
 __all__ = ["tab", "JobsTab"]
 
-#: the default "what changed" list covers this many transactions before the moment shown
-CHANGES_WINDOW = 100
-
 
 class JobsTab:
     """The Jobs tab (a :class:`fact_store.web.Tab`)."""
@@ -105,9 +102,8 @@ class _Pages:
             raise BadRequest(f"the graph of t {t} did not exist yet as of t {info['as_of']}: "
                              f"choose a moment at or after t {t}")
         to_t = info["as_of"] if info["as_of"] is not None else info["basis_t"]
-        # by default, what changed over the last few transactions before the moment shown
-        from_t = _opt_int(request, "from", max(t, to_t - CHANGES_WINDOW))
-        changed = views.changes(c.conn, db, g["eids"], from_t, to_t, limit=100_000)[-300:]
+        from_t = _opt_int(request, "from", t)  # by default: everything since the graph went in
+        changed = views.changes(c.latest(), g["eids"], from_t, to_t, limit=300)
         big = len(g["ids"]) > layout.MAX_NODES
         data = {"t": t, "jobs": len(g["ids"]), "collapsed": big, "time": info,
                 "counts": views.counts_text(g["status"]),

@@ -139,26 +139,30 @@ def counts_text(status: dict[str, str]) -> str:
     return " · ".join(f"{c[name(s)]} {name(s)}" for s in STATUSES if c.get(name(s)))
 
 
-#: the longest stretch of the log one "what changed" list reads
-MAX_CHANGE_TXS = 5000
-
-
-def changes(conn: Any, db: Any, jobs: dict[int, str], t1: int, t2: int,
-            limit: int = 500) -> list[dict[str, Any]]:
+def changes(db: Any, jobs: dict[int, str], t1: int, t2: int, limit: int = 500) -> list[dict[str, Any]]:
     """Status changes of the ``jobs`` ({eid: id}) with ``t1 < t <= t2``, oldest first.
 
-    Reads the log records in between (at most :data:`MAX_CHANGE_TXS` of them, the newest).
+    Read from the history index, job by job: O(jobs x their status changes), whatever
+    else the store did meanwhile. ``db`` must not be filtered to before ``t2``.
     """
     if not has_jobs(db):
         return []
-    a_status = db.schema.attr(":job/status").id
-    out: list[dict[str, Any]] = []
-    for tx in conn.log().tx_range(max(t1, t2 - MAX_CHANGE_TXS) + 1, t2 + 1):
-        for d in tx.data:
-            if d.a == a_status and d.added and d.e in jobs:
-                out.append({"t": tx.t, "when": tx.instant, "id": jobs[d.e], "status": name(d.v)})
-                if len(out) >= limit:
-                    return out
+    hist = db.history()
+    lo, hi = fs.t_to_tx(t1), fs.t_to_tx(t2)
+    rows = []
+    for e, jid in jobs.items():
+        for d in hist.datoms("eavt", e, ":job/status"):
+            if d.added and lo < d.tx <= hi:
+                rows.append((d.tx, jid, name(d.v)))
+    rows.sort()
+    rows = rows[-limit:]
+    when: dict[int, Any] = {}
+    out = []
+    for tx, jid, st in rows:
+        t = fs.tx_to_t(tx)
+        if tx not in when:
+            when[tx] = instant(db, t)
+        out.append({"t": t, "when": when[tx], "id": jid, "status": st})
     return out
 
 
@@ -215,7 +219,13 @@ class Throughput:
 
 
 RESETS = "[:find (sum ?r) . :where [?j :job/resets ?r]]"
-TYPES_CLAIMED = "[:find [?type ...] :where [?j :job/attempt _] [?j :job/type ?type]]"
+
+
+def ever_claimed(db: Any, job_type: Any) -> bool:
+    """Has any job of this type been claimed? Walks the type's jobs (AVET) to the first with an
+    attempt: one step for a type workers run, all its jobs only for a type nobody handles."""
+    return any(next(iter(db.datoms("eavt", d.e, ":job/attempt")), None) is not None
+               for d in db.datoms("avet", ":job/type", job_type))
 
 
 def overview(db: Any, now_ms: int, chart: list[tuple[str, int, int]]) -> dict[str, Any]:
@@ -248,12 +258,14 @@ def overview(db: Any, now_ms: int, chart: list[tuple[str, int, int]]) -> dict[st
     data["resets"] = (fs.q(RESETS, db) or 0) if db.schema.attr(":job/resets") else 0
     ready = sorted(queries.jobs_ready(db)) if has_jobs(db) else []
     data["ready"] = len(ready)
-    claimed = {name(t) for t in fs.q(TYPES_CLAIMED, db)} if has_jobs(db) else set()
     ready_types: dict[str, int] = defaultdict(int)
+    type_kw: dict[str, Any] = {}
     oldest: dict[str, Any] | None = None
     for jid in ready[:2000]:
         e = db.entid((":job/id", jid))
-        typ = name(next(iter(db.datoms("eavt", e, ":job/type"))).v)
+        typ_v = next(iter(db.datoms("eavt", e, ":job/type"))).v
+        typ = name(typ_v)
+        type_kw[typ] = typ_v
         ready_types[typ] += 1
         since = max([d.tx for d in db.datoms("eavt", e, ":job/status")] +
                     [s.tx for d in db.datoms("eavt", e, ":job/dep")
@@ -265,7 +277,7 @@ def overview(db: Any, now_ms: int, chart: list[tuple[str, int, int]]) -> dict[st
     # Workers do not register their types in the store, so "no handler anywhere" is read
     # from what happened: ready jobs of a type no worker has ever claimed.
     data["unhandled"] = [{"type": t, "ready": n} for t, n in sorted(ready_types.items())
-                         if t not in claimed]
+                         if not ever_claimed(db, type_kw[t])]
     data["oldest_ready"] = oldest
     data["failures"] = _failures(db)
     return data

@@ -197,3 +197,14 @@ def test_without_a_token_only_loopback_host_names_are_served(conn):
     assert rebound.get("/schema").status_code == 403
     assert TestClient(create_app(conn, Settings(token="t"), tabs=[]), base_url="http://evil.example") \
         .get("/schema", headers={"Authorization": "Bearer t"}).status_code == 200
+
+
+def test_entity_page_as_of_shows_the_past_values(conn):
+    p1 = conn.db().entid((":person/name", "p001"))
+    t = conn.db().basis_t
+    conn.transact([[":db/add", p1, ":person/age", 42]])
+    c = client(conn)
+    ages = lambda d: [a["value"] for a in d["attributes"] if a["attr"] == ":person/age"]  # noqa: E731
+    assert ages(c.get(f"/entity/{p1}.json").json()) == [42]
+    assert ages(c.get(f"/entity/{p1}.json", params={"as_of": t}).json()) == [1]
+    assert 'name="as_of" value="' + str(t) + '"' in c.get(f"/entity/{p1}", params={"as_of": t}).text

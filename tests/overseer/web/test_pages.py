@@ -227,3 +227,10 @@ def test_a_big_graph_is_drawn_and_updated_collapsed(mem_conn):
     mem_conn.transact([[":db/add", e, ":job/status", overseer.FAILED]])
     assert c.get(f"/jobs/graph/{t}/status").json()["groups"]["0:wide"] == \
         "layer 0, wide: 1000 unstarted, 1 failed"
+
+
+def test_time_travel_takes_a_date_time_too(jobs):
+    conn, t = jobs
+    when = next(iter(conn.db().datoms("eavt", fs.t_to_tx(t), ":db/txInstant"))).v
+    d = client(conn).get("/jobs/job/g/result1.json", params={"as_of": when.isoformat()}).json()
+    assert d["status"] == "unstarted" and d["time"]["as_of"] == t
