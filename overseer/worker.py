@@ -83,8 +83,6 @@ log = logging.getLogger("overseer")
 IDLE, RAN, STOPPED = "idle", "ran", "stopped"
 _PAST = {"finish": "finished", "fail": "failed", "abort": "aborted", "fault": "faulted",
          "release": "released"}
-#: a claimed job waits at most max_hold behind a slow handler, and HOLD_FACTOR x max_hold in all
-HOLD_FACTOR = 5
 #: seconds between warnings about ready jobs that no live worker handles
 UNHANDLED_WARNING_INTERVAL = 60.0
 
@@ -116,7 +114,7 @@ class Config:
     isolate: bool = False              #: run each handler in a forked child process (killed at
                                        #: its timeout); else in the worker's own thread
     max_hold: float = 0.02             #: longest a claimed job waits behind a slow handler of its
-                                       #: batch (5x that in all) before the worker gives it back
+                                       #: batch before the worker gives it back unrun
     exit_grace: float = 2.0            #: exit_when_done: how long the store must stay quiet before
                                        #: ready jobs no live worker handles count as left over
     hand_off: bool = False             #: latency-first: claim the jobs one's own finishes make ready
@@ -680,8 +678,7 @@ class Worker:
         Batch claims keep commits few, but a slow handler in the middle of a batch
         would hold the jobs claimed behind it while other workers sit idle. So, for
         each slot, once its running handler has run for ``max_hold`` seconds while
-        jobs wait in its queue, or the oldest of them was claimed ``HOLD_FACTOR ×
-        max_hold`` ago (``mono``: ``time.monotonic()``), the queue is released to
+        jobs wait in its queue (``mono``: ``time.monotonic()``), the queue is released to
         ``:unstarted`` in one transaction (a release does not count as an attempt);
         the same transaction marks a handler that has run longer than ``max_hold`` as
         ``:job/running``. :meth:`run` calls this from a watchdog thread. Returns the
@@ -696,11 +693,11 @@ class Worker:
                 unmarked = running is not None and running[0] not in slot.marked
                 since = slot.running_since
                 oldest = min((slot.claimed_at.get(e, mono) for e, _ in slot.queue), default=None)
-                # behind a slow handler: give back after max_hold; behind a batch that moves on
-                # (short jobs, the slot's own commits) only after HOLD_FACTOR x max_hold, so a
-                # worker the OS paused for a moment does not give back what it is about to run
+                # only behind a slow handler: a batch that moves on (short jobs sized to run in
+                # about batch_window, and the slot's own commits) is the worker working for it;
+                # giving it back would cost commits exactly when the store is slowest
                 slow = running is not None and mono - since >= hold
-                give = oldest is not None and (slow or mono - oldest >= HOLD_FACTOR * hold)
+                give = oldest is not None and slow
                 queued: list[tuple[int, int]] = []
                 if give:
                     queued, slot.queue = list(slot.queue), collections.deque()
@@ -729,9 +726,8 @@ class Worker:
                     self.stats["given_back"] += len(queued)
                     log.debug("worker %s gave back %d job(s) claimed %.0f ms ago", self.owner,
                               len(queued), (mono - (oldest or mono)) * 1000)
-            for t in ([oldest + HOLD_FACTOR * hold] if oldest is not None and not give else []) + (
-                    [since + hold] if running is not None and (unmarked or oldest is not None)
-                    and not mark and not give else []):
+            for t in ([since + hold] if running is not None and (unmarked or oldest is not None)
+                      and not mark and not give else []):
                 nxt = t if nxt is None else min(nxt, t)
         return nxt
 
