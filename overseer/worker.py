@@ -673,7 +673,7 @@ class Worker:
     # -- no hoarding: the watchdog ------------------------------------------------------------------
 
     def watch(self, mono: float | None = None) -> float | None:
-        """Give back claimed jobs that waited in a batch longer than ``max_hold``; return when to look again.
+        """Give back jobs waiting behind a slow handler, end timed-out attempts; return when to look again.
 
         Batch claims keep commits few, but a slow handler in the middle of a batch
         would hold the jobs claimed behind it while other workers sit idle. So, for
