@@ -179,6 +179,7 @@ def run_graph(name: str, graph: dict[str, list[str]], workers: int, durability: 
                "p90_delay_ms": round(statistics.quantiles(delays, n=10)[-1], 2) if len(delays) > 10 else None,
                "median_delay_from_handler_end_ms": round(statistics.median(delays_end), 2) if delays_end else None,
                "insert_s": round(insert_s, 2), "commits": stats.get("commits"),
+               "given_back": stats.get("given_back", 0),
                "worker_cpu_s": stats.get("cpu_s"),
                "ok": finished == n and len(starts) == n}
         return _emit(row)

@@ -113,8 +113,8 @@ class Config:
                                        #: handler map's options, per job in :job/timeout (ms)
     isolate: bool = False              #: run each handler in a forked child process (killed at
                                        #: its timeout); else in the worker's own thread
-    max_hold: float = 0.02             #: longest a claimed job waits behind others of its batch
-                                       #: before the worker gives it back unrun
+    max_hold: float = 0.02             #: longest a claimed job waits behind a slow handler of its
+                                       #: batch before the worker gives it back unrun
     exit_grace: float = 2.0            #: exit_when_done: how long the store must stay quiet before
                                        #: ready jobs no live worker handles count as left over
     hand_off: bool = False             #: latency-first: claim the jobs one's own finishes make ready
@@ -673,12 +673,12 @@ class Worker:
     # -- no hoarding: the watchdog ------------------------------------------------------------------
 
     def watch(self, mono: float | None = None) -> float | None:
-        """Give back claimed jobs that waited in a batch longer than ``max_hold``; return when to look again.
+        """Give back jobs waiting behind a slow handler, end timed-out attempts; return when to look again.
 
         Batch claims keep commits few, but a slow handler in the middle of a batch
         would hold the jobs claimed behind it while other workers sit idle. So, for
-        each slot, once the oldest job waiting in its queue was claimed ``max_hold``
-        seconds ago (``mono``: ``time.monotonic()``), the queue is released to
+        each slot, once its running handler has run for ``max_hold`` seconds while
+        jobs wait in its queue (``mono``: ``time.monotonic()``), the queue is released to
         ``:unstarted`` in one transaction (a release does not count as an attempt);
         the same transaction marks a handler that has run longer than ``max_hold`` as
         ``:job/running``. :meth:`run` calls this from a watchdog thread. Returns the
@@ -693,7 +693,11 @@ class Worker:
                 unmarked = running is not None and running[0] not in slot.marked
                 since = slot.running_since
                 oldest = min((slot.claimed_at.get(e, mono) for e, _ in slot.queue), default=None)
-                give = oldest is not None and mono - oldest >= hold
+                # only behind a slow handler: a batch that moves on (short jobs sized to run in
+                # about batch_window, and the slot's own commits) is the worker working for it;
+                # giving it back would cost commits exactly when the store is slowest
+                slow = running is not None and mono - since >= hold
+                give = oldest is not None and slow
                 queued: list[tuple[int, int]] = []
                 if give:
                     queued, slot.queue = list(slot.queue), collections.deque()
@@ -722,8 +726,8 @@ class Worker:
                     self.stats["given_back"] += len(queued)
                     log.debug("worker %s gave back %d job(s) claimed %.0f ms ago", self.owner,
                               len(queued), (mono - (oldest or mono)) * 1000)
-            for t in ([oldest + hold] if oldest is not None and not give else []) + (
-                    [since + hold] if running is not None and unmarked and not mark else []):
+            for t in ([since + hold] if running is not None and (unmarked or oldest is not None)
+                      and not mark and not give else []):
                 nxt = t if nxt is None else min(nxt, t)
         return nxt
 
