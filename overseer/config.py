@@ -27,7 +27,7 @@ under 100 ms for a dashed key (``{"heartbeat": {"sleep-time": 60}}`` is
 >>> Config.from_mapping({"heartbeat": {"sleep-time": 60}}, env={})
 Traceback (most recent call last):
 ...
-overseer.errors.ConfigError: config :heartbeat :sleep-time 60 is read in milliseconds (a dashed key is Overseer's, and Overseer's unit is ms): 60 ms is implausibly short; for 60 seconds write 60000 or "60s", or "60ms" if you mean it
+overseer.errors.ConfigError: config :heartbeat :sleep-time 60 is read in milliseconds (a dashed key is Overseer's, and Overseer's unit is ms): 60 ms is implausibly short; for 60 s write 60000 or "60s", or "60ms" if you mean it
 
 Overseer's other keys: ``detector-sleep-time`` (ms) is accepted and checked
 but has no effect (a worker learns of ready jobs from the transactions it
