@@ -729,11 +729,14 @@ def abort_cmd(job_id: str, store: str, reason: str) -> None:
 @click.option("--args", "args_edn", metavar="EDN", default=None,
               help="A map of attributes every job gets, e.g. '{:report/day \"2024-05-01\"}'.")
 @click.option("--id-prefix", default=None, metavar="P",
-              help="Name job ids P<node> instead of random UUIDs (refused if any exists).")
+              help="Name job ids P<node> instead of random UUIDs.")
+@click.option("--if-exists", type=click.Choice(["refuse", "skip"]), default="refuse", show_default=True,
+              help="When a job id of the graph exists already: refuse (exit 1, nothing written) or skip "
+                   "the graph (exit 0, nothing written), as Overseer's transact-graph.")
 @_json_option
 @_guard
 def submit_cmd(graph_file: str, store: str, args_edn: str | None, id_prefix: str | None,
-               as_json: bool) -> None:
+               if_exists: str, as_json: bool) -> None:
     """Insert a job graph in one transaction: GRAPH.edn maps each node (its job type) to its deps.
 
       {:start [] :result1 [:start] :result2 [:start] :finish [:result1 :result2]}
@@ -747,14 +750,22 @@ def submit_cmd(graph_file: str, store: str, args_edn: str | None, id_prefix: str
     if args is not None and not isinstance(args, dict):
         raise click.BadParameter("expected an EDN map", param_hint="--args")
     ids = (lambda n: f"{id_prefix}{str(n).lstrip(':')}") if id_prefix is not None else None
-    tx = graph_txns(graph, args, ids=ids)
+    tx = graph_txns(graph, args, ids=ids, if_exists=if_exists)
     conn = _connect(store, create=True)
     try:
         install_schema(conn)
         report = conn.transact(tx)
     finally:
         conn.close()
-    jobs = {str(m[":db/id"]): m for m in tx if isinstance(m, dict)}
+    jobs = {str(m[":db/id"]): m for m in (tx[0][2] if tx and tx[0][0] == ":overseer/insert-unless-exists"
+                                          else tx) if isinstance(m, dict)}
+    if jobs and not any(t in report.tempids for t in jobs):
+        if as_json:
+            click.echo(json.dumps({"t": report.db_after.basis_t, "jobs": [], "skipped": True}))
+        else:
+            click.echo(f"skipped: job ids of this graph already exist ({next(iter(jobs.values()))[':job/id']} …); "
+                       "nothing inserted")
+        return
     rows = [(str(m[":job/type"]), m[":job/id"], report.tempids.get(tempid)) for tempid, m in
             jobs.items()]
     if as_json:
