@@ -26,6 +26,7 @@ from typing import Any
 
 import click
 
+from fact_store.edn import show
 from fact_store.web.command import run as run_web
 from fact_store.web.command import web_options
 
@@ -48,11 +49,11 @@ def load_handlers(spec: str, path: tuple[str, ...] = ()) -> Any:
         sys.path.insert(0, d)
     module, sep, attr = spec.partition(":")
     if not sep or not module or not attr:
-        raise click.BadParameter(f"expected module:attribute, got {spec!r}", param_hint="HANDLERS")
+        raise click.BadParameter(f"expected module:attribute, got {show(spec)}", param_hint="HANDLERS")
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        raise click.BadParameter(f"cannot import {module!r}: {exc} (searched {', '.join(sys.path[:len(path) + 1])}, "
+        raise click.BadParameter(f"cannot import {module}: {exc} (searched {', '.join(sys.path[:len(path) + 1])}, "
                                  "then sys.path; --path DIR adds a directory)",
                                  param_hint="HANDLERS") from exc
     obj: Any = mod
@@ -60,7 +61,7 @@ def load_handlers(spec: str, path: tuple[str, ...] = ()) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise click.BadParameter(f"{module!r} has no attribute {attr!r}", param_hint="HANDLERS") from None
+            raise click.BadParameter(f"module {module} has no attribute {attr}", param_hint="HANDLERS") from None
     if callable(obj) and not hasattr(obj, "items"):
         obj = obj()
     if not hasattr(obj, "items"):

@@ -186,7 +186,7 @@ class Config:
         '{:sleep-time-s 10.0, :heartbeat-enabled '
         """
         out: dict[Any, Any] = {}
-        from fact_store.edn.values import Keyword
+        from fact_store.edn import Keyword
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
             if f.metadata["kind"] == "callable":
@@ -208,7 +208,7 @@ class _Given:
 
 
 def _as_keyword(k: Any) -> Any:
-    from fact_store.edn.values import Keyword
+    from fact_store.edn import Keyword
     return Keyword(str(k)) if isinstance(k, str) else k
 
 

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, TypeVar
 import click
 
 import fact_store as fs
+from fact_store.edn import show
 
 from overseer import queries
 from overseer.claim import failure_json
@@ -270,7 +271,7 @@ def _status(db: fs.Db, eid: int) -> Any:
 def _require(db: fs.Db, job_id: str) -> int:
     eid = db.entid((":job/id", job_id)) if _has_jobs(db) else None
     if eid is None:
-        raise OverseerError(f"no job with id {job_id!r}", id=job_id)
+        raise OverseerError(f"no job with id {show(job_id)}", id=job_id)
     return eid
 
 
@@ -286,7 +287,7 @@ def abort_txn(db: fs.Db, job_id: str, reason: str = "aborted by an operator") ->
     eid = _require(db, job_id)
     st = _status(db, eid)
     if st not in (UNSTARTED, STARTED):
-        raise OverseerError(f"job {job_id!r} is {st}: only unstarted or started jobs can be "
+        raise OverseerError(f"job {show(job_id)} is {st}: only unstarted or started jobs can be "
                             "aborted", id=job_id, status=st)
     tx: list[Any] = [[":db/cas", eid, ":job/status", st, ABORTED],
                      [":db/add", eid, ":job/failure", failure_json("overseer/abort", reason)]]
@@ -311,7 +312,7 @@ def retry_txn(db: fs.Db, job_id: str) -> list[Any]:
     eid = _require(db, job_id)
     st = _status(db, eid)
     if st not in (FAILED, ABORTED):
-        raise OverseerError(f"job {job_id!r} is {st}: only failed or aborted jobs can be retried",
+        raise OverseerError(f"job {show(job_id)} is {st}: only failed or aborted jobs can be retried",
                             id=job_id, status=st)
     reset = {eid}
     dependents = fs.q("[:find [?j ...] :in $ % ?j0 :where (depends-on ?j ?j0)]", db,
@@ -642,7 +643,7 @@ def job_show_cmd(job_id: str, store: str, as_json: bool) -> None:
     finally:
         conn.close()
     if d is None:
-        raise _Failure(f"no job with id {job_id!r}")
+        raise _Failure(f"no job with id {show(job_id)}")
     if as_json:
         def plain(v: Any) -> Any:
             if isinstance(v, dict):

@@ -70,6 +70,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import fact_store as fs
+from fact_store.edn import show
 
 from overseer import claim, queries, reporting
 from overseer.claim import FAIL, FAULT, RELEASE, Outcome
@@ -94,14 +95,21 @@ def _async_raise(thread_id: int, exc: type[BaseException] | None) -> None:
                                                ctypes.py_object(exc) if exc is not None else None)
 
 
+_DB_ID = fs.Keyword(":db/id")
+_ATTEMPT = fs.Keyword(":job/attempt")
+
+
 def job_dict(db: Any, e: int) -> dict[Any, Any]:
-    """The job a handler receives: ``{":db/id": e, attribute ident: value}``.
+    """The job a handler receives: ``{:db/id e, attribute ident value}``.
+
+    Every key is a :class:`fact_store.Keyword`, ``:db/id`` included; a Keyword
+    is a ``str`` equal to its text, so ``job[":job/id"]`` works as well.
 
     Cardinality-many attributes give lists; refs (``:job/dep``) give entity ids.
     What ``db.pull("[*]", e)`` gives, flattened, read straight from the EAVT index.
     """
     schema = db.schema
-    job: dict[Any, Any] = {":db/id": e}
+    job: dict[Any, Any] = {_DB_ID: e}
     for _e, a, v, _tx, _added in db.search(e):
         attr = schema.attr(a)
         if attr is None:
@@ -408,7 +416,7 @@ class Worker:
                  now: float | None = None) -> None:
         t0 = time.perf_counter()  # the batch size follows the whole per-job cost, not only the handler's
         job = job_dict(self.conn.db(), e)
-        job[":job/attempt"] = attempt
+        job[_ATTEMPT] = attempt
         handler = self.handlers.get(job.get(":job/type"))
         timeout = self._timeout_of(job)
         with self._lock:
@@ -919,7 +927,7 @@ class Worker:
                     log.warning("worker %s could not retract its record: %s", self.owner, exc)
             for sig, h in old.items():
                 signal.signal(sig, h)
-            log.info("worker %s stopped: %s", self.owner, dict(self.stats))
+            log.info("worker %s stopped: %s", self.owner, show({fs.Keyword(k): n for k, n in self.stats.items()}))
         if self._fatal is not None:
             raise self._fatal
 

@@ -218,7 +218,7 @@ def test_job_show(runner, store):
     res = invoke(runner, "job", "show", "job-b", "--store", store, "--json")
     assert json.loads(res.output)["attributes"]["job/owner"] == "w1"
     res = invoke(runner, "job", "show", "nope", "--store", store)
-    assert res.exit_code == 1 and "no job with id 'nope'" in res.output
+    assert res.exit_code == 1 and 'no job with id "nope"' in res.output
 
 
 # -- retry / abort ---------------------------------------------------------------------------
