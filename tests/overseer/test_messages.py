@@ -54,7 +54,7 @@ def fs_store(tmp_path, runner):
     ('[[:db/retractEntity 1 2]]', ":db/retractEntity takes one entity: [:db/retractEntity 1 2]"),
     ('[{:person/name 5}]', 'value 5 of :person/name is not a valid :db.type/string'),
     ("[" + " ".join(f'{{:person/id {i} :person/name {i}}}' for i in range(1500)) + "]",
-     "1,500 problems in this transaction"),
+     "transaction refused (1,500 problems)"),
 ])
 def test_fact_store_transact_errors_are_edn(runner, fs_store, tx, says):
     res = runner.invoke(fact_store_main, ["transact", "-u", fs_store, "-"], input=tx)
