@@ -172,6 +172,7 @@ def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, log_
         if "sentry_dsn" in given:
             given["sentry"] = {"dsn": given.pop("sentry_dsn")}
         config = Config.from_mapping({**(load_file(config_file) if config_file else {}), **given})
+        logging.getLogger("overseer").info("worker config (durations in seconds): %s", config.describe())
         conn = fs.connect(store)
         w = Worker(conn, mapping, config)
     except ConfigError as exc:  # a usage error: exit 2, as click's own

@@ -189,10 +189,10 @@ class Config:
         from fact_store.edn import Keyword
         for f in dataclasses.fields(self):
             v = getattr(self, f.name)
-            if f.metadata["kind"] == "callable":
-                v = None if v is None else getattr(v, "__qualname__", type(v).__name__)
-            elif f.metadata["kind"] == "sentry":
-                v = None if v is None else {"dsn": "…"}
+            if f.metadata["kind"] == "callable" and v is not None:
+                v = f"{getattr(v, '__module__', '?')}:{getattr(v, '__qualname__', type(v).__name__)}"
+            elif f.metadata["kind"] == "sentry" and v is not None:
+                v = {Keyword(":dsn"): "…"}  # a DSN holds a key: never logged
             name = f.name.replace("_", "-") + ("-s" if f.metadata["kind"] == "duration" else "")
             out[Keyword(name)] = v
         return show(out, limit=1000)

@@ -129,6 +129,10 @@ def test_worker_command_on_error_option_and_config_file(tmp_path):
            "--config", str(cfg), "--on-error", "tests.overseer.report_hooks:to_file", "--exit-when-done"]
     p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
     assert p.returncode == 0, p.stderr
+    # the settings in effect, in seconds: the file's milliseconds were read as Overseer's
+    assert "{:sleep-time-s 0.5, :heartbeat-enabled true, :heartbeat-interval-s 0.2, :heartbeat-tolerance 4.0" \
+        in p.stderr
+    assert ':on-error "tests.overseer.report_hooks:to_file"' in p.stderr
     [line] = reports.read_text().splitlines()
     assert json.loads(line) == {"id": "boom-1", "type": ":boom", "attempt": 1, "exc": "ValueError",
                                 "message": "boom in boom-1", "failure_type": "builtins.ValueError"}
