@@ -171,7 +171,9 @@ def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, log_
         given = {k: v for k, v in options.items() if v is not None}  # Python names: seconds
         if "sentry_dsn" in given:
             given["sentry"] = {"dsn": given.pop("sentry_dsn")}
-        config = Config.from_mapping({**(load_file(config_file) if config_file else {}), **given})
+        config = Config.from_mapping({**(load_file(config_file) if config_file else {}), **given},
+                                     labels={k: "--" + ("sentry-dsn" if k == "sentry" else k.replace("_", "-"))
+                                             for k in given})
         logging.getLogger("overseer").info("worker config (durations in seconds): %s", config.describe())
         conn = fs.connect(store)
         w = Worker(conn, mapping, config)

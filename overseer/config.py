@@ -80,7 +80,7 @@ class Config:
     >>> Config(heartbeat_interval=60000)
     Traceback (most recent call last):
     ...
-    overseer.errors.ConfigError: config heartbeat_interval 60000 is read in seconds (Python's spelling): 16.7 hours is implausibly long; Overseer's heartbeat sleep-time is in milliseconds: write {:heartbeat {:sleep-time 60000}} or "60000ms", or "60000s" if you mean it
+    overseer.errors.ConfigError: config heartbeat_interval 60000 is read in seconds (Python's spelling takes seconds): 16.7 hours is implausibly long; Overseer's heartbeat sleep-time is in milliseconds: write {:heartbeat {:sleep-time 60000}} or "60000ms", or "60000s" if you mean it
     """
 
     sleep_time: float = _field(10.0, "duration", "longest idle wait; a worker also wakes on new transactions")
@@ -124,7 +124,8 @@ class Config:
                               field="heartbeat_interval", value=self.heartbeat_interval)
 
     @classmethod
-    def from_mapping(cls, m: Mapping[Any, Any] | None, env: Mapping[str, str] | None = None) -> "Config":
+    def from_mapping(cls, m: Mapping[Any, Any] | None, env: Mapping[str, str] | None = None, *,
+                     labels: Mapping[Any, str] | None = None) -> "Config":
         """A Config from an Overseer-style map, over the environment, over the defaults.
 
         Keys may be strings or keywords, with ``-`` (Overseer's spelling:
@@ -136,6 +137,8 @@ class Config:
         2.0
         >>> Config.from_mapping({}, env={"OVERSEER_CONCURRENCY": "4"}).concurrency
         4
+
+        ``labels`` names keys in messages (the command line passes ``--sleep-time``).
 
         :raises ConfigError: an unknown key, a value of the wrong type, or a
             duration implausible for the unit its key implies.
@@ -150,7 +153,7 @@ class Config:
             raise ConfigError(f"a worker config is a map, got {show(m)}", value=m)
         for k, v in (m or {}).items():
             key, unit = _key(k)
-            label = show(_as_keyword(k))
+            label = (labels or {}).get(k) or show(_as_keyword(k))
             if key == "heartbeat" and isinstance(v, Mapping):
                 for hk, hv in v.items():
                     hkey, hunit = _key(hk)
@@ -262,10 +265,18 @@ def _duration(v: Any, label: str, unit: str, overseer_name: str | None = None) -
     if n > MAX_PLAUSIBLE_S:
         hint = overseer_name or label
         raise ConfigError(
-            f"config {label} {shown} is read in seconds (Python's spelling): {_human(n)} is implausibly "
+            f"config {label} {shown} is read in seconds ({_why_seconds(label)}): {_human(n)} is implausibly "
             f"long; Overseer's {hint} is in milliseconds: write {_overseer_form(label, shown)} or "
             f"\"{shown}ms\", or \"{shown}s\" if you mean it", value=v, unit="s")
     return n
+
+
+def _why_seconds(label: str) -> str:
+    if label.startswith("--"):
+        return "command-line options take seconds"
+    if label.startswith("OVERSEER_"):
+        return "environment variables take seconds"
+    return "Python's spelling takes seconds"
 
 
 def _overseer_form(label: str, shown: str) -> str:

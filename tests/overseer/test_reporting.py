@@ -148,3 +148,13 @@ def test_worker_command_refuses_seconds_in_an_overseer_config_with_exit_2(tmp_pa
     assert p.returncode == 2
     assert "config :heartbeat :sleep-time 60 is read in milliseconds" in p.stderr
     assert "Traceback" not in p.stderr
+
+
+def test_worker_command_names_the_option_and_its_unit(tmp_path):
+    cmd = [sys.executable, "-m", "overseer.cli", "worker", "tests.overseer.report_hooks:HANDLERS",
+           "--store", f"file:{tmp_path / 'db'}", "--heartbeat-interval", "60000"]
+    p = subprocess.run(cmd, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True,
+                       timeout=120, stdin=subprocess.DEVNULL)
+    assert p.returncode == 2
+    assert ("config --heartbeat-interval 60000 is read in seconds (command-line options take seconds): "
+            "16.7 hours is implausibly long") in p.stderr
