@@ -63,8 +63,8 @@ _UNITS = {"ms": 0.001, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(ms|sec|s|min|m|h)\s*$")
 
 
-def _field(default: Any, kind: str, doc: str) -> Any:
-    return dataclasses.field(default=default, metadata={"kind": kind, "doc": doc})
+def _field(default: Any, kind: str, doc: str, repr: bool = True) -> Any:
+    return dataclasses.field(default=default, repr=repr, metadata={"kind": kind, "doc": doc})
 
 
 @dataclasses.dataclass
@@ -95,7 +95,8 @@ class Config:
     batch_window: float = _field(0.005, "duration", "longest an outcome waits to share a commit")
     on_error: Any = _field(None, "callable", "called as f(job, exc[, failure]) when a handler fails; "
                                              "a callable or 'module:function'")
-    sentry: Any = _field(None, "sentry", "Sentry options, at least {'dsn': …}; needs the sentry extra")
+    sentry: Any = _field(None, "sentry", "Sentry options, at least {'dsn': …}; needs the sentry extra",
+                         repr=False)  # a DSN holds a key
 
     ENV = {  # field -> environment variable (values in seconds, or with a unit)
         "sleep_time": "OVERSEER_SLEEP_TIME",
