@@ -24,6 +24,7 @@ import click
 
 import fact_store as fs
 from fact_store import repl
+from fact_store.edn import show as _show
 from fact_store.web.command import run as run_web
 from fact_store.web.command import web_options
 
@@ -109,7 +110,7 @@ def _point(value: str | None, option: str) -> Any:
         v = fs.read_edn(text) if text.startswith("#inst") else _dt.datetime.fromisoformat(text)
     except (ValueError, fs.FactStoreError):
         raise Usage(f"{option} takes a t (a number), a tx id or a date-time "
-                    f"(2024-05-01T12:00:00Z), got {value!r}") from None
+                    f"(2024-05-01T12:00:00Z), got {_show(value)}") from None
     if isinstance(v, _dt.datetime) and v.tzinfo is None:
         v = v.replace(tzinfo=_dt.timezone.utc)
     return v
@@ -341,7 +342,7 @@ def pull_cmd(pattern: str, eids: tuple[str, ...], uri: str, fmt: str, as_of: str
             try:
                 eid = fs.read_edn(eid_text)
             except fs.EdnSyntaxError as exc:
-                raise Failure(f"EID {eid_text!r}: {exc.message.splitlines()[0]}") from None
+                raise Failure(f"EID {_show(eid_text)}: {exc.message.splitlines()[0]}") from None
             if db.entid(eid) is None:
                 raise Failure(f"no entity {eid_text} in this db")
             results.append(fs.pull(db, pattern_text, eid))

@@ -26,6 +26,7 @@ import threading
 from typing import Any, Iterable, Iterator
 
 from fact_store.datom import TX0, USER0, Datom, t_to_tx, tx_to_t
+from fact_store.edn.writer import show
 from fact_store.edn.values import Keyword
 from fact_store.errors import FactStoreError, SchemaError
 from fact_store.index.covering import MAX, MIN, PSortedList
@@ -42,7 +43,7 @@ _mk = tuple.__new__
 def _index_name(index: Any) -> str:
     name = str(index).lstrip(":").lower()
     if name not in _INDEX_NAMES:
-        raise FactStoreError(f"unknown index {index!r}: expected one of :eavt :aevt :avet :vaet",
+        raise FactStoreError(f"unknown index {show(index)}: expected one of :eavt :aevt :avet :vaet",
                              index=index)
     return name
 
@@ -248,7 +249,7 @@ class Db:
             rows = self._avet.range((9, MIN), (9, when, MAX))  # :db/txInstant <= when
             return rows[-1][2] if rows else t_to_tx(0)
         if isinstance(point, bool) or not isinstance(point, int):
-            raise FactStoreError(f"expected a t, a tx id or a datetime, got {point!r}", point=point)
+            raise FactStoreError(f"expected a t, a tx id or a datetime, got {show(point)}", point=point)
         return point if point >= TX0 else t_to_tx(point)
 
     def as_of(self, point: Any) -> "Db":
@@ -292,9 +293,9 @@ class Db:
         if isinstance(x, (tuple, list)) and len(x) == 2 and not isinstance(x, TupleValue):
             attr = self.schema.attr(x[0])
             if attr is None:
-                raise SchemaError(f"lookup ref {list(x)!r} names an unknown attribute", lookup_ref=x)
+                raise SchemaError(f"lookup ref {show(list(x))} names an unknown attribute", lookup_ref=x)
             if attr.unique is None:
-                raise SchemaError(f"lookup ref {list(x)!r}: {attr.ident} is not :db/unique",
+                raise SchemaError(f"lookup ref {show(list(x))}: {attr.ident} is not :db/unique",
                                   lookup_ref=x)
             if x[1] is None:
                 return None
@@ -445,7 +446,7 @@ class Db:
             elif pos == "a":
                 attr = self.schema.attr(c)
                 if attr is None:
-                    raise SchemaError(f"unknown attribute {c!r} in datoms()", attribute=c)
+                    raise SchemaError(f"unknown attribute {show(c)} in datoms()", attribute=c)
                 out.append(attr.id)
             elif pos == "v":
                 if attr is not None and attr.is_ref or index == "vaet":
@@ -516,7 +517,7 @@ class Db:
         """
         a = self.schema.attr(attr)
         if a is None:
-            raise SchemaError(f"unknown attribute {attr!r} in index_range()", attribute=attr)
+            raise SchemaError(f"unknown attribute {show(attr)} in index_range()", attribute=attr)
         lo = (a.id, MIN) if start is None else (a.id, coerce(a, start))
         hi = (a.id, MAX) if end is None else (a.id, coerce(a, end))
         if self.is_filtered:

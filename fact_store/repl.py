@@ -299,8 +299,13 @@ def format_error(message: str, text: str, pos: int | None, line_offset: int = 0
     line, col = _line_col(text, pos)
     if "line " not in message:
         message += f" (line {line + line_offset}, column {col})"
-    src = text.split("\n")[line - 1]
-    return message, "  " + src.rstrip() + "\n  " + " " * (col - 1) + "^"
+    src = text.split("\n")[line - 1].rstrip()
+    if len(src) > 100:  # a window around the column, never the whole of a long line
+        start = max(0, col - 1 - 40)
+        cut = src[start:start + 80]
+        prefix = "…" if start else ""
+        src, col = prefix + cut + ("…" if start + 80 < len(src) else ""), col - start + len(prefix)
+    return message, "  " + src + "\n  " + " " * (col - 1) + "^"
 
 
 #: problems of one refused transaction listed in a message; the rest are counted
@@ -310,15 +315,26 @@ MAX_PROBLEMS_SHOWN = 10
 def error_text(exc: BaseException) -> str:
     """The message of an error for a person: one line, or a capped list of problems.
 
+    The same problem made many times is one line with its count.
+
     >>> many = [fs.TransactionError(f"problem {i}") for i in range(25)]
     >>> error_text(fs.TransactionError("x", violations=many)).splitlines()[-1].strip()
     '... and 15 more'
+    >>> same = [fs.TransactionError("value 1 of :a/b is not a string")] * 1500
+    >>> print(error_text(fs.TransactionError("x", violations=same)))
+    transaction refused (1,500 problems):
+      - value 1 of :a/b is not a string (1,500 times)
     """
     violations = getattr(exc, "violations", [])
     if isinstance(exc, fs.TransactionError) and len(violations) > 1:
-        shown = [f"  - {v.message}" for v in violations[:MAX_PROBLEMS_SHOWN]]
-        if len(violations) > MAX_PROBLEMS_SHOWN:
-            shown.append(f"  ... and {len(violations) - MAX_PROBLEMS_SHOWN:,} more")
+        counts: dict[str, int] = {}
+        for v in violations:
+            counts[v.message] = counts.get(v.message, 0) + 1
+        distinct = list(counts.items())
+        shown = [f"  - {m}" + (f" ({n:,} times)" if n > 1 else "") for m, n in distinct[:MAX_PROBLEMS_SHOWN]]
+        rest = sum(n for _, n in distinct[MAX_PROBLEMS_SHOWN:])
+        if rest:
+            shown.append(f"  ... and {rest:,} more")
         return f"transaction refused ({len(violations):,} problems):\n" + "\n".join(shown)
     msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
     return msg

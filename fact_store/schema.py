@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
+from fact_store.edn.writer import show as _edn_show
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import InvalidValue, LimitExceeded, SchemaError
 
@@ -228,20 +229,16 @@ _BIGINT_BOUND = 10 ** MAX_BIGINT_DIGITS
 
 
 def show(value: Any, limit: int = 80) -> str:
-    """``repr(value)`` cut to ``limit`` characters; never raises (huge ints have no repr).
+    """``value`` as EDN text for a message, cut near ``limit`` characters; never raises.
 
     >>> show(2 ** 20000)
-    '<int of 20001 bits>'
+    '#object[int of 20001 bits]'
     >>> show("x" * 100, 10)
-    "'xxxxxxxx..."
+    '"xxxxxxxx …"'
+    >>> show([Keyword(":a/b"), 1])
+    '[:a/b 1]'
     """
-    try:
-        text = repr(value)
-    except Exception:  # e.g. ValueError: int too large to convert to str
-        if isinstance(value, int):
-            return f"<int of {value.bit_length()} bits>"
-        return f"<{type(value).__name__}>"
-    return text if len(text) <= limit else text[:limit - 1] + "..."
+    return _edn_show(value, limit)
 
 
 def _bad(attr: Attr, value: Any, expected: str) -> InvalidValue:
@@ -366,7 +363,7 @@ def coerce(attr: Attr, value: Any) -> Any:
     >>> coerce(a, True)
     Traceback (most recent call last):
     ...
-    fact_store.errors.InvalidValue: value True of :a/n is not a valid :db.type/long: expected an integer
+    fact_store.errors.InvalidValue: value true of :a/n is not a valid :db.type/long: expected an integer
 
     :raises InvalidValue: a value of the wrong type or out of range.
     """

@@ -34,14 +34,16 @@ otherwise. ``args`` (e.g. ``{":organization-id": 123}``) become attributes of ev
 job: declare them in your schema. ``job_txn("my-job-type", {":user-id": 456})`` is
 one job. A missing dependency or a cycle raises ``GraphError`` naming them; ids
 that already exist make ``conn.transact`` raise ``DuplicateJobId`` (a GraphError)
-and write nothing. No execution order is promised among ready jobs: a worker picks uniformly at
+and write nothing, or with ``if_exists="skip"`` skip the graph silently (Overseer
+0.9's transact-graph). No execution order is promised among ready jobs: a worker picks uniformly at
 random among every ready job it handles. ``not_before=`` (a datetime or epoch seconds) delays a
 job or a graph.
 
 **Handlers.** ``{job type: handler}``; a handler is ``f(job)`` or
 ``{"pre_process": f(job), "process": f(job), "post_process": f(job, result)}``.
 ``job`` is a dict of the job's attributes (``job[":job/id"]``, ``job[":job/attempt"]``,
-your args). ``harness(handler, wrapper, stage="process")`` wraps a stage.
+your args; every key a Keyword). ``harness(handler, wrapper)`` wraps the process
+stage; ``harness(handler, "post-process", wrapper)`` (Overseer's order) another.
 ``validate_graph_handlers(handlers, graph)`` names the types without a handler.
 Inside a handler: ``abort(msg)`` (the job and every transitive dependent become
 ``:aborted``; reported), ``abort_silent(msg)`` (the same, not reported),
@@ -52,10 +54,13 @@ Execution is at least once: make handlers idempotent.
 
 **Workers.** ``start(conn_or_uri, handlers, config)`` runs a worker until
 SIGINT/SIGTERM (a first signal finishes the running job, a second releases it);
-``Worker(...).step(now)`` runs one iteration. ``config`` uses Overseer's names in
-seconds (``{"sleep-time": 10, "heartbeat": {"enabled": True, "sleep-time": 10,
-"tolerance": 3}, "detector-interval": 10, "concurrency": 1, "max-attempts": 5}``),
-over ``OVERSEER_*`` environment variables (see :class:`Config`). From a shell:
+``Worker(...).step(now)`` runs one iteration. In ``config`` a dashed key is
+Overseer's and takes milliseconds, as in Overseer (``{"sleep-time": 10000,
+"heartbeat": {"enabled": True, "sleep-time": 60000, "tolerance": 5}}``); Python's
+spelling takes seconds (``Config(sleep_time=10)``, ``{"sleep_time": 10}``); a
+string with a unit (``"250ms"``, ``"10s"``) means what it says; implausible values
+are refused (see :mod:`overseer.config`). ``on-error`` (``module:function``) and
+``sentry`` (``{"dsn": …}``) report handler failures. From a shell:
 ``overseer worker myapp.jobs:HANDLERS --store file:./jobs.db``; ``overseer demo``.
 
 **Status.** ``jobs_with_status(db, "failed")``, ``jobs_unstarted(db)``,

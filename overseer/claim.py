@@ -60,6 +60,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fact_store as fs
+from fact_store.edn import show
 
 from overseer import queries
 from overseer.errors import StaleAttempt
@@ -264,7 +265,7 @@ def settle_fn(db: Any, owner: str, outcomes: Sequence[Sequence[Any]], candidates
                 if kind == FAULT and not_before is not None:  # the retry's backoff
                     out.append([":db/add", e, _NB, int(not_before)])
         else:
-            raise fs.InvalidTxData(f"unknown outcome kind {kind!r}; expected one of {OUTCOME_KINDS}",
+            raise fs.InvalidTxData(f"unknown outcome kind {show(kind)}; expected one of {', '.join(OUTCOME_KINDS)}",
                                    kind=kind)
     aborted: set[int] = set()
     if doomed:

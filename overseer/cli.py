@@ -26,6 +26,7 @@ from typing import Any
 
 import click
 
+from fact_store.edn import show
 from fact_store.web.command import run as run_web
 from fact_store.web.command import web_options
 
@@ -48,11 +49,11 @@ def load_handlers(spec: str, path: tuple[str, ...] = ()) -> Any:
         sys.path.insert(0, d)
     module, sep, attr = spec.partition(":")
     if not sep or not module or not attr:
-        raise click.BadParameter(f"expected module:attribute, got {spec!r}", param_hint="HANDLERS")
+        raise click.BadParameter(f"expected module:attribute, got {show(spec)}", param_hint="HANDLERS")
     try:
         mod = importlib.import_module(module)
     except ImportError as exc:
-        raise click.BadParameter(f"cannot import {module!r}: {exc} (searched {', '.join(sys.path[:len(path) + 1])}, "
+        raise click.BadParameter(f"cannot import {module}: {exc} (searched {', '.join(sys.path[:len(path) + 1])}, "
                                  "then sys.path; --path DIR adds a directory)",
                                  param_hint="HANDLERS") from exc
     obj: Any = mod
@@ -60,7 +61,7 @@ def load_handlers(spec: str, path: tuple[str, ...] = ()) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise click.BadParameter(f"{module!r} has no attribute {attr!r}", param_hint="HANDLERS") from None
+            raise click.BadParameter(f"module {module} has no attribute {attr}", param_hint="HANDLERS") from None
     if callable(obj) and not hasattr(obj, "items"):
         obj = obj()
     if not hasattr(obj, "items"):
@@ -111,24 +112,32 @@ def _opt(name: str, envvar: str, type_: Any, help_: str) -> Any:
 @click.argument("handlers")
 @click.option("--store", envvar="OVERSEER_STORE", default=DEFAULT_STORE, show_default=True,
               show_envvar=True, help="Store URI: file:PATH[?durability=group], mem:NAME, postgresql://…")
-@_opt("--sleep-time", "OVERSEER_SLEEP_TIME", float, "Longest idle wait, seconds (default 10).")
+@_opt("--sleep-time", "OVERSEER_SLEEP_TIME", str, "Longest idle wait, seconds or with a unit: 10, 500ms (10).")
 @click.option("--heartbeat/--no-heartbeat", "heartbeat_enabled", envvar="OVERSEER_HEARTBEAT_ENABLED",
               default=None, show_envvar=True, help="Heartbeats and the monitor (default on).")
-@_opt("--heartbeat-interval", "OVERSEER_HEARTBEAT_INTERVAL", float, "Seconds between heartbeats (10).")
+@_opt("--heartbeat-interval", "OVERSEER_HEARTBEAT_INTERVAL", str, "Time between heartbeats, seconds (10).")
 @_opt("--heartbeat-tolerance", "OVERSEER_HEARTBEAT_TOLERANCE", float,
       "Missed heartbeats before a job is reset (3).")
-@_opt("--detector-interval", "OVERSEER_DETECTOR_INTERVAL", float, "Seconds between monitor sweeps (10).")
-@_opt("--detector-stagger", "OVERSEER_DETECTOR_STAGGER", float, "Random extra delay per sweep (5).")
+@_opt("--detector-interval", "OVERSEER_DETECTOR_INTERVAL", str, "Time between monitor sweeps, seconds (10).")
+@_opt("--detector-stagger", "OVERSEER_DETECTOR_STAGGER", str, "Random extra delay per sweep, seconds (5).")
 @_opt("--concurrency", "OVERSEER_CONCURRENCY", int, "Jobs run at once (1).")
 @_opt("--max-attempts", "OVERSEER_MAX_ATTEMPTS", int, "Attempts before a reset/faulted job fails (5).")
 @_opt("--batch-size", "OVERSEER_BATCH_SIZE", int, "Most jobs claimed per transaction (64).")
-@_opt("--batch-window", "OVERSEER_BATCH_WINDOW", float, "Longest an outcome waits to share a commit (0.005).")
-@_opt("--timeout", "OVERSEER_TIMEOUT", float, "Seconds an attempt may run; 0: no limit (0).")
+@_opt("--batch-window", "OVERSEER_BATCH_WINDOW", str,
+      "Longest an outcome waits to share a commit, seconds (0.005).")
+@_opt("--timeout", "OVERSEER_TIMEOUT", str, "Time an attempt may run, seconds; 0: no limit (0).")
 @click.option("--isolate/--no-isolate", "isolate", envvar="OVERSEER_ISOLATE", default=None, show_envvar=True,
               help="Run each handler in a child process, killed at its timeout (default off).")
-@_opt("--retry-delay", "OVERSEER_RETRY_DELAY", float,
+@_opt("--retry-delay", "OVERSEER_RETRY_DELAY", str,
       "Backoff after a fault or reset: seconds x 2^(attempt-1), with jitter (1).")
-@_opt("--retry-delay-max", "OVERSEER_RETRY_DELAY_MAX", float, "Longest backoff, seconds (300).")
+@_opt("--retry-delay-max", "OVERSEER_RETRY_DELAY_MAX", str, "Longest backoff, seconds (300).")
+@_opt("--on-error", "OVERSEER_ON_ERROR", str,
+      "module:function called as f(job, exc) when a handler fails (after logging it).")
+@_opt("--sentry-dsn", "OVERSEER_SENTRY_DSN", str, "Report handler errors to Sentry (pip install 'fact-store[sentry]').")
+@click.option("--config", "config_file", envvar="OVERSEER_CONFIG", type=click.Path(dir_okay=False),
+              default=None, show_envvar=True,
+              help="An Overseer config map in EDN (or JSON: *.json); its dashed keys are milliseconds, "
+                   "as in Overseer. Options given here override it.")
 @click.option("--exit-when-done", is_flag=True, envvar="OVERSEER_EXIT_WHEN_DONE",
               help="Exit once nothing is left that a live worker could run: no job started, and no "
                    "ready job of a type this or another live worker handles.")
@@ -141,11 +150,16 @@ def _opt(name: str, envvar: str, type_: Any, help_: str) -> Any:
               help="Look for the HANDLERS module in DIR first (repeatable); the current "
                    "directory is always searched.")
 def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, log_format: str,
-           paths: tuple[str, ...], **options: Any) -> None:
-    """Run a worker for the job types of HANDLERS (module:attribute) on the store."""
+           paths: tuple[str, ...], config_file: str | None, **options: Any) -> None:
+    """Run a worker for the job types of HANDLERS (module:attribute) on the store.
+
+    Durations given as options are seconds unless they carry a unit (500ms,
+    10s, 2m); in a --config file, Overseer's dashed keys are milliseconds.
+    """
     import fact_store as fs
 
-    from overseer.errors import OverseerError
+    from overseer.config import load_file
+    from overseer.errors import ConfigError, OverseerError
     from overseer.worker import Config, Worker
 
     handler = logging.StreamHandler()
@@ -154,9 +168,18 @@ def worker(handlers: str, store: str, exit_when_done: bool, log_level: str, log_
     logging.basicConfig(level=log_level.upper(), handlers=[handler])
     mapping = load_handlers(handlers, paths)
     try:
-        config = Config.from_mapping({k: v for k, v in options.items() if v is not None})
+        given = {k: v for k, v in options.items() if v is not None}  # Python names: seconds
+        if "sentry_dsn" in given:
+            given["sentry"] = {"dsn": given.pop("sentry_dsn")}
+        config = Config.from_mapping({**(load_file(config_file) if config_file else {}), **given},
+                                     labels={k: "--" + ("sentry-dsn" if k == "sentry" else k.replace("_", "-"))
+                                             for k in given})
+        logging.getLogger("overseer").info("worker config (durations in seconds): %s", config.describe())
         conn = fs.connect(store)
         w = Worker(conn, mapping, config)
+    except ConfigError as exc:  # a usage error: exit 2, as click's own
+        click.echo(f"overseer worker: {exc}", err=True)
+        sys.exit(2)
     except (OverseerError, fs.FactStoreError) as exc:
         click.echo(f"overseer worker: {exc}", err=True)
         sys.exit(1)

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import fact_store as fs
+from fact_store.edn import show
 
 from overseer.errors import DuplicateJobId, GraphError, HandlerNotFound
 from overseer.schema import ABORTED, FAILED, UNSTARTED
@@ -44,7 +45,7 @@ def keyword(x: Any) -> fs.Keyword:
     if isinstance(x, fs.Keyword):
         return x
     if not isinstance(x, str) or not x.strip(":"):
-        raise GraphError(f"a job type must be a non-empty string or keyword, got {x!r}", type=x)
+        raise GraphError(f"a job type must be a non-empty string or keyword, got {show(x)}", type=x)
     return fs.Keyword(x if x.startswith(":") else ":" + x)
 
 
@@ -61,7 +62,7 @@ def _resolve(spec: Any, node: Node, what: str) -> Any:
     try:
         return spec[node]
     except KeyError:
-        raise GraphError(f"no {what} given for node {node!r}", node=node) from None
+        raise GraphError(f"no {what} given for node {show(node)}", node=node) from None
 
 
 def find_cycle(graph: Mapping[Node, Iterable[Node]]) -> list[Node] | None:
@@ -106,7 +107,7 @@ def validate_graph(graph: Graph) -> dict[Node, list[Any]]:
     >>> validate_graph({"a": [], "b": ["a", "c"]})
     Traceback (most recent call last):
     ...
-    overseer.errors.GraphError: job graph has missing dependencies: 'c' (needed by 'b')
+    overseer.errors.GraphError: job graph has missing dependencies: "c" (needed by "b")
     """
     if not isinstance(graph, Mapping):
         raise GraphError(f"a job graph is a mapping {{node: [dependencies]}}, got {type(graph).__name__}",
@@ -115,7 +116,7 @@ def validate_graph(graph: Graph) -> dict[Node, list[Any]]:
     missing: dict[Any, list[Node]] = {}
     for node, deps in graph.items():
         if isinstance(deps, (str, bytes)) or not isinstance(deps, Iterable):
-            raise GraphError(f"the dependencies of {node!r} must be a list of nodes, got {deps!r}",
+            raise GraphError(f"the dependencies of {show(node)} must be a list of nodes, got {show(deps)}",
                              node=node, deps=deps)
         ds = list(deps)
         for d in ds:
@@ -124,19 +125,23 @@ def validate_graph(graph: Graph) -> dict[Node, list[Any]]:
             try:
                 known = d in graph
             except TypeError:
-                raise GraphError(f"dependency {d!r} of {node!r} is not a node (unhashable)",
+                raise GraphError(f"dependency {show(d)} of {show(node)} is not a node (unhashable)",
                                  node=node, dep=d) from None
             if not known:
                 missing.setdefault(d, []).append(node)
         g[node] = ds
     if missing:
-        desc = ", ".join(f"{d!r} (needed by {', '.join(repr(n) for n in ns)})" for d, ns in missing.items())
+        items = list(missing.items())
+        desc = ", ".join(f"{show(d)} (needed by {', '.join(show(n) for n in ns[:5])}"
+                         f"{f' … and {len(ns) - 5:,} more' if len(ns) > 5 else ''})" for d, ns in items[:10])
+        if len(items) > 10:
+            desc += f" … and {len(items) - 10:,} more"
         raise GraphError(f"job graph has missing dependencies: {desc}", missing=list(missing),
                          needed_by=missing)
     internal = {n: [d for d in ds if not _is_lookup_ref(d)] for n, ds in g.items()}
     cycle = find_cycle(internal)
     if cycle is not None:
-        raise GraphError("job graph has a cycle: " + " -> ".join(repr(n) for n in cycle) +
+        raise GraphError("job graph has a cycle: " + " -> ".join(show(n) for n in cycle) +
                          " (each node waits for the next)", cycle=cycle)
     return g
 
@@ -196,7 +201,7 @@ def _ensure_new_fn(db: Any, ids: Iterable[str]) -> list[Any]:
         return []
     taken = [i for i in ids if db.search(None, attr.id, i)]
     if taken:
-        shown = ", ".join(repr(i) for i in taken[:10]) + (" ..." if len(taken) > 10 else "")
+        shown = ", ".join(show(i) for i in taken[:10]) + (f" … and {len(taken) - 10:,} more" if len(taken) > 10 else "")
         raise DuplicateJobId(f"job ids already exist: {shown} ({len(taken)} in all); "
                              "nothing of the graph was inserted", ids=taken)
     return []
@@ -268,17 +273,44 @@ def _waiting_on_existing(g: Mapping[Node, list[Any]]) -> list[Node]:
     return order
 
 
+def _insert_unless_any_exists_fn(db: Any, ids: Iterable[str], tx_data: Iterable[Any]) -> list[Any]:
+    """``:overseer/insert-unless-exists``: ``tx_data`` when none of ``ids`` exists yet, else nothing.
+
+    Overseer 0.9's transact-graph: a graph whose ids (any of them) exist already
+    is not inserted, and that is not an error, so submitting a graph is idempotent.
+    Runs under the writer lock, so two submitters of one graph insert it once.
+    """
+    attr = db.schema.attr(_JOB_ID)
+    if attr is not None and any(db.search(None, attr.id, i) for i in ids):
+        return []
+    return list(tx_data)
+
+
+fs.register_tx_fn(":overseer/insert-unless-exists", _insert_unless_any_exists_fn)
+
+IF_EXISTS = ("refuse", "skip")
+
+
 def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
                types: Mapping[Node, Any] | Callable[[Node], Any] | None = None,
                ids: Mapping[Node, str] | Callable[[Node], str] | None = None,
-               not_before: Any = None) -> list[Any]:
+               not_before: Any = None, if_exists: str = "refuse") -> list[Any]:
     """The tx-data that inserts ``graph``: every job ``:unstarted``, with its ``:job/dep`` edges.
 
     ``args`` become attributes of *every* job (declare them in your schema).
     ``not_before`` (a datetime, or epoch seconds) delays every job of the graph.
     Transact the result as one transaction: ``conn.transact(graph_txns(g))``.
-    When ids are given, the transaction also refuses ids that already exist
-    (``DuplicateJobId``, a GraphError, raised by ``conn.transact``).
+    When ids are given, what happens if any of them exists already when the
+    transaction runs is ``if_exists``:
+
+    - ``"refuse"`` (the default): ``conn.transact`` raises ``DuplicateJobId``
+      (a GraphError) naming them, and writes nothing;
+    - ``"skip"``: the transaction inserts nothing of the graph and raises
+      nothing, as Overseer 0.9's ``transact-graph`` does, so submitting one
+      graph twice inserts it once. The graph is all or nothing: a graph with
+      one existing id is skipped whole. ``"node-0" in report.tempids`` tells
+      whether it was inserted.
+
     O(nodes + edges).
 
     >>> tx = graph_txns({"start": [], "finish": ["start"]}, ids=lambda n: "j-" + n)
@@ -287,6 +319,9 @@ def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
 
     :raises GraphError: a missing dependency, a cycle, a duplicate id or a bad type.
     """
+    if if_exists not in IF_EXISTS:
+        raise GraphError(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {show(if_exists)}",
+                         if_exists=if_exists)
     g = validate_graph(graph)
     tempids = {node: f"node-{i}" for i, node in enumerate(g)}
     # jobs that wait for existing jobs get their status under the writer lock: :aborted
@@ -301,12 +336,12 @@ def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
         if ids is not None:
             jid = _resolve(ids, node, "id")
             if not isinstance(jid, str):
-                raise GraphError(f"job id of node {node!r} must be a string, got {jid!r}", node=node)
+                raise GraphError(f"job id of node {show(node)} must be a string, got {show(jid)}", node=node)
             m[":job/id"] = jid
         jid = m[":job/id"]
         if jid in job_ids:
-            raise GraphError(f"job id {jid!r} is used twice in the graph (nodes {job_ids[jid]!r} "
-                             f"and {node!r})", id=jid, nodes=[job_ids[jid], node])
+            raise GraphError(f"job id {show(jid)} is used twice in the graph (nodes {show(job_ids[jid])} "
+                             f"and {show(node)})", id=jid, nodes=[job_ids[jid], node])
         job_ids[jid] = node
         if deps:
             m[":job/dep"] = [tuple(d) if _is_lookup_ref(d) else tempids[d] for d in deps]
@@ -318,6 +353,8 @@ def graph_txns(graph: Graph, args: Mapping[Any, Any] | None = None, *,
                     tuple((tempids[n], tuple(tuple(d) for d in g[n] if _is_lookup_ref(d)),
                            tuple(tempids[d] for d in g[n] if not _is_lookup_ref(d))) for n in late)])
     if ids is not None or (args and any(str(k).lstrip(":") == "job/id" for k in args)):
+        if if_exists == "skip":
+            return [[":overseer/insert-unless-exists", tuple(job_ids), tuple(out)]]
         out.insert(0, [":overseer/ensure-new-jobs", tuple(job_ids)])
     return out
 

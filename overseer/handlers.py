@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import fact_store as fs
+from fact_store.edn import show
 
 from overseer.claim import ABORT, FAIL, FAULT, FINISH, RELEASE
 from overseer.errors import ConfigError, HandlerNotFound, JobAborted, JobFaulted, WorkerInterrupted
@@ -94,31 +95,54 @@ def normalize(handler: Handler) -> dict[str, Callable[..., Any]]:
         for k, f in handler.items():
             stage = _ALIASES.get(str(k))
             if stage is None:
-                raise HandlerNotFound(f"unknown handler stage {k!r}; expected one of {', '.join(STAGES)}",
+                raise HandlerNotFound(f"unknown handler stage {show(k)}; expected one of {', '.join(STAGES)}",
                                       stage=k)
             if not callable(f):
-                raise HandlerNotFound(f"handler stage {stage} is not callable: {f!r}", stage=stage)
+                raise HandlerNotFound(f"handler stage {stage} is not callable: {show(f)}", stage=stage)
             out[stage] = f
         if "process" not in out:
             raise HandlerNotFound("a handler map needs a process stage", stages=list(out))
         return out
-    raise HandlerNotFound(f"a handler is a function or a map of stages, got {handler!r}",
+    raise HandlerNotFound(f"a handler is a function or a map of stages, got {show(handler)}",
                           handler=handler)
 
 
-def harness(handler: Handler, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]],
-            stage: str = "process") -> dict[str, Callable[..., Any]]:
+def harness(handler: Handler, *args: Any, stage: str | None = None) -> dict[str, Callable[..., Any]]:
     """Wrap one stage of ``handler`` (a function or a stage map) with ``wrapper``, like Ring middleware.
+
+    Both argument orders work: Overseer's ``harness(handler, wrapper)`` and
+    ``harness(handler, stage, wrapper)``, and ``harness(handler, wrapper, stage)``
+    (or ``stage=``). A stage is ``"process"`` (the default), ``"pre_process"`` or
+    ``"post_process"``, also spelled ``"post-process"`` or ``":post-process"``.
 
     ``wrapper`` receives the stage's function and returns a new function of the
     same signature. Wrapping a missing stage wraps an identity (``job -> job``,
     or ``(job, result) -> result`` for ``post_process``), so one harness fits
     handlers with or without that stage.
+
+    >>> add_one = lambda f: (lambda job, res: res + 1)
+    >>> run_stages(harness({"process": lambda job: 1}, ":post-process", add_one), {})
+    2
+
+    :raises HandlerNotFound: an unknown stage, or arguments that are not a
+        handler, a stage name and a wrapper function.
     """
-    st = _ALIASES.get(stage)
+    if len(args) == 1:
+        wrapper, st_given = args[0], stage
+    elif len(args) == 2 and isinstance(args[0], str) and stage is None:
+        st_given, wrapper = args          # Overseer's order: (handler, stage, wrapper)
+    elif len(args) == 2 and isinstance(args[1], str) and stage is None:
+        wrapper, st_given = args          # (handler, wrapper, stage)
+    else:
+        raise HandlerNotFound("harness takes (handler, wrapper), (handler, stage, wrapper) or "
+                              f"(handler, wrapper, stage); got {len(args) + 1} arguments", arguments=len(args) + 1)
+    if not callable(wrapper):
+        raise HandlerNotFound(f"a harness wrapper must be a function of the stage's function, got "
+                              f"{show(wrapper)}", wrapper=type(wrapper).__name__)
+    st = _ALIASES.get(str(st_given if st_given is not None else "process"))
     if st is None:
-        raise HandlerNotFound(f"unknown handler stage {stage!r}; expected one of {', '.join(STAGES)}",
-                              stage=stage)
+        raise HandlerNotFound(f"unknown handler stage {show(st_given)}; expected one of "
+                              f"{', '.join(STAGES)}", stage=st_given)
     if isinstance(handler, Mapping):
         h = {_ALIASES.get(str(k), str(k)): v for k, v in handler.items()}
     else:

@@ -15,6 +15,8 @@ from typing import Any
 
 import fact_store as fs
 
+from overseer.config import epoch_ms
+
 # -- rules ------------------------------------------------------------------------------
 
 # (depends-on ?j ?d): job ?j waits for job ?d, directly or through other jobs.
@@ -247,9 +249,14 @@ def unhandled_ready(db: Any, now_ms: int, also: Iterable[Any] = ()) -> dict[fs.K
     return {t: n for t, n in ready_type_counts(db).items() if t not in handled}
 
 
-def jobs_dead(db: Any, threshold: int) -> list[str]:
-    """The ids of started jobs whose last heartbeat (epoch ms) is older than ``threshold``."""
-    return list(fs.q(JOBS_DEAD, db, int(threshold)))
+def jobs_dead(db: Any, threshold: Any) -> list[str]:
+    """The ids of started jobs whose last heartbeat is older than ``threshold``.
+
+    ``threshold`` is epoch **milliseconds** (the unit of ``:job/heartbeat``) or
+    an aware datetime. Overseer's ``jobs-dead`` takes epoch seconds: a number
+    that looks like epoch seconds is refused with a ConfigError that says so.
+    """
+    return list(fs.q(JOBS_DEAD, db, epoch_ms(threshold)))
 
 
 def dead_attempts(db: Any, threshold: int) -> list[tuple[int, int, int]]:

@@ -31,6 +31,7 @@ from typing import Any, Callable, Iterable, TypeVar
 import click
 
 import fact_store as fs
+from fact_store.edn import show
 
 from overseer import queries
 from overseer.claim import failure_json
@@ -270,7 +271,7 @@ def _status(db: fs.Db, eid: int) -> Any:
 def _require(db: fs.Db, job_id: str) -> int:
     eid = db.entid((":job/id", job_id)) if _has_jobs(db) else None
     if eid is None:
-        raise OverseerError(f"no job with id {job_id!r}", id=job_id)
+        raise OverseerError(f"no job with id {show(job_id)}", id=job_id)
     return eid
 
 
@@ -286,7 +287,7 @@ def abort_txn(db: fs.Db, job_id: str, reason: str = "aborted by an operator") ->
     eid = _require(db, job_id)
     st = _status(db, eid)
     if st not in (UNSTARTED, STARTED):
-        raise OverseerError(f"job {job_id!r} is {st}: only unstarted or started jobs can be "
+        raise OverseerError(f"job {show(job_id)} is {st}: only unstarted or started jobs can be "
                             "aborted", id=job_id, status=st)
     tx: list[Any] = [[":db/cas", eid, ":job/status", st, ABORTED],
                      [":db/add", eid, ":job/failure", failure_json("overseer/abort", reason)]]
@@ -311,7 +312,7 @@ def retry_txn(db: fs.Db, job_id: str) -> list[Any]:
     eid = _require(db, job_id)
     st = _status(db, eid)
     if st not in (FAILED, ABORTED):
-        raise OverseerError(f"job {job_id!r} is {st}: only failed or aborted jobs can be retried",
+        raise OverseerError(f"job {show(job_id)} is {st}: only failed or aborted jobs can be retried",
                             id=job_id, status=st)
     reset = {eid}
     dependents = fs.q("[:find [?j ...] :in $ % ?j0 :where (depends-on ?j ?j0)]", db,
@@ -642,7 +643,7 @@ def job_show_cmd(job_id: str, store: str, as_json: bool) -> None:
     finally:
         conn.close()
     if d is None:
-        raise _Failure(f"no job with id {job_id!r}")
+        raise _Failure(f"no job with id {show(job_id)}")
     if as_json:
         def plain(v: Any) -> Any:
             if isinstance(v, dict):
@@ -729,11 +730,14 @@ def abort_cmd(job_id: str, store: str, reason: str) -> None:
 @click.option("--args", "args_edn", metavar="EDN", default=None,
               help="A map of attributes every job gets, e.g. '{:report/day \"2024-05-01\"}'.")
 @click.option("--id-prefix", default=None, metavar="P",
-              help="Name job ids P<node> instead of random UUIDs (refused if any exists).")
+              help="Name job ids P<node> instead of random UUIDs.")
+@click.option("--if-exists", type=click.Choice(["refuse", "skip"]), default="refuse", show_default=True,
+              help="When a job id of the graph exists already: refuse (exit 1, nothing written) or skip "
+                   "the graph (exit 0, nothing written), as Overseer's transact-graph.")
 @_json_option
 @_guard
 def submit_cmd(graph_file: str, store: str, args_edn: str | None, id_prefix: str | None,
-               as_json: bool) -> None:
+               if_exists: str, as_json: bool) -> None:
     """Insert a job graph in one transaction: GRAPH.edn maps each node (its job type) to its deps.
 
       {:start [] :result1 [:start] :result2 [:start] :finish [:result1 :result2]}
@@ -747,14 +751,22 @@ def submit_cmd(graph_file: str, store: str, args_edn: str | None, id_prefix: str
     if args is not None and not isinstance(args, dict):
         raise click.BadParameter("expected an EDN map", param_hint="--args")
     ids = (lambda n: f"{id_prefix}{str(n).lstrip(':')}") if id_prefix is not None else None
-    tx = graph_txns(graph, args, ids=ids)
+    tx = graph_txns(graph, args, ids=ids, if_exists=if_exists)
     conn = _connect(store, create=True)
     try:
         install_schema(conn)
         report = conn.transact(tx)
     finally:
         conn.close()
-    jobs = {str(m[":db/id"]): m for m in tx if isinstance(m, dict)}
+    jobs = {str(m[":db/id"]): m for m in (tx[0][2] if tx and tx[0][0] == ":overseer/insert-unless-exists"
+                                          else tx) if isinstance(m, dict)}
+    if jobs and not any(t in report.tempids for t in jobs):
+        if as_json:
+            click.echo(json.dumps({"t": report.db_after.basis_t, "jobs": [], "skipped": True}))
+        else:
+            click.echo(f"skipped: job ids of this graph already exist ({next(iter(jobs.values()))[':job/id']} …); "
+                       "nothing inserted")
+        return
     rows = [(str(m[":job/type"]), m[":job/id"], report.tempids.get(tempid)) for tempid, m in
             jobs.items()]
     if as_json:

@@ -55,7 +55,6 @@ from __future__ import annotations
 import collections
 import contextlib
 import ctypes
-import dataclasses
 import heapq
 import json
 import logging
@@ -70,10 +69,12 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import fact_store as fs
+from fact_store.edn import show
 
-from overseer import claim, queries
+from overseer import claim, queries, reporting
 from overseer.claim import FAIL, FAULT, RELEASE, Outcome
-from overseer.errors import ConfigError, JobTimedOut, WorkerInterrupted
+from overseer.config import Config
+from overseer.errors import JobTimedOut, WorkerInterrupted
 from overseer.handlers import Handlers, OnError, RunResult, execute
 from overseer.heartbeat import Heartbeat, Monitor, Pulse, job_id, register, to_ms, unregister
 from overseer.schema import FINISHED, STARTED, UNSTARTED, install_schema
@@ -87,142 +88,27 @@ _PAST = {"finish": "finished", "fail": "failed", "abort": "aborted", "fault": "f
 UNHANDLED_WARNING_INTERVAL = 60.0
 
 
-# -- configuration ----------------------------------------------------------------------
-
-@dataclasses.dataclass
-class Config:
-    """Worker settings (times in seconds). Overseer's names, plus concurrency and batching.
-
-    ``heartbeat_interval × heartbeat_tolerance + detector_interval + detector_stagger``
-    bounds how long a dead worker's job stays started (RELIABILITY J5).
-    """
-
-    sleep_time: float = 10.0           #: longest idle wait; a worker also wakes on new transactions
-    heartbeat_enabled: bool = True     #: heartbeats and the monitor (both, as in Overseer)
-    heartbeat_interval: float = 10.0   #: seconds between heartbeats
-    heartbeat_tolerance: float = 3.0   #: missed heartbeats before a job counts as dead
-    detector_interval: float = 10.0    #: seconds between monitor sweeps
-    detector_stagger: float = 5.0      #: random extra delay of each sweep
-    concurrency: int = 1               #: jobs run at once by this worker (threads)
-    max_attempts: int = 5              #: a job reset or faulted at this attempt fails as poison
-    retry_delay: float = 1.0           #: backoff after a fault or reset: retry_delay x 2^(n-1) for
-    retry_delay_max: float = 300.0     #: the n-th counted attempt, at most retry_delay_max, with jitter
-    batch_size: int = 64               #: most jobs claimed in one transaction
-    batch_window: float = 0.005        #: longest an outcome waits to share a commit
-    timeout: float = 0.0               #: seconds an attempt may run (0: no limit); per type in a
-                                       #: handler map's options, per job in :job/timeout (ms)
-    isolate: bool = False              #: run each handler in a forked child process (killed at
-                                       #: its timeout); else in the worker's own thread
-    max_hold: float = 0.02             #: longest a claimed job waits behind a slow handler of its
-                                       #: batch before the worker gives it back unrun
-    exit_grace: float = 2.0            #: exit_when_done: how long the store must stay quiet before
-                                       #: ready jobs no live worker handles count as left over
-    hand_off: bool = False             #: latency-first: claim the jobs one's own finishes make ready
-                                       #: before the others (a departure from the seed's random choice)
-
-    ENV = {  # field -> environment variable
-        "sleep_time": "OVERSEER_SLEEP_TIME",
-        "heartbeat_enabled": "OVERSEER_HEARTBEAT_ENABLED",
-        "heartbeat_interval": "OVERSEER_HEARTBEAT_INTERVAL",
-        "heartbeat_tolerance": "OVERSEER_HEARTBEAT_TOLERANCE",
-        "detector_interval": "OVERSEER_DETECTOR_INTERVAL",
-        "detector_stagger": "OVERSEER_DETECTOR_STAGGER",
-        "concurrency": "OVERSEER_CONCURRENCY",
-        "max_attempts": "OVERSEER_MAX_ATTEMPTS",
-        "retry_delay": "OVERSEER_RETRY_DELAY",
-        "retry_delay_max": "OVERSEER_RETRY_DELAY_MAX",
-        "batch_size": "OVERSEER_BATCH_SIZE",
-        "batch_window": "OVERSEER_BATCH_WINDOW",
-        "max_hold": "OVERSEER_MAX_HOLD",
-        "timeout": "OVERSEER_TIMEOUT",
-        "isolate": "OVERSEER_ISOLATE",
-        "hand_off": "OVERSEER_HAND_OFF",
-        "exit_grace": "OVERSEER_EXIT_GRACE",
-    }
-
-    def __post_init__(self) -> None:
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            want = {"bool": bool, "int": int, "float": float}[str(f.type)]
-            try:
-                v = _coerce(v, want)
-            except (TypeError, ValueError):
-                raise ConfigError(f"config {f.name} must be a {want.__name__}, got {v!r}",
-                                  field=f.name, value=v) from None
-            if want is not bool and v < 0 or (f.name in ("concurrency", "batch_size", "max_attempts")
-                                               and v < 1):
-                raise ConfigError(f"config {f.name} must be positive, got {v!r}", field=f.name, value=v)
-            setattr(self, f.name, v)
-        if self.heartbeat_enabled and self.heartbeat_interval <= 0:
-            raise ConfigError("config heartbeat_interval must be > 0", field="heartbeat_interval")
-
-    @classmethod
-    def from_mapping(cls, m: Mapping[str, Any] | None, env: Mapping[str, str] | None = None) -> "Config":
-        """A Config from Overseer-style settings, over the environment, over the defaults.
-
-        Keys may use ``-`` or ``_`` and a leading ``:``; Overseer's nesting works:
-        ``{"sleep-time": 1, "heartbeat": {"enabled": True, "sleep-time": 2, "tolerance": 3}}``
-        (``heartbeat.sleep-time`` is the interval).
-
-        >>> Config.from_mapping({"heartbeat": {"sleep-time": 2}}, env={}).heartbeat_interval
-        2.0
-        >>> Config.from_mapping({}, env={"OVERSEER_CONCURRENCY": "4"}).concurrency
-        4
-        """
-        values: dict[str, Any] = {}
-        env = os.environ if env is None else env
-        for name, var in cls.ENV.items():
-            if var in env and env[var] != "":
-                values[name] = env[var]
-        names = {f.name for f in dataclasses.fields(cls)}
-        for k, v in (m or {}).items():
-            key = str(k).lstrip(":").replace("-", "_")
-            if key == "heartbeat" and isinstance(v, Mapping):
-                for hk, hv in v.items():
-                    hkey = str(hk).lstrip(":").replace("-", "_")
-                    hkey = {"sleep_time": "interval"}.get(hkey, hkey)
-                    full = f"heartbeat_{hkey}"
-                    if full not in names:
-                        raise ConfigError(f"unknown heartbeat setting {hk!r}", key=hk)
-                    values[full] = hv
-            elif key in names:
-                values[key] = v
-            elif key in ("store", "uri", "datomic"):
-                continue  # the store is chosen by start()/the CLI
-            else:
-                raise ConfigError(f"unknown config key {k!r}; known: {', '.join(sorted(names))}", key=k)
-        return cls(**values)
-
-
-def _coerce(v: Any, want: type) -> Any:
-    if want is bool:
-        if isinstance(v, str):
-            s = v.strip().lower()
-            if s in ("1", "true", "yes", "on"):
-                return True
-            if s in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(v)
-        return bool(v)
-    if isinstance(v, bool):
-        raise TypeError(v)
-    return want(v)
-
-
 def _async_raise(thread_id: int, exc: type[BaseException] | None) -> None:
     """Raise ``exc`` in the thread ``thread_id`` at its next bytecode (None cancels a pending one)."""
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
                                                ctypes.py_object(exc) if exc is not None else None)
 
 
+_DB_ID = fs.Keyword(":db/id")
+_ATTEMPT = fs.Keyword(":job/attempt")
+
+
 def job_dict(db: Any, e: int) -> dict[Any, Any]:
-    """The job a handler receives: ``{":db/id": e, attribute ident: value}``.
+    """The job a handler receives: ``{:db/id e, attribute ident value}``.
+
+    Every key is a :class:`fact_store.Keyword`, ``:db/id`` included; a Keyword
+    is a ``str`` equal to its text, so ``job[":job/id"]`` works as well.
 
     Cardinality-many attributes give lists; refs (``:job/dep``) give entity ids.
     What ``db.pull("[*]", e)`` gives, flattened, read straight from the EAVT index.
     """
     schema = db.schema
-    job: dict[Any, Any] = {":db/id": e}
+    job: dict[Any, Any] = {_DB_ID: e}
     for _e, a, v, _tx, _added in db.search(e):
         attr = schema.attr(a)
         if attr is None:
@@ -315,7 +201,7 @@ class Worker:
         self.config = config if isinstance(config, Config) else Config.from_mapping(config)
         self.handlers = Handlers(handlers)
         self.types = self.handlers.types
-        self.on_error = on_error
+        self.on_error = reporting.on_error_for(self.config, on_error)
         self.rng = rng or random.Random()
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4()}"
@@ -529,7 +415,7 @@ class Worker:
                  now: float | None = None) -> None:
         t0 = time.perf_counter()  # the batch size follows the whole per-job cost, not only the handler's
         job = job_dict(self.conn.db(), e)
-        job[":job/attempt"] = attempt
+        job[_ATTEMPT] = attempt
         handler = self.handlers.get(job.get(":job/type"))
         timeout = self._timeout_of(job)
         with self._lock:
@@ -1044,13 +930,15 @@ class Worker:
                     log.warning("worker %s could not retract its record: %s", self.owner, exc)
             for sig, h in old.items():
                 signal.signal(sig, h)
-            log.info("worker %s stopped: %s", self.owner, dict(self.stats))
+            log.info("worker %s stopped: %s", self.owner, show({fs.Keyword(k): n for k, n in self.stats.items()}))
         if self._fatal is not None:
             raise self._fatal
 
     def close(self) -> None:
-        """Stop listening to the connection (the connection stays open)."""
+        """Stop listening to the connection (the connection stays open); flush error reports."""
         self.conn.unlisten(self._listen_key)
+        if self.on_error is not None and hasattr(self.on_error, "close"):
+            self.on_error.close()
 
 
 def start(conn_or_uri: Any, handlers: Mapping[Any, Any], config: Config | Mapping[str, Any] | None = None,

@@ -2,7 +2,7 @@
 
 from fact_store.edn.values import BigInt, Char, Keyword, Symbol, Tagged, kw
 
-__all__ = ["BigInt", "Char", "Keyword", "Symbol", "Tagged", "kw", "read", "read_all", "write"]
+__all__ = ["BigInt", "Char", "Keyword", "Symbol", "Tagged", "kw", "read", "read_all", "show", "write"]
 
 
 def read(text: str, **kwargs):  # noqa: ANN001, ANN201 - thin forwarding wrapper
@@ -21,3 +21,9 @@ def write(value, **kwargs) -> str:  # noqa: ANN001
     """Write ``value`` as EDN text (see :func:`fact_store.edn.writer.write`)."""
     from fact_store.edn.writer import write as _write
     return _write(value, **kwargs)
+
+
+def show(value, limit: int = 200) -> str:  # noqa: ANN001
+    """``value`` as EDN text for a message, cut near ``limit`` (see :func:`fact_store.edn.writer.show`)."""
+    from fact_store.edn.writer import show as _show
+    return _show(value, limit)

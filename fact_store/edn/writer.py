@@ -38,7 +38,7 @@ from typing import Any, Callable
 
 from fact_store.edn.reader import DEFAULT_MAX_DEPTH, is_keyword_text, is_symbol_text
 from fact_store.edn.values import BigInt, Char, Keyword, Symbol, Tagged
-from fact_store.errors import EdnSyntaxError, LimitExceeded
+from fact_store.errors import EdnSyntaxError, FactStoreError, LimitExceeded
 
 __all__ = ["write"]
 
@@ -242,3 +242,112 @@ def _inst(value: datetime) -> str:
     frac = f"{u.microsecond // 1000:03d}" if u.microsecond % 1000 == 0 else f"{u.microsecond:06d}"
     return (f'#inst "{u.year:04d}-{u.month:02d}-{u.day:02d}T'
             f'{u.hour:02d}:{u.minute:02d}:{u.second:02d}.{frac}Z"')
+
+
+class _Full(Exception):
+    """Raised inside :func:`show` once the text has reached its limit."""
+
+
+def show(value: Any, limit: int = 200) -> str:
+    """``value`` as EDN text for a message: never raises, cut to about ``limit`` characters.
+
+    What a user reads in an error or a log line: EDN as they would type it, not
+    a Python repr. Lists and tuples both show as vectors (``[…]``, how a user
+    writes a lookup ref or a query), values with no EDN form show as
+    ``#object[TypeName …]`` (as Clojure prints them), and rendering stops at
+    the limit, so a megabyte of input never becomes a megabyte of message.
+    Runtime complexity: O(limit).
+
+    >>> from fact_store.edn.values import Keyword, Symbol
+    >>> show({Keyword(":db/id"): 1, "n": [Symbol("?x"), None, True]})
+    '{:db/id 1, "n" [?x nil true]}'
+    >>> show(list(range(1000)), limit=20)
+    '[0 1 2 3 4 5 6 7 8 …]'
+    >>> show(1j)
+    '#object[complex 1j]'
+    """
+    out: list[str] = []
+    size = [0]
+
+    def emit(text: str) -> None:
+        out.append(text)
+        size[0] += len(text)
+        if size[0] > limit:
+            raise _Full
+
+    try:
+        _show(value, emit, 16)
+    except _Full:
+        text = "".join(out)
+        cut = text[:max(1, limit - 1)]
+        return cut.rstrip() + " …" + _closers(cut)
+    except Exception:  # pragma: no cover - a message must never fail to render
+        return f"#object[{type(value).__name__}]"
+    return "".join(out)
+
+
+def _closers(text: str) -> str:
+    """The brackets that close what ``text`` left open (quotes aside), for a cut rendering."""
+    stack: list[str] = []
+    in_str = False
+    prev = ""
+    for c in text:
+        if in_str:
+            if c == '"' and prev != "\\":
+                in_str = False
+        elif c == '"':
+            in_str = True
+        elif c in "[({":
+            stack.append({"[": "]", "(": ")", "{": "}"}[c])
+        elif c in "])}" and stack:
+            stack.pop()
+        prev = c
+    return ('"' if in_str else "") + "".join(reversed(stack))
+
+
+def _show(value: Any, emit: Callable[[str], Any], depth: int) -> None:
+    if isinstance(value, (list, tuple)) and not isinstance(value, (str, bytes)):
+        if depth <= 0:
+            emit("[…]")
+            return
+        emit("[")
+        for i, item in enumerate(value):
+            if i:
+                emit(" ")
+            _show(item, emit, depth - 1)
+        emit("]")
+    elif isinstance(value, Mapping):
+        if depth <= 0:
+            emit("{…}")
+            return
+        emit("{")
+        for i, (k, v) in enumerate(value.items()):
+            if i:
+                emit(", ")
+            _show(k, emit, depth - 1)
+            emit(" ")
+            _show(v, emit, depth - 1)
+        emit("}")
+    elif isinstance(value, (set, frozenset)):
+        if depth <= 0:
+            emit("#{…}")
+            return
+        emit("#{")
+        for i, item in enumerate(value):
+            if i:
+                emit(" ")
+            _show(item, emit, depth - 1)
+        emit("}")
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4000:
+        emit(f"#object[int of {value.bit_length()} bits]")
+    else:
+        try:
+            text = write(value, max_depth=1)
+        except FactStoreError:
+            try:
+                shown = str(value)
+            except Exception:  # pragma: no cover
+                shown = ""
+            emit(f"#object[{type(value).__name__}{' ' + shown if shown else ''}]")
+            return
+        emit(text)

@@ -21,7 +21,7 @@ URI                                    store
 >>> open_store("redis://x")
 Traceback (most recent call last):
 ...
-fact_store.errors.ConfigurationError: unknown store URI 'redis://x': expected mem:, mem:NAME, file:PATH or postgresql://...
+fact_store.errors.ConfigurationError: unknown store URI "redis://x": expected mem:, mem:NAME, file:PATH or postgresql://...
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Callable
 from urllib.parse import parse_qsl, unquote
 
 from fact_store.errors import ConfigurationError
+from fact_store.edn.writer import show as _show
 from fact_store.log.base import DURABILITY_MODES, LogStore, RawRecord
 from fact_store.log.file import FileStore, VerifyReport, verify
 from fact_store.log.memory import MemoryStore, open_memory
@@ -61,15 +62,15 @@ def _open_file(uri: str) -> LogStore:
         # file:///abs/path or file://localhost/abs/path
         host, slash, tail = path[2:].partition("/")
         if host not in ("", "localhost"):
-            raise ConfigurationError(f"store URI {uri!r} names host {host!r}; a file: store "
+            raise ConfigurationError(f"store URI {_show(uri)} names host {_show(host)}; a file: store "
                                      "must be on this machine", uri=uri)
         path = unquote(slash + tail)
     if not path:
-        raise ConfigurationError(f"store URI {uri!r} has no path; write file:PATH", uri=uri)
+        raise ConfigurationError(f"store URI {_show(uri)} has no path; write file:PATH", uri=uri)
     opts: dict[str, str] = {}
     for k, v in parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query)):
         if k not in _FILE_OPTIONS:
-            raise ConfigurationError(f"store URI {uri!r}: unknown option {k!r}; file: accepts "
+            raise ConfigurationError(f"store URI {_show(uri)}: unknown option {_show(k)}; file: accepts "
                                      f"{', '.join(_FILE_OPTIONS)}", uri=uri)
         opts[k] = v
     kwargs: dict[str, object] = {"uri": uri}
@@ -83,7 +84,7 @@ def _open_file(uri: str) -> LogStore:
         if "max_tx_bytes" in opts:
             kwargs["max_tx_bytes"] = int(opts["max_tx_bytes"])
     except ValueError as exc:
-        raise ConfigurationError(f"store URI {uri!r}: {exc}", uri=uri) from exc
+        raise ConfigurationError(f"store URI {_show(uri)}: {exc}", uri=uri) from exc
     return FileStore(path, **kwargs)  # type: ignore[arg-type]
 
 
@@ -93,7 +94,7 @@ def _open_postgres(uri: str) -> LogStore:
     except ModuleNotFoundError as exc:
         if exc.name != "fact_store.log.postgres":
             raise
-        raise ConfigurationError(f"store URI {uri!r}: the postgresql backend is not yet "
+        raise ConfigurationError(f"store URI {_show(uri)}: the postgresql backend is not yet "
                                  "available in this build; use file:PATH", uri=uri) from exc
     opener: Callable[[str], LogStore] = module.open_store
     return opener(uri)
@@ -121,4 +122,4 @@ def open_store(uri: str) -> LogStore:
     for prefix, opener in _OPENERS:
         if uri.startswith(prefix):
             return opener(uri)
-    raise ConfigurationError(f"unknown store URI {uri!r}: expected {_ACCEPTED}", uri=uri)
+    raise ConfigurationError(f"unknown store URI {_show(uri)}: expected {_ACCEPTED}", uri=uri)

@@ -20,6 +20,7 @@ import time as _time
 from fact_store.errors import FactStoreError, QueryError, QueryLimitExceeded
 from fact_store.query.builtins import COMPARISONS, clj_eq, is_truthy
 from fact_store.query.parse import (BindColl, BindIgnore, BindScalar, BindTuple, show)
+from fact_store.query.parse import show as _show
 from fact_store.query.patterns import UNIT_ROWS, CollSource, run_pattern
 from fact_store.query.plan import (BindStep, Block, FilterStep, NotStep, OrStep, PatternStep,
                                    RuleStep)
@@ -232,7 +233,7 @@ def _clj_ne(a: Any, b: Any) -> bool:
 
 def _call_input_fn(f: Any, args: list[Any], form: Any) -> Any:
     if not callable(f):
-        raise QueryError(f"{show(form)}: the function variable holds {f!r}, not a function",
+        raise QueryError(f"{show(form)}: the function variable holds {_show(f)}, not a function",
                          form=form)
     return f(*args)
 
@@ -247,7 +248,7 @@ def _expand(binding: Any, value: Any, form: Any) -> list[tuple[Any, ...]]:
         return [()]
     if isinstance(binding, BindTuple):
         if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
-            raise QueryError(f"{show(form)}: a tuple binding needs a sequence, got {value!r}",
+            raise QueryError(f"{show(form)}: a tuple binding needs a sequence, got {_show(value)}",
                              form=form)
         vals = list(value)
         if len(vals) < len(binding.bindings):
@@ -261,7 +262,7 @@ def _expand(binding: Any, value: Any, form: Any) -> list[tuple[Any, ...]]:
     if isinstance(binding, BindColl):
         if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
             raise QueryError(f"{show(form)}: a collection binding needs a collection, got "
-                             f"{value!r}", form=form)
+                             f"{_show(value)}", form=form)
         res = []
         for v in value:
             res.extend(_expand(binding.binding, v, form))

@@ -27,6 +27,7 @@ from fact_store.query.parse import (
     FindTuple, PullExpr, RulesVar, SrcVar, Var, show,
 )
 from fact_store.query.plan import QueryPlan
+from fact_store.query.parse import show as _show
 
 __all__ = ["bind_inputs", "run_plan"]
 
@@ -59,7 +60,7 @@ def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any]
         else:
             if not _is_seq(v):
                 raise QueryError(f"Input for collection binding {_bshow(b)} must be a "
-                                 f"collection, got {v!r}", binding=b)
+                                 f"collection, got {_show(v)}", binding=b)
             inner = b.binding
             if isinstance(inner, BindTuple):
                 n = len(inner.bindings)
@@ -67,7 +68,7 @@ def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any]
                 for t in v:
                     if not _is_seq(t):
                         raise QueryError(f"Input for relation binding {_bshow(b)} must hold "
-                                         f"tuples, got {t!r}", binding=b)
+                                         f"tuples, got {_show(t)}", binding=b)
                     t = tuple(t)
                     if len(t) < n:
                         raise QueryError(f"Input for relation binding {_bshow(b)} has a tuple of "
@@ -82,7 +83,7 @@ def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any]
 def _tuple_input(b: Any, v: Any) -> list[Any]:
     """The values of a tuple binding's variables ('_' positions dropped)."""
     if not _is_seq(v):
-        raise QueryError(f"Input for tuple binding {_bshow(b)} must be a sequence, got {v!r}",
+        raise QueryError(f"Input for tuple binding {_bshow(b)} must be a sequence, got {_show(v)}",
                          binding=b)
     vals = list(v)
     if len(vals) != len(b.bindings):

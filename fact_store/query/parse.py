@@ -817,7 +817,7 @@ def _validate(q: Query) -> None:
             in_vars.update(binding_vars(b))   # a var in two bindings joins them (Datomic)
     dups = sorted({n for n in seen if seen.count(n) > 1})
     if dups:
-        raise _err(f":in names {dups} more than once", q.form)
+        raise _err(f":in names {' '.join(str(d) for d in dups)} more than once", q.form)
     where_vars = set().union(*(bound_by_clause(c) for c in q.where)) if q.where else set()
     known = in_vars | where_vars
     find_vars: list[Var] = []
@@ -831,7 +831,7 @@ def _validate(q: Query) -> None:
             find_vars.append(el.var)
     unknown = [v.name for v in list(find_vars) + list(q.with_) if v not in known]
     if unknown:
-        raise _err(f"Query for unknown vars: {unknown}", q.form)
+        raise _err(f"Query for unknown vars: [{' '.join(unknown)}]", q.form)
     for el in q.find.elements:
         if isinstance(el, PullExpr) and isinstance(el.pattern, Var) and el.pattern not in in_vars:
             raise _err(f"Pull pattern variable {el.pattern.name} must be bound in :in", q.form)

@@ -57,9 +57,14 @@ def _raise(errors: list[TransactionError]) -> None:
     first = errors[0]
     if len(errors) == 1:
         raise first
-    shown = "\n".join(f"- {e}" for e in errors[:20])
-    more = f"\n- ... and {len(errors) - 20} more" if len(errors) > 20 else ""
-    msg = f"{len(errors)} problems in this transaction:\n{shown}{more}"
+    # one line per distinct message (1,500 times the same mistake is one line), at most 20
+    counts: dict[str, int] = {}
+    for e in errors:
+        counts[str(e)] = counts.get(str(e), 0) + 1
+    lines = [f"- {m}" + (f" ({n:,} times)" if n > 1 else "") for m, n in list(counts.items())[:20]]
+    rest = sum(list(counts.values())[20:])
+    more = f"\n- … and {rest:,} more" if rest else ""
+    msg = f"{len(errors):,} problems in this transaction:\n" + "\n".join(lines) + more
     err = type(first)(msg, violations=errors, **first.data)
     raise err
 

@@ -16,7 +16,7 @@ from fact_store.edn.reader import DEFAULT_MAX_DEPTH
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import (FactStoreError, InvalidTxData, LimitExceeded, TransactionError,
                                TxFunctionError, UnknownAttribute, UnknownEntity, UnknownTxFunction)
-from fact_store.schema import Attr, TUPLE, TupleValue, coerce
+from fact_store.schema import Attr, TUPLE, TupleValue, coerce, show
 from fact_store.tx import functions
 
 ADD, RETRACT = 0, 1
@@ -152,24 +152,24 @@ class _Expander:
         return self._bad_entity(x, form)
 
     def _bad_entity(self, x: Any, form: Any) -> None:
-        self.err(InvalidTxData(f"{x!r} is not an entity id, tempid, ident or lookup ref (in {form!r})",
+        self.err(InvalidTxData(f"{show(x)} is not an entity id, tempid, ident or lookup ref (in {show(form)})",
                                entity=x, form=form))
         return None
 
     def _ident(self, x: str, form: Any) -> Any:
         eid = self.schema.entid(x)
         if eid is None:
-            self.err(UnknownEntity(f"no entity has the ident {x} (in {form!r})", ident=x, form=form))
+            self.err(UnknownEntity(f"no entity has the ident {x} (in {show(form)})", ident=x, form=form))
         return eid
 
     def _lookup(self, x: Any, form: Any) -> Any:
         attr = self.schema.attr(x[0])
         if attr is None:
-            self.err(UnknownAttribute(f"lookup ref {list(x)!r} names unknown attribute {x[0]}",
+            self.err(UnknownAttribute(f"lookup ref {show(list(x))} names unknown attribute {x[0]}",
                                       attribute=x[0], form=form))
             return None
         if attr.unique is None:
-            self.err(InvalidTxData(f"lookup ref {list(x)!r}: {attr.ident} is not :db/unique",
+            self.err(InvalidTxData(f"lookup ref {show(list(x))}: {attr.ident} is not :db/unique",
                                    attribute=attr.ident, form=form))
             return None
         v = x[1]
@@ -204,7 +204,7 @@ class _Expander:
                 (a := self.schema.attr(k)) is not None and a.unique for k in m if k not in _ID_KEYS):
             self.err(InvalidTxData(
                 f"nested entity map under {attr.ident} must be a component or have a unique "
-                f"attribute: {m!r}", attribute=attr.ident, form=form))
+                f"attribute: {show(m)}", attribute=attr.ident, form=form))
             return None
         return self.entity_map(m)
 
@@ -214,10 +214,10 @@ class _Expander:
         attr = self.schema.attr(a)
         if attr is None:
             if isinstance(a, (str, int)) and not isinstance(a, bool):
-                self.err(UnknownAttribute(f"unknown attribute {a}: install it before use (in {form!r})",
+                self.err(UnknownAttribute(f"unknown attribute {a}: install it before use (in {show(form)})",
                                           attribute=a, form=form))
             else:
-                self.err(InvalidTxData(f"{a!r} is not an attribute (in {form!r})", attribute=a, form=form))
+                self.err(InvalidTxData(f"{show(a)} is not an attribute (in {show(form)})", attribute=a, form=form))
         return attr
 
     def entity_map(self, m: dict[Any, Any]) -> Any:
@@ -298,17 +298,17 @@ class _Expander:
             self.entity_map(f)
             return
         if not isinstance(f, (list, tuple)) or not f:
-            self.err(InvalidTxData(f"tx-data item must be a list form or an entity map, got {f!r}",
+            self.err(InvalidTxData(f"tx-data item must be a list form or an entity map, got {show(f)}",
                                    form=f))
             return
         op = f[0]
         if not isinstance(op, str):
-            self.err(InvalidTxData(f"list form must start with an operation keyword, got {f!r}", form=f))
+            self.err(InvalidTxData(f"list form must start with an operation keyword, got {show(f)}", form=f))
             return
         if op in _ADD_NAMES or op in _RETRACT_NAMES:
             is_add = op in _ADD_NAMES
             if len(f) != 4 and not (not is_add and len(f) == 3):
-                self.err(InvalidTxData(f"{op} takes an entity, an attribute and a value: {f!r}", form=f))
+                self.err(InvalidTxData(f"{op} takes an entity, an attribute and a value: {show(f)}", form=f))
                 return
             e = self.entity(f[1], f)
             attr = self.attribute(f[2], f)
@@ -328,7 +328,7 @@ class _Expander:
         if op in _CAS_NAMES:
             if len(f) != 5:
                 self.err(InvalidTxData(f"{op} takes an entity, an attribute, the old and the new value: "
-                                       f"{f!r}", form=f))
+                                       f"{show(f)}", form=f))
                 return
             e = self.entity(f[1], f)
             attr = self.attribute(f[2], f)
@@ -345,7 +345,7 @@ class _Expander:
             return
         if op in _RETRACT_ENTITY_NAMES:
             if len(f) != 2:
-                self.err(InvalidTxData(f"{op} takes one entity: {f!r}", form=f))
+                self.err(InvalidTxData(f"{op} takes one entity: {show(f)}", form=f))
                 return
             e = self.entity(f[1], f)
             if e is not None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fact_store.errors import TransactionError, UniqueConflict, UnknownEntity, UnresolvedTempid
-from fact_store.schema import Attr
+from fact_store.schema import Attr, show
 from fact_store.tx.expand import (ADD, TX_TEMPID, AutoTempId, Expanded, LookupRef, Op, TempId)
 
 
@@ -53,7 +53,7 @@ def resolve(db: Any, ex: Expanded, tx_eid: int) -> Resolved:
             rows = search(None, ref.attr.id, v)
             eid = rows[0][0] if rows else None
         if eid is None:
-            errors.append(UnknownEntity(f"lookup ref {list(ref.form)!r} names no entity",
+            errors.append(UnknownEntity(f"lookup ref {show(list(ref.form))} names no entity",
                                         lookup_ref=ref.form))
         lookups[ref] = eid
         return eid
@@ -91,7 +91,7 @@ def resolve(db: Any, ex: Expanded, tx_eid: int) -> Resolved:
                 pending.setdefault((o.attr.id, v), []).append(o.e)
     for tid, eids in conflicts.items():
         errors.append(UniqueConflict(
-            f"tempid {tid.name!r} upserts to different entities {sorted(eids)} through "
+            f"tempid {show(tid.name)} upserts to different entities {sorted(eids)} through "
             "unique identity attributes", tempid=tid.name, entities=sorted(eids)))
 
     # -- allocate: tempids sharing a new identity value become one entity
@@ -146,7 +146,7 @@ def resolve(db: Any, ex: Expanded, tx_eid: int) -> Resolved:
             if rv is None:
                 if isinstance(v, TempId):
                     errors.append(UnresolvedTempid(
-                        f"tempid {v.name!r} is used as a value of {o.attr.ident} but never as an "
+                        f"tempid {show(v.name)} is used as a value of {o.attr.ident} but never as an "
                         "entity", tempid=v.name, attribute=o.attr.ident))
                 continue
             v = rv
@@ -155,7 +155,7 @@ def resolve(db: Any, ex: Expanded, tx_eid: int) -> Resolved:
         ee = ent(e, False)
         if ee is None:
             if isinstance(e, TempId):
-                errors.append(UnresolvedTempid(f":db/cas needs an existing entity, got tempid {e.name!r}",
+                errors.append(UnresolvedTempid(f":db/cas needs an existing entity, got tempid {show(e.name)}",
                                                tempid=e.name, form=form))
             continue
         if attr.is_ref:

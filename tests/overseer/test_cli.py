@@ -61,7 +61,7 @@ def test_worker_path_option_adds_a_directory(tmp_path):
     elsewhere.mkdir()
     run = _worker(uri, elsewhere)
     assert run.returncode == 2
-    assert "cannot import 'myjobs'" in run.stderr and "--path DIR" in run.stderr
+    assert "cannot import myjobs:" in run.stderr and "--path DIR" in run.stderr
     run = _worker(uri, elsewhere, "--path", str(jobs))
     assert run.returncode == 0, run.stderr
     assert (tmp_path / "ran.txt").read_text().split() == [":start", ":finish"]

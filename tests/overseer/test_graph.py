@@ -38,7 +38,7 @@ def test_graph_args_become_attributes_of_every_job(mem_conn):
 
 
 def test_missing_dependencies_are_all_named():
-    with pytest.raises(overseer.GraphError, match=r"missing dependencies: 'x' \(needed by 'a', 'b'\), 'y'"):
+    with pytest.raises(overseer.GraphError, match=r'missing dependencies: "x" \(needed by "a", "b"\), "y"' ):
         overseer.graph_txns({"a": ["x"], "b": ["x", "y"]})
 
 
@@ -71,11 +71,34 @@ def test_duplicate_ids_within_a_graph_are_refused():
 def test_existing_ids_refuse_the_whole_graph_and_write_nothing(mem_conn):
     mem_conn.transact(overseer.graph_txns({"a": []}, ids={"a": "job-a"}))
     before = mem_conn.db().basis_t
-    with pytest.raises(overseer.GraphError, match="already exist: 'job-a'") as info:
+    with pytest.raises(overseer.GraphError, match='already exist: "job-a"' ) as info:
         mem_conn.transact(overseer.graph_txns({"a": [], "b": ["a"]}, ids={"a": "job-a", "b": "job-b"}))
     assert isinstance(info.value, fs.TransactionError)
     assert mem_conn.db().basis_t == before
     assert mem_conn.db().entid([":job/id", "job-b"]) is None
+
+
+def test_if_exists_skip_inserts_a_graph_once_and_raises_nothing(mem_conn):
+    graph = {"a": [], "b": ["a"]}
+    first = mem_conn.transact(overseer.graph_txns(graph, ids=lambda n: f"day-1/{n}", if_exists="skip"))
+    assert "node-0" in first.tempids and "node-1" in first.tempids
+    again = mem_conn.transact(overseer.graph_txns(graph, ids=lambda n: f"day-1/{n}", if_exists="skip"))
+    assert "node-0" not in again.tempids
+    assert [d for d in again.tx_data if d.e != again.tx_data[0].e] == []  # only the tx instant
+    assert sorted(queries.jobs_unstarted(mem_conn.db())) == ["day-1/a", "day-1/b"]
+    db = mem_conn.db()
+    assert db.entity([":job/id", "day-1/b"])[":job/dep"] == frozenset({db.entity([":job/id", "day-1/a"])})
+
+
+def test_if_exists_skip_is_all_or_nothing_as_in_overseer(mem_conn):
+    mem_conn.transact(overseer.graph_txns({"a": []}, ids=lambda n: f"x/{n}"))
+    mem_conn.transact(overseer.graph_txns({"a": [], "c": ["a"]}, ids=lambda n: f"x/{n}", if_exists="skip"))
+    assert queries.jobs_unstarted(mem_conn.db()) == ["x/a"]
+
+
+def test_if_exists_must_be_refuse_or_skip():
+    with pytest.raises(overseer.GraphError, match='if_exists must be one of refuse, skip, got "ignore"'):
+        overseer.graph_txns({"a": []}, if_exists="ignore")
 
 
 def test_a_dependency_on_an_earlier_job_by_lookup_ref(mem_conn):

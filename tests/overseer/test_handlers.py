@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+import fact_store as fs
 import overseer
 from overseer.handlers import Handlers, execute, normalize, run_stages
 
@@ -55,6 +56,33 @@ def test_harness_of_a_missing_stage_wraps_an_identity():
     h2 = overseer.harness(lambda job: 7, logging_harness, stage="pre-process")
     assert run_stages(normalize(h2), {}) == 7
     assert calls == ["before", "after", "before", "after"]
+
+
+def test_harness_takes_overseers_argument_order_too():
+    def add_one(f):
+        return lambda job, res: f(job, res) + 1
+
+    handler = {"process": lambda job: 1}
+    # Overseer: (harness handler :post-process wrapper), as spelled in Python and as a keyword
+    for stage in ("post_process", "post-process", ":post-process", fs.Keyword(":post-process")):
+        assert run_stages(normalize(overseer.harness(handler, stage, add_one)), {}) == 2
+    assert run_stages(normalize(overseer.harness(handler, add_one, "post_process")), {}) == 2
+    # (harness handler wrapper) wraps :process
+    assert run_stages(normalize(overseer.harness(lambda job: 5, lambda f: lambda job: f(job) * 2)), {}) == 10
+
+
+@pytest.mark.parametrize("args, message", [
+    (("cleanup", lambda f: f), "unknown handler stage \"cleanup\"; expected one of pre_process"),
+    ((fs.Keyword(":cleanup"), lambda f: f), "unknown handler stage :cleanup;"),
+    (("process", "not a function"), 'must be a function of the stage\'s function, got "not a function"'),
+    (("a", "b", "c"), "got 4 arguments"),
+    ((42,), "a harness wrapper must be a function of the stage's function, got 42"),
+    ((), "got 1 arguments"),
+])
+def test_harness_refuses_bad_arguments_in_edn(args, message):
+    with pytest.raises(overseer.HandlerNotFound, match=message) as e:
+        overseer.harness(lambda job: 1, *args)
+    assert "Keyword(" not in str(e.value)
 
 
 def test_handlers_registry_normalizes_type_spellings():

@@ -5,9 +5,9 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2] / "overseer"
 
-LEVELS = {"errors": 1, "schema": 2, "graph": 2, "queries": 2, "claim": 3, "handlers": 3, "heartbeat": 3,
-          "status": 3, "status_cli": 4, "demo": 4, "worker": 4, "cli": 5, "__init__": 6,
-          "__main__": 7}
+LEVELS = {"errors": 1, "schema": 2, "graph": 2, "queries": 2, "config": 2, "claim": 3, "handlers": 3,
+          "heartbeat": 3, "status": 3, "reporting": 3, "status_cli": 4, "demo": 4, "worker": 4, "cli": 5,
+          "__init__": 6, "__main__": 7}
 
 
 def test_overseer_modules_import_only_downwards():

@@ -218,7 +218,7 @@ def test_job_show(runner, store):
     res = invoke(runner, "job", "show", "job-b", "--store", store, "--json")
     assert json.loads(res.output)["attributes"]["job/owner"] == "w1"
     res = invoke(runner, "job", "show", "nope", "--store", store)
-    assert res.exit_code == 1 and "no job with id 'nope'" in res.output
+    assert res.exit_code == 1 and 'no job with id "nope"' in res.output
 
 
 # -- retry / abort ---------------------------------------------------------------------------
@@ -278,6 +278,20 @@ def test_submit_inserts_a_graph(runner, tmp_path):
     graph.write_text("{:a [:b] :b [:a]}")
     res = invoke(runner, "submit", str(graph), "--store", uri)
     assert res.exit_code == 1 and "cycle" in res.output
+
+
+def test_submit_if_exists_skip_is_idempotent(runner, tmp_path):
+    uri = f"file:{tmp_path}/new"
+    graph = tmp_path / "graph.edn"
+    graph.write_text("{:start [] :finish [:start]}")
+    args = ["submit", str(graph), "--store", uri, "--id-prefix", "day1-", "--if-exists", "skip"]
+    res = invoke(runner, *args)
+    assert res.exit_code == 0 and "submitted 2 jobs" in res.output
+    res = invoke(runner, *args)
+    assert res.exit_code == 0 and res.output.startswith("skipped: job ids of this graph already exist")
+    res = invoke(runner, *args, "--json")
+    assert res.exit_code == 0 and json.loads(res.output)["skipped"] is True
+    assert sorted(overseer.jobs_unstarted(_db(uri))) == ["day1-finish", "day1-start"]
 
 
 def test_attach_adds_the_commands_to_another_group():

@@ -40,8 +40,8 @@ def _run(w: Worker) -> tuple[threading.Thread, list[BaseException]]:
     return t, errors
 
 
-CFG = {"sleep-time": 0.2, "heartbeat": {"sleep-time": 0.2, "tolerance": 3},
-       "detector-interval": 0.2, "detector-stagger": 0.1}
+CFG = {"sleep-time": 200, "heartbeat": {"sleep-time": 200, "tolerance": 3},  # ms, as Overseer
+       "detector-interval": 200, "detector-stagger": 100}
 
 
 def test_a_worker_whose_store_was_restored_under_it_reconnects_and_finishes(
@@ -94,7 +94,7 @@ def test_the_monitor_resets_nothing_during_the_grace_period_after_an_outage(tmp_
 
     clock = FakeClock()
     uri, conn = _store(tmp_path)
-    cfg = {"heartbeat": {"enabled": False, "sleep-time": 1.0, "tolerance": 3}}
+    cfg = {"heartbeat": {"enabled": False, "sleep-time": 1000, "tolerance": 3}}
     owner = Worker(conn, {"t": lambda job: None}, cfg, clock=clock)
     monitor = Worker(conn, {"other": lambda job: None}, cfg, clock=clock)
     e = conn.db().entid([":job/id", "j0"])

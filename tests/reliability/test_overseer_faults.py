@@ -664,7 +664,7 @@ def test_o01_a_claim_after_a_long_lock_wait_is_not_born_dead() -> None:
     conn = fs.connect("mem:")
     overseer.install_schema(conn)
     conn.transact(overseer.graph_txns({"job": []}, ids=lambda n: n, types=lambda n: "t"))
-    cfg = {"heartbeat": {"enabled": False, "sleep-time": 0.2, "tolerance": 4}}
+    cfg = {"heartbeat": {"enabled": False, "sleep-time": 200, "tolerance": 4}}
     monitor = overseer.Worker(conn, {"other": lambda job: None}, cfg, clock=clock)
     seen: list[str] = []
 

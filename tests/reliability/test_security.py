@@ -134,6 +134,9 @@ _ALLOWED = {
         "the operator's --handlers module:attr on the command line, never data",
     ("overseer/cli.py", "getattr"): "the same --handlers spec",
     ("overseer/worker.py", "getattr"): "getattr(self, field.name) over its own dataclass fields",
+    ("overseer/config.py", "importlib.import_module"):
+        "the operator's on-error module:function (command line, environment or worker config), never job data",
+    ("overseer/config.py", "getattr"): "the same on-error spec, and getattr(self, field.name) over Config's fields",
 }
 
 

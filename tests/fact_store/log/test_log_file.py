@@ -67,9 +67,9 @@ def test_file_uri_forms_and_options(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 @pytest.mark.parametrize("uri,match", [
     ("file:", "has no path"),
     ("file:x?durability=sometimes", "durability='sometimes'"),
-    ("file:x?colour=red", "unknown option 'colour'"),
+    ("file:x?colour=red", 'unknown option "colour"'),
     ("file:x?lock_timeout=soon", "could not convert"),
-    ("file://otherhost/x", "names host 'otherhost'"),
+    ("file://otherhost/x", 'names host "otherhost"'),
     ("sqlite:x", "expected mem:, mem:NAME, file:PATH"),
 ])
 def test_bad_uris_raise_configuration_error_naming_the_uri(uri: str, match: str,

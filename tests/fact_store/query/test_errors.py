@@ -68,7 +68,7 @@ def test_bad_find_specs(people):
         q('[:find ?e . ?n :where [?e :person/name ?n]]', db)
     with pytest.raises(QuerySyntaxError, match=r"Expected a find element"):
         q('[:find "e" :where [?e :person/name ?n]]', db)
-    with pytest.raises(QuerySyntaxError, match=r"Query for unknown vars: \['\?x'\]"):
+    with pytest.raises(QuerySyntaxError, match=r"Query for unknown vars: \[\?x\]"):
         q('[:find ?x :where [?e :person/name ?n]]', db)
     with pytest.raises(QuerySyntaxError, match=r"Count of :keys \(1\) must match count of "
                                                r":find \(2\)"):
