@@ -250,6 +250,10 @@ class Connection:
             except FactStoreError as exc:
                 if self._closed:
                     return
+                if isinstance(exc, StoreMoved):  # for good: close, so users reconnect
+                    log.warning("watcher of %s: %s; connection closed", self.uri, exc)
+                    self.close()
+                    break
                 log.warning("watcher of %s: %s", self.uri, exc)
                 threading.Event().wait(0.5)
         self._watcher = None

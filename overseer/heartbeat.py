@@ -19,8 +19,9 @@
 Store outages. A heartbeat that cannot be written while the store is down is
 not a dead worker, so staleness is measured only while the monitor itself can
 reach the store: every store error the worker sees, a heartbeat or sweep that
-took longer than ``interval``, and a reset that waited longer than ``interval``
-for the writer lock (checked inside the transaction function) mark an *outage*;
+took longer than ``slow`` = ``(tolerance - 1) × interval`` (a shorter stall cannot
+make a live heartbeat stale), and a reset that waited longer than that for the
+writer lock (checked inside the transaction function) mark an *outage*;
 the monitor then resets nothing for a grace period of ``interval × tolerance``
 after the last such mark, and the workers renew their heartbeats meanwhile
 (first thing after a reconnect). So an outage resets no live worker's job, and
@@ -136,6 +137,13 @@ class Monitor:
         """Heartbeats older than this (epoch ms) are dead."""
         return to_ms(now) - int(self.interval * self.tolerance * 1000)
 
+    @property
+    def slow(self) -> float:
+        """A store call slower than this (s) was an outage: ``(tolerance - 1) × interval``
+        (at least ``interval``). A shorter stall cannot make a live heartbeat stale by
+        itself, so mere load does not open a grace period."""
+        return self.interval * max(1.0, self.tolerance - 1.0)
+
     def note_outage(self, now: float) -> None:
         """The store was unavailable at ``now``: reset nothing for ``interval × tolerance`` after it.
 
@@ -161,13 +169,13 @@ class Monitor:
             return []
         started = time.monotonic()
         db = self.conn.sync()
-        if live and time.monotonic() - started > self.interval:
+        if live and time.monotonic() - started > self.slow:
             self.note_outage(self.clock())
             return []
         rows = queries.dead_attempts(db, self.threshold(now))
         self.rng.shuffle(rows)
         done = []
-        not_after = to_ms(now) + int(self.interval * 1000) if live else None
+        not_after = to_ms(now) + int(self.slow * 1000) if live else None
         for e, attempt, hb in rows:
             delay = claim.retry_delay(attempt, self.retry_delay, self.retry_delay_max, self.rng)
             nb = to_ms(now + delay) if delay > 0 else None
@@ -219,7 +227,7 @@ class Pulse(threading.Thread):
                 if self.heartbeat is not None and now_m >= next_beat:
                     next_beat = now_m + self.interval
                     self.heartbeat.beat(self.clock())
-                    if mono() - now_m > self.interval and self.monitor is not None:
+                    if self.monitor is not None and mono() - now_m > self.monitor.slow:
                         self.monitor.note_outage(self.clock())  # the beat waited out an outage
                 if self.monitor is not None and now_m >= next_sweep:
                     next_sweep = now_m + self.detector_interval + self.rng.uniform(0, self.stagger)

@@ -697,7 +697,7 @@ class Worker:
             timeout = max(0.0, min(timeout, nxt / 1000 - self.clock()))
         started = time.monotonic()
         self.conn.wait(timeout)  # a store error goes to _loop, which classifies it
-        if time.monotonic() - started > timeout + self.config.heartbeat_interval:
+        if time.monotonic() - started > timeout + self.monitor.slow:
             self.monitor.note_outage(self.clock())  # the store was unreachable meanwhile
         self._wake.clear()
 
