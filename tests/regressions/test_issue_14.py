@@ -439,3 +439,13 @@ def test_edn_limits_are_checked_while_reading_and_errors_stay_short() -> None:
     with pytest.raises(Exception, match="invalid escape") as info:
         reader.read('"' + "x" * 5_000_000 + '\\q"')
     assert len(str(info.value)) < 400
+
+
+def test_transact_of_a_file_holding_a_huge_string_is_a_short_limit_error(
+        tmp_path: Path, cli_store: str) -> None:
+    big = tmp_path / "big.edn"
+    big.write_text('[{:a/s "' + "x" * (17 << 20) + '"}]')
+    res = _run("transact", str(big), "--uri", cli_store)
+    assert res.exit_code == 1, res.output[:500]
+    assert "longer than the limit of 16777216 (max_token)" in res.output
+    assert len(res.output) < 1000
