@@ -77,6 +77,10 @@ class _Tok:
     end: int
 
 
+#: A string literal's body up to its closing quote (possessive: linear, no backtracking state).
+_STRING_BODY = re.compile(r'[^"\\]*+(?:\\.[^"\\]*+)*+', re.S)
+
+
 def _tokens(text: str) -> tuple[list[_Tok], bool]:
     """The tokens of ``text`` and whether it ends inside a string. O(len(text))."""
     out: list[_Tok] = []
@@ -95,10 +99,8 @@ def _tokens(text: str) -> tuple[list[_Tok], bool]:
             out.append(_Tok("close", i, i + 1))
             i += 1
         elif c == '"':
-            j = i + 1
-            while j < n and text[j] != '"':
-                j += 2 if text[j] == "\\" else 1
-            if j >= n:  # an unterminated string is a form to the end (the reader says so)
+            j = _STRING_BODY.match(text, i + 1).end()  # type: ignore[union-attr]
+            if j >= n or text[j] != '"':  # the end, or a backslash ending the text  # an unterminated string is a form to the end (the reader says so)
                 out.append(_Tok("string", i, n))
                 return out, True
             out.append(_Tok("string", i, j + 1))

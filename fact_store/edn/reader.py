@@ -73,10 +73,18 @@ from lark.lexer import Lexer
 from fact_store.edn.values import BigInt, Char, Keyword, Symbol, Tagged
 from fact_store.errors import EdnSyntaxError, LimitExceeded
 
-__all__ = ["read", "read_all", "DEFAULT_MAX_DEPTH", "BUILTIN_TAGS", "is_symbol_text", "is_keyword_text"]
+__all__ = ["read", "read_all", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_CHARS", "DEFAULT_MAX_TOKEN",
+           "DEFAULT_MAX_ITEMS", "BUILTIN_TAGS", "is_symbol_text", "is_keyword_text"]
 
 DEFAULT_MAX_DEPTH = 256
 """How deeply collections may nest before :class:`LimitExceeded` is raised."""
+DEFAULT_MAX_CHARS = 256 << 20
+"""The longest text one read takes (256 Mi characters)."""
+DEFAULT_MAX_TOKEN = 16 << 20
+"""The longest single token: a string literal, symbol, keyword or number (16 Mi characters,
+the largest transaction a store takes)."""
+DEFAULT_MAX_ITEMS = 16 << 20
+"""The most forms one collection (or one read_all) may hold."""
 
 TagReader = Callable[[Any], Any]
 
@@ -195,13 +203,16 @@ BUILTIN_TAGS: Mapping[str, TagReader] = {"inst": _read_inst, "uuid": _read_uuid,
 class _State:
     """What one read needs beyond the shared parser: kept in a thread-local."""
 
-    __slots__ = ("text", "open", "max_depth", "tags")
+    __slots__ = ("text", "open", "max_depth", "tags", "max_token", "max_items")
 
-    def __init__(self, text: str, max_depth: int, tags: Mapping[str, TagReader]) -> None:
+    def __init__(self, text: str, max_depth: int, tags: Mapping[str, TagReader],
+                 max_token: int = DEFAULT_MAX_TOKEN, max_items: int = DEFAULT_MAX_ITEMS) -> None:
         self.text = text
         self.open: list[Token] = []  # the brackets not closed yet, outermost first
         self.max_depth = max_depth
         self.tags = tags
+        self.max_token = max_token
+        self.max_items = max_items
 
 
 _local = threading.local()
@@ -258,6 +269,8 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
             return children
         forms = children[0]
         forms.append(children[1])
+        if not len(forms) & 0xFFF and len(forms) > _local.state.max_items:  # every 4,096
+            _too_many(len(forms))
         return forms
 
     def vector(self, children: list[Any]) -> tuple[Any, ...]:
@@ -311,7 +324,7 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
     # atoms: terminal callbacks too ------------------------------------------------
 
     def STRING(self, tok: Token) -> str:
-        body = tok.value[1:-1]
+        body = tok.value  # the lexer keeps the body only (no copy without the quotes)
         if "\\" not in body:
             return body
         return _unescape(body, tok.start_pos + 1)
@@ -426,6 +439,7 @@ class _EdnLexer(Lexer):
     def lex(self, text: str) -> Iterator[Token]:  # type: ignore[override]
         match = self.token.match
         new = str.__new__
+        max_token = _local.state.max_token
         pos = 0
         tok = None
         while True:
@@ -433,11 +447,15 @@ class _EdnLexer(Lexer):
             if m is None:
                 break
             kind = m.lastgroup
-            value = m.group(kind)  # type: ignore[arg-type]
+            start, end = m.span(kind)
+            if end - start > max_token:
+                _too_long(text, start, end - start, max_token)
+            # a string token holds its body only: one copy fewer of a big literal
+            value = text[start + 1:end - 1] if kind == "STRING" else text[start:end]
             tok = new(_Token, value)
             tok.type = kind
             tok.value = value
-            tok.start_pos = m.start(kind)  # type: ignore[arg-type]
+            tok.start_pos = start
             pos = m.end()
             yield tok
         end = self.gap.match(text, pos).end()  # type: ignore[union-attr]
@@ -459,7 +477,8 @@ _PARSER = Lark(
 
 
 def read(text: str, tags: Mapping[str, TagReader] | None = None,
-         max_depth: int = DEFAULT_MAX_DEPTH) -> Any:
+         max_depth: int = DEFAULT_MAX_DEPTH, *, max_chars: int = DEFAULT_MAX_CHARS,
+         max_token: int = DEFAULT_MAX_TOKEN, max_items: int = DEFAULT_MAX_ITEMS) -> Any:
     """Read the one EDN form in ``text``.
 
     ``tags`` maps a tag (``"my/tag"``, without the ``#``) to a function of the
@@ -483,15 +502,26 @@ def read(text: str, tags: Mapping[str, TagReader] | None = None,
 
     :raises EdnSyntaxError: the text is not exactly one EDN form; ``line`` and
         ``column`` (1-based) say where, the message shows the line with a caret.
-    :raises LimitExceeded: collections nest deeper than ``max_depth``, or an
-        integer has more digits than Python's int-string limit.
+    Memory: a read holds the text, the values it builds and at most about one
+    more copy of the largest token; it keeps no per-character state, so a
+    large string literal costs about twice its size (``benchmarks/bench_edn.py``).
+    The limits are checked while reading, before anything of that size is built:
+    ``max_chars`` characters of text, ``max_token`` characters in one token
+    (string literal, symbol, keyword, number), ``max_items`` forms in one
+    collection (checked every 4,096 forms).
+
+    :raises LimitExceeded: collections nest deeper than ``max_depth``, the text,
+        a token or a collection is larger than its limit, or an integer has
+        more digits than Python's int-string limit. The message never quotes
+        more than a line excerpt of the text.
     :raises TypeError: ``text`` is not a str.
     """
-    return _parse(text, "start_one", tags, max_depth)
+    return _parse(text, "start_one", tags, max_depth, max_chars, max_token, max_items)
 
 
 def read_all(text: str, tags: Mapping[str, TagReader] | None = None,
-             max_depth: int = DEFAULT_MAX_DEPTH) -> list[Any]:
+             max_depth: int = DEFAULT_MAX_DEPTH, *, max_chars: int = DEFAULT_MAX_CHARS,
+             max_token: int = DEFAULT_MAX_TOKEN, max_items: int = DEFAULT_MAX_ITEMS) -> list[Any]:
     """Read every EDN form in ``text``, in order (an empty list for none).
 
     Same arguments and errors as :func:`read`. Runtime complexity: O(len(text)).
@@ -501,15 +531,22 @@ def read_all(text: str, tags: Mapping[str, TagReader] | None = None,
     >>> read_all('  ')
     []
     """
-    result: list[Any] = _parse(text, "start_all", tags, max_depth)
+    result: list[Any] = _parse(text, "start_all", tags, max_depth, max_chars, max_token,
+                               max_items)
     return result
 
 
-def _parse(text: str, start: str, tags: Mapping[str, TagReader] | None, max_depth: int) -> Any:
+def _parse(text: str, start: str, tags: Mapping[str, TagReader] | None, max_depth: int,
+           max_chars: int = DEFAULT_MAX_CHARS, max_token: int = DEFAULT_MAX_TOKEN,
+           max_items: int = DEFAULT_MAX_ITEMS) -> Any:
     if not isinstance(text, str):
         raise TypeError(f"EDN text must be a str, not {type(text).__name__}")
+    if len(text) > max_chars:
+        raise LimitExceeded(f"EDN text of {len(text)} characters is longer than the limit of "
+                            f"{max_chars} (max_chars)", limit="max_chars", max_chars=max_chars,
+                            size=len(text))
     own_tags = {k[1:] if k.startswith("#") else k: v for k, v in tags.items()} if tags else {}
-    state = _State(text, max_depth, own_tags)
+    state = _State(text, max_depth, own_tags, max_token, max_items)
     outer = getattr(_local, "state", None)  # a tag reader may itself call read()
     _local.state = state
     try:
@@ -555,7 +592,8 @@ def _parser_error(state: _State, exc: UnexpectedToken, start: str) -> EdnSyntaxE
                     f"at {_where(text, opener.start_pos)}")
     elif start == "start_one" and wanted == ["end of input"]:
         hint += " (read() takes one form; read_all() reads several)"
-    return _error(text, token.start_pos, f"unexpected {_clip(token.value)!r}", hint)
+    shown = f'"{_clip(token.value)}"' if token.type == "STRING" else repr(_clip(token.value))
+    return _error(text, token.start_pos, f"unexpected {shown}", hint)
 
 
 def _lexer_error(text: str, pos: int) -> EdnSyntaxError:
@@ -571,21 +609,55 @@ def _lexer_error(text: str, pos: int) -> EdnSyntaxError:
     return _error(text, pos, f"unexpected character {char!r}", "")  # pragma: no cover - see edn.lark
 
 
-def _unescape(body: str, offset: int) -> str:
-    """Replace a string's escapes; ``offset`` is the body's position in the text."""
+_UNESCAPE_PIECES = 4096
 
-    def replace(m: re.Match[str]) -> str:
+
+def _unescape(body: str, offset: int) -> str:
+    """Replace a string's escapes; ``offset`` is the body's position in the text.
+
+    The pieces are joined every 4,096 escapes, so a string of many escapes never
+    holds a list of one object per character (``re.sub`` would: 8x the input).
+    """
+    chunks: list[str] = []
+    pieces: list[str] = []
+    pos = 0
+    for m in _ESCAPE_RE.finditer(body):
         high, low, hex4, other = m.groups()
         if high is not None:
-            return (chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00)))
-        if hex4 is not None:
-            return chr(int(hex4, 16))
-        if other in _STRING_ESCAPES:
-            return _STRING_ESCAPES[other]
-        raise _error(_local.state.text, offset + m.start(), f"invalid escape {m.group()!r} in a string",
-                     "expected \\t \\r \\n \\b \\f \\\\ \\\" or \\u followed by 4 hex digits")
+            c = chr(0x10000 + ((int(high, 16) - 0xD800) << 10) + (int(low, 16) - 0xDC00))
+        elif hex4 is not None:
+            c = chr(int(hex4, 16))
+        elif other in _STRING_ESCAPES:
+            c = _STRING_ESCAPES[other]
+        else:
+            raise _error(_local.state.text, offset + m.start(),
+                         f"invalid escape {_clip(m.group())!r} in a string",
+                         "expected \\t \\r \\n \\b \\f \\\\ \\\" or \\u followed by 4 hex digits")
+        pieces.append(body[pos:m.start()])
+        pieces.append(c)
+        pos = m.end()
+        if len(pieces) >= _UNESCAPE_PIECES:
+            chunks.append("".join(pieces))
+            pieces.clear()
+    pieces.append(body[pos:])
+    chunks.append("".join(pieces))
+    return "".join(chunks) if len(chunks) > 1 else chunks[0]
 
-    return _ESCAPE_RE.sub(replace, body)
+
+def _too_long(text: str, start: int, size: int, limit: int) -> None:
+    line, column = _line_column(text, start)
+    raise LimitExceeded(f"a token of {size} characters at line {line}, column {column} is "
+                        f"longer than the limit of {limit} (max_token):\n{_excerpt(text, start)}",
+                        limit="max_token", max_token=limit, size=size, line=line, column=column)
+
+
+def _too_many(n: int) -> None:
+    state = _local.state
+    opener = state.open[-1] if state.open else None
+    where = f" opened at {_where(state.text, opener.start_pos)}" if opener is not None else ""
+    raise LimitExceeded(f"a collection{where} holds more than {state.max_items} forms "
+                        f"({n} read so far; max_items)", limit="max_items",
+                        max_items=state.max_items)
 
 
 def _unhashable(opener: Token, candidates: list[Any], role: str, exc: Exception) -> EdnSyntaxError:
@@ -693,6 +765,12 @@ def _show(value: Any) -> str:
     """A short EDN rendering of ``value`` for messages."""
     from fact_store.edn.writer import write  # the writer is the reader's inverse; imported late
 
+    if isinstance(value, (str, bytes)) and len(value) > 60:
+        value = value[:60]  # never render megabytes to show 60 characters
+    elif isinstance(value, (tuple, list)) and len(value) > 10:
+        value = type(value)(value[:10])
+    elif isinstance(value, (dict, frozenset)) and len(value) > 10:
+        return f"<{'map' if isinstance(value, dict) else 'set'} of {len(value)}>"
     try:
         shown = write(value)
     except Exception:  # a tag reader's value may have no EDN form

@@ -399,3 +399,53 @@ def test_a_variable_bound_to_a_string_in_the_added_position_is_a_query_error() -
     assert fs.q("[:find ?a :in $ ?b :where [?e :person/name _] [?e :person/age ?a _ ?b]]",
                 db, False) == set()
     conn.close()
+
+
+# --- item 4: the EDN reader's memory and limits -----------------------------------------------------
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("kind,size,factor", [("string", 10_000_000, 2.5),
+                                              ("escapes", 600_000, 4.0),
+                                              ("forms", 300_000, 24.0)])
+def test_reading_edn_allocates_a_small_constant_factor_of_the_input(kind: str, size: int,
+                                                                    factor: float) -> None:
+    import json
+    import subprocess
+    import sys
+
+    # in a fresh interpreter: the allocations of one read, counted by tracemalloc
+    out = subprocess.run([sys.executable, "-m", "benchmarks.bench_edn", "--child", kind,
+                          str(size)], capture_output=True, text=True, check=True, timeout=280)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    assert got["traced_factor"] <= factor, got  # a 2 MiB string once allocated 400x
+
+
+def test_edn_limits_are_checked_while_reading_and_errors_stay_short() -> None:
+    from fact_store.edn import reader
+    from fact_store.errors import LimitExceeded
+
+    big = '"' + "x" * (reader.DEFAULT_MAX_TOKEN + 1) + '"'
+    for text, match in ((big, "a token of 16777219 characters at line 1, column 1"),
+                        ("[" + big + "]", r"longer than the limit of 16777216 \(max_token\)"),
+                        ("x" * 101, r"longer than the limit of 100 \(max_chars\)"),
+                        ("[" + "1 " * 10_000 + "]", r"more than 4096 forms")):
+        kw = {"max_chars": 100} if "max_chars" in match else (
+            {"max_items": 4096} if "forms" in match else {})
+        with pytest.raises(LimitExceeded, match=match) as info:
+            reader.read(text, **kw)
+        assert len(str(info.value)) < 400  # never the input echoed back
+    assert reader.read('"' + "x" * 1000 + '"', max_token=1002) == "x" * 1000
+    # a bad escape deep in a long string: the excerpt is a window, not the line
+    with pytest.raises(Exception, match="invalid escape") as info:
+        reader.read('"' + "x" * 5_000_000 + '\\q"')
+    assert len(str(info.value)) < 400
+
+
+def test_transact_of_a_file_holding_a_huge_string_is_a_short_limit_error(
+        tmp_path: Path, cli_store: str) -> None:
+    big = tmp_path / "big.edn"
+    big.write_text('[{:a/s "' + "x" * (17 << 20) + '"}]')
+    res = _run("transact", str(big), "--uri", cli_store)
+    assert res.exit_code == 1, res.output[:500]
+    assert "longer than the limit of 16777216 (max_token)" in res.output
+    assert len(res.output) < 1000

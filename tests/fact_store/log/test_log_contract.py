@@ -180,14 +180,14 @@ def test_only_the_newest_snapshots_are_kept(store: LogStore) -> None:
 def test_wait_returns_at_once_when_a_newer_record_exists(store: LogStore) -> None:
     _append(store, b"a")
     start = time.monotonic()
-    assert store.wait(0, timeout=5)
-    assert time.monotonic() - start < 1
+    assert store.wait(0, timeout=120)
+    assert time.monotonic() - start < 60  # not the timeout (generous: the machine may be loaded)
 
 
 def test_wait_times_out_without_new_records(store: LogStore) -> None:
     start = time.monotonic()
     assert not store.wait(0, timeout=0.05)
-    assert 0.04 < time.monotonic() - start < 2
+    assert 0.04 < time.monotonic() - start < 60  # waited; the upper bound only catches a hang
 
 
 def test_wait_wakes_when_another_thread_appends(store: LogStore,
@@ -197,8 +197,8 @@ def test_wait_wakes_when_another_thread_appends(store: LogStore,
     timer.start()
     try:
         start = time.monotonic()
-        assert store.wait(0, timeout=5)
-        assert time.monotonic() - start < 2
+        assert store.wait(0, timeout=120)
+        assert time.monotonic() - start < 60  # woken, not timed out
     finally:
         timer.join()
 

@@ -454,7 +454,7 @@ def test_another_session_holding_the_lock_times_out_the_writer(
         with pytest.raises(LockTimeout, match="another process held the writer lock"):
             with b.writer(timeout=0.2):
                 pass
-        assert time.monotonic() - start < 2
+        assert time.monotonic() - start < 60  # a hang guard: the machine may be loaded
     with b.writer(timeout=1) as head:
         assert head == 0
 
@@ -513,8 +513,8 @@ def test_wait_falls_back_to_polling_when_the_listener_is_gone(
         time.sleep(0.05)
         _append(a)
         start = time.monotonic()
-        assert b.wait(0, timeout=5)
-        assert time.monotonic() - start < 1.5
+        assert b.wait(0, timeout=120)
+        assert time.monotonic() - start < 60  # woken, not timed out
     finally:
         stop.set()
         killer.join()
@@ -531,7 +531,7 @@ def test_an_unreachable_server_gives_up_with_a_clear_error() -> None:
     start = time.monotonic()
     with pytest.raises(StorageError, match="unreachable for .* Giving up") as err:
         open_store(uri)
-    assert 0.4 < time.monotonic() - start < 5
+    assert 0.4 < time.monotonic() - start < 60  # it retried, then gave up (no hang)
     assert "reconnect_timeout" in str(err.value)
 
 
@@ -539,8 +539,9 @@ def test_a_missing_database_fails_at_once(pg: tuple[PgServer, str]) -> None:
     server, schema = pg
     start = time.monotonic()
     with pytest.raises(StorageError, match="does not exist"):
-        open_store(server.store_uri(schema, dbname="no_such_db_" + uuid.uuid4().hex[:6]))
-    assert time.monotonic() - start < 5
+        open_store(server.store_uri(schema, dbname="no_such_db_" + uuid.uuid4().hex[:6])
+                   + "&reconnect_timeout=600")
+    assert time.monotonic() - start < 300  # at once, not after retrying for 600 s
 
 
 # --- peer continuity -----------------------------------------------------------------------------------
