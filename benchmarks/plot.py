@@ -50,15 +50,26 @@ def markdown(doc: dict[str, Any]) -> str:
     for size, x in runs_by_size(doc).items():
         m, s = x["run"]["machine"], x["summary"]
         peers = [p for p in s["ratios"] if s["ratios"][p]]
-        systems = ["fact-store", "fact-store-file", "fact-store-file-fsync"] + peers
+        cold = {p: s.get("cold_ratios", {}).get(p) or {} for p in peers}
+        systems = ["fact-store", "fact-store-cold", "fact-store-file", "fact-store-file-fsync"] + peers
         systems = [y for y in systems if any(y in v for v in s["medians"].values())]
+        load: dict[str, float] = {}
+        for r in x["run"].get("rows", []):
+            if r.get("size") == size and r.get("load_avg") and r.get("system") == "fact-store":
+                load[r["op"]] = r["load_avg"][1]
         lines.append(f"Size {size:,}: {m['date'][:10]}, {m['hostname']} ({m['cpu']}, {m['cores']} cores, "
-                     f"load average {m.get('load_avg_start', 0):.1f} at the start), Python {m['python']}, "
-                     f"Node {m.get('node', '-')}, DataScript {m.get('datascript', '-')}, "
+                     f"load average {m.get('load_avg_start', 0):.1f} at the start, "
+                     f"{m.get('load_avg_end', 0):.1f} at the end, {m.get('seconds', 0) / 60:.0f} minutes), "
+                     f"Python {m['python']}, Node {m.get('node', '-')}, DataScript {m.get('datascript', '-')}, "
                      f"SQLite {m.get('sqlite', '-')}, commit `{m['commit'][:10]}`"
                      + (f" (plus {len(m['uncommitted'])} uncommitted files)" if m.get("uncommitted") else "")
                      + ".\n")
-        head = ["op"] + [f"{y} ms" for y in systems] + [f"÷ {p}" for p in peers]
+        head = ["op"] + [f"{y} ms" + (" *" if y == "datascript-js" else "") for y in systems]
+        for p in peers:
+            head.append(f"÷ {p}")
+            if cold[p]:
+                head.append(f"cold ÷ {p}")
+        head.append("load")
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" + "---:|" * (len(head) - 1))
         for op in ORDER:
@@ -67,10 +78,24 @@ def markdown(doc: dict[str, Any]) -> str:
             med = s["medians"][op]
             cells = [f"{med[y]:,.3g}" if y in med and med[y] < 100 else (f"{med[y]:,.0f}" if y in med else "")
                      for y in systems]
-            cells += [f"{s['ratios'][p][op]:.2f}" if op in s["ratios"][p] else "" for p in peers]
+            for p in peers:
+                cells.append(f"{s['ratios'][p][op]:.2f}" if op in s["ratios"][p] else "")
+                if cold[p]:
+                    cells.append(f"{cold[p][op]:.2f}" if op in cold[p] else "")
+            cells.append(f"{load[op]:.1f}" if op in load else "")
             lines.append(f"| `{op}` | " + " | ".join(cells) + " |")
-        gm = [f"**{s['geomean'][p]:.2f}**" if s["geomean"].get(p) else "" for p in peers]
-        lines.append("| geometric mean | " + " | ".join([""] * len(systems) + gm) + " |")
+        gm = []
+        for p in peers:
+            gm.append(f"**{s['geomean'][p]:.2f}**" if s["geomean"].get(p) else "")
+            if cold[p]:
+                g = s.get("cold_geomean", {}).get(p)
+                gm.append(f"**{g:.2f}**" if g else "")
+        lines.append("| geometric mean | " + " | ".join([""] * len(systems) + gm + [""]) + " |")
+        cpu = s.get("cpu_geomean") or {}
+        if cpu:
+            lines.append("")
+            lines.append("Geometric mean of the ratios of CPU time (process CPU per execution, same samples): "
+                         + ", ".join(f"÷ {p} {g:.2f}" for p, g in cpu.items() if g) + ".")
         lines.append("")
     return "\n".join(lines)
 
