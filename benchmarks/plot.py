@@ -6,7 +6,8 @@
 matplotlib is optional: without it the script says so and exits with status
 2, unless ``--venv`` is given, which installs matplotlib with pip into a
 git-ignored cache venv and runs the plot there. ``--markdown`` prints the
-README's table (medians, ratios, geometric means, machine and commit)
+README's table (medians, ratios of wall and of CPU times, fact-store-cold's
+CPU ratios to DataScript, geometric means, the load, machine and commit)
 instead of plotting; it needs nothing but the standard library.
 """
 
@@ -50,7 +51,6 @@ def markdown(doc: dict[str, Any]) -> str:
     for size, x in runs_by_size(doc).items():
         m, s = x["run"]["machine"], x["summary"]
         peers = [p for p in s["ratios"] if s["ratios"][p]]
-        cold = {p: s.get("cold_ratios", {}).get(p) or {} for p in peers}
         systems = ["fact-store", "fact-store-cold", "fact-store-file", "fact-store-file-fsync"] + peers
         systems = [y for y in systems if any(y in v for v in s["medians"].values())]
         load: dict[str, float] = {}
@@ -64,11 +64,15 @@ def markdown(doc: dict[str, Any]) -> str:
                      f"SQLite {m.get('sqlite', '-')}, commit `{m['commit'][:10]}`"
                      + (f" (plus {len(m['uncommitted'])} uncommitted files)" if m.get("uncommitted") else "")
                      + ".\n")
+        cpu = {p: s.get("cpu_ratios", {}).get(p) or {} for p in peers}
+        cold_cpu = {p: s.get("cold_cpu_ratios", {}).get(p) or {} for p in peers}
         head = ["op"] + [f"{y} ms" + (" *" if y == "datascript-js" else "") for y in systems]
         for p in peers:
             head.append(f"÷ {p}")
-            if cold[p]:
-                head.append(f"cold ÷ {p}")
+            if cpu[p]:
+                head.append(f"cpu ÷ {p}")
+            if cold_cpu[p]:
+                head.append(f"cold cpu ÷ {p}")
         head.append("load")
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" + "---:|" * (len(head) - 1))
@@ -79,23 +83,20 @@ def markdown(doc: dict[str, Any]) -> str:
             cells = [f"{med[y]:,.3g}" if y in med and med[y] < 100 else (f"{med[y]:,.0f}" if y in med else "")
                      for y in systems]
             for p in peers:
-                cells.append(f"{s['ratios'][p][op]:.2f}" if op in s["ratios"][p] else "")
-                if cold[p]:
-                    cells.append(f"{cold[p][op]:.2f}" if op in cold[p] else "")
+                for table, shown in ((s["ratios"][p], True), (cpu[p], bool(cpu[p])),
+                                     (cold_cpu[p], bool(cold_cpu[p]))):
+                    if shown:
+                        cells.append(f"{table[op]:.2f}" if op in table else "")
             cells.append(f"{load[op]:.1f}" if op in load else "")
             lines.append(f"| `{op}` | " + " | ".join(cells) + " |")
         gm = []
         for p in peers:
-            gm.append(f"**{s['geomean'][p]:.2f}**" if s["geomean"].get(p) else "")
-            if cold[p]:
-                g = s.get("cold_geomean", {}).get(p)
-                gm.append(f"**{g:.2f}**" if g else "")
+            for key, shown in (("geomean", True), ("cpu_geomean", bool(cpu[p])),
+                               ("cold_cpu_geomean", bool(cold_cpu[p]))):
+                if shown:
+                    g = s.get(key, {}).get(p)
+                    gm.append(f"**{g:.2f}**" if g else "")
         lines.append("| geometric mean | " + " | ".join([""] * len(systems) + gm + [""]) + " |")
-        cpu = s.get("cpu_geomean") or {}
-        if cpu:
-            lines.append("")
-            lines.append("Geometric mean of the ratios of CPU time (process CPU per execution, same samples): "
-                         + ", ".join(f"÷ {p} {g:.2f}" for p, g in cpu.items() if g) + ".")
         lines.append("")
     return "\n".join(lines)
 
