@@ -6,7 +6,7 @@
 - ``eavt-lookup``: 2,000 ``list(db.datoms(":eavt", e))`` calls, for the
   persons with ``:person/id`` 5, 15, .., 19995 (eids looked up untimed).
 
-Checksums as in WORKLOAD.md section 4, with external ids. The standard db is
+Checksums as in workload section 4, with external ids. The standard db is
 built as bench_transact builds it: ``db.with_`` of the add-all transaction.
 
 ``memory(size)`` measures the bytes per current datom of that db: tracemalloc

@@ -1,6 +1,6 @@
 """Open time of a file store holding the standard db: from a snapshot vs full replay; bytes per datom.
 
-Builds the WORKLOAD.md standard database in a ``file:`` store (in transactions of 1,000
+Builds the workload's standard database in a ``file:`` store (in transactions of 1,000
 entities, refs added afterwards through lookup refs), writes a checkpoint, then times
 ``fact_store.connect`` with the snapshot and with the snapshot moved away (full replay).
 """

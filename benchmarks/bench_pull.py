@@ -1,4 +1,4 @@
-"""Pull read ops of ../shared/bench/WORKLOAD.md, timed, with counts and checksums checked.
+"""Pull read ops of the workload (benchmarks/workload.py), timed, with counts and checksums checked.
 
 Builds the standard db (op ``add-all``: one transaction of entity maps) from
 the reference generator, then runs
@@ -9,7 +9,7 @@ the reference generator, then runs
 - ``pull-many``: one pull_many over the 2,000 persons 10, 20, ... 20000 with
   seven attributes;
 
-under the protocol of WORKLOAD.md section 5 (3 warm-ups, 11 timed
+under the protocol of workload section 5 (3 warm-ups, 11 timed
 repetitions of a batch of B executions, noise rule) and prints one JSON line
 per op (section 7). Patterns are passed as EDN text, as a user would (the
 parse is cached). A line whose count or checksum differs from section 8 gets
@@ -49,7 +49,7 @@ from benchmarks.serve import Op  # noqa: E402
 
 SYSTEM = "fact-store-py"
 
-EXPECTED = {  # WORKLOAD.md section 8: op -> {size: (count, checksum)}
+EXPECTED = {  # workload section 8: op -> {size: (count, checksum)}
     "pull-nested": {20000: (9959, 844528364), 200000: (9959, 844528364)},
     "pull-many": {20000: (14000, 1309769774), 200000: (14000, 1309769774)},
 }
@@ -75,7 +75,7 @@ def build(size: int) -> Any:
 
 
 def leaves(result: Any, out: list[tuple[str, Any]]) -> None:
-    """WORKLOAD.md section 4, pull results: every leaf as (attr without colon, value)."""
+    """workload section 4, pull results: every leaf as (attr without colon, value)."""
     for key, value in result.items():
         if key == DB_ID:
             continue
@@ -96,7 +96,7 @@ def checksum(results: list[Any]) -> tuple[int, int]:
 
 
 def measure(fn: Callable[[], Any]) -> dict[str, Any]:
-    """WORKLOAD.md section 5: 3 warm-ups, batch B, 11 timed repetitions, noise rule.
+    """workload section 5: 3 warm-ups, batch B, 11 timed repetitions, noise rule.
 
     Also reports the CPU time of the same samples (``cpu_median_ms``,
     ``cpu_min_ms``): on a shared machine, wall time includes waiting for a CPU.

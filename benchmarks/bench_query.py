@@ -1,8 +1,8 @@
-"""Datalog read ops of ../shared/bench/WORKLOAD.md, timed, with counts and checksums checked.
+"""Datalog read ops of the workload (benchmarks/workload.py), timed, with counts and checksums checked.
 
 Builds the standard db (op ``add-all``: one transaction of entity maps) from
 the reference generator, then runs q1, q2, q2-switch, q3, q4, q5-ref, qpred1,
-qpred2, rule-reach, agg and job-ready under the protocol of WORKLOAD.md
+qpred2, rule-reach, agg and job-ready under the protocol of the workload
 section 5 (3 warm-ups, 11 timed repetitions of a batch of B executions,
 noise rule) and prints one JSON line per op (section 7).  A line whose count
 or checksum differs from section 8 gets ``"ok": false`` and the exit status is 1.
@@ -41,7 +41,7 @@ from fact_store.edn.values import Keyword  # noqa: E402
 from fact_store.query import clear_caches, q  # noqa: E402
 from benchmarks.serve import Op  # noqa: E402
 
-EXPECTED = {  # WORKLOAD.md section 8: op -> {size: (count, checksum)}
+EXPECTED = {  # workload section 8: op -> {size: (count, checksum)}
     "q1": {20000: (2456, 25052836), 200000: (24968, 355537115)},
     "q2": {20000: (2456, 367054957), 200000: (24968, 790254718)},
     "q2-switch": {20000: (2456, 367054957), 200000: (24968, 790254718)},
@@ -148,7 +148,7 @@ CLOCK = time.perf_counter
 
 
 def measure(fn: Callable[[], Any]) -> dict[str, Any]:
-    """WORKLOAD.md section 5: 3 warm-ups, batch B, 11 timed repetitions, noise rule."""
+    """workload section 5: 3 warm-ups, batch B, 11 timed repetitions, noise rule."""
     clock = CLOCK
     warm = []
     for _ in range(3):

@@ -1,6 +1,6 @@
 """Transaction ops of the workload: gen, init, add-all, add-entity, add-1, retract-entity.
 
-Each prints its JSON line (WORKLOAD.md section 7) with the db fingerprint as
+Each prints its JSON line (workload section 7) with the db fingerprint as
 count and checksum. Transactions run through ``db.with_`` (pure, in memory),
 as DataScript's ``db-with`` does in its own benchmark.
 """

@@ -6,7 +6,8 @@
 matplotlib is optional: without it the script says so and exits with status
 2, unless ``--venv`` is given, which installs matplotlib with pip into a
 git-ignored cache venv and runs the plot there. ``--markdown`` prints the
-README's table (medians, ratios, geometric means, machine and commit)
+README's table (medians, ratios of wall and of CPU times, fact-store-cold's
+CPU ratios to DataScript, geometric means, the load, machine and commit)
 instead of plotting; it needs nothing but the standard library.
 """
 
@@ -50,15 +51,29 @@ def markdown(doc: dict[str, Any]) -> str:
     for size, x in runs_by_size(doc).items():
         m, s = x["run"]["machine"], x["summary"]
         peers = [p for p in s["ratios"] if s["ratios"][p]]
-        systems = ["fact-store", "fact-store-file", "fact-store-file-fsync"] + peers
+        systems = ["fact-store", "fact-store-cold", "fact-store-file", "fact-store-file-fsync"] + peers
         systems = [y for y in systems if any(y in v for v in s["medians"].values())]
+        load: dict[str, float] = {}
+        for r in x["run"].get("rows", []):
+            if r.get("size") == size and r.get("load_avg") and r.get("system") == "fact-store":
+                load[r["op"]] = r["load_avg"][1]
         lines.append(f"Size {size:,}: {m['date'][:10]}, {m['hostname']} ({m['cpu']}, {m['cores']} cores, "
-                     f"load average {m.get('load_avg_start', 0):.1f} at the start), Python {m['python']}, "
-                     f"Node {m.get('node', '-')}, DataScript {m.get('datascript', '-')}, "
+                     f"load average {m.get('load_avg_start', 0):.1f} at the start, "
+                     f"{m.get('load_avg_end', 0):.1f} at the end, {m.get('seconds', 0) / 60:.0f} minutes), "
+                     f"Python {m['python']}, Node {m.get('node', '-')}, DataScript {m.get('datascript', '-')}, "
                      f"SQLite {m.get('sqlite', '-')}, commit `{m['commit'][:10]}`"
                      + (f" (plus {len(m['uncommitted'])} uncommitted files)" if m.get("uncommitted") else "")
                      + ".\n")
-        head = ["op"] + [f"{y} ms" for y in systems] + [f"÷ {p}" for p in peers]
+        cpu = {p: s.get("cpu_ratios", {}).get(p) or {} for p in peers}
+        cold_cpu = {p: s.get("cold_cpu_ratios", {}).get(p) or {} for p in peers}
+        head = ["op"] + [f"{y} ms" + (" *" if y == "datascript-js" else "") for y in systems]
+        for p in peers:
+            head.append(f"÷ {p}")
+            if cpu[p]:
+                head.append(f"cpu ÷ {p}")
+            if cold_cpu[p]:
+                head.append(f"cold cpu ÷ {p}")
+        head.append("load")
         lines.append("| " + " | ".join(head) + " |")
         lines.append("|" + "---|" + "---:|" * (len(head) - 1))
         for op in ORDER:
@@ -67,10 +82,21 @@ def markdown(doc: dict[str, Any]) -> str:
             med = s["medians"][op]
             cells = [f"{med[y]:,.3g}" if y in med and med[y] < 100 else (f"{med[y]:,.0f}" if y in med else "")
                      for y in systems]
-            cells += [f"{s['ratios'][p][op]:.2f}" if op in s["ratios"][p] else "" for p in peers]
+            for p in peers:
+                for table, shown in ((s["ratios"][p], True), (cpu[p], bool(cpu[p])),
+                                     (cold_cpu[p], bool(cold_cpu[p]))):
+                    if shown:
+                        cells.append(f"{table[op]:.2f}" if op in table else "")
+            cells.append(f"{load[op]:.1f}" if op in load else "")
             lines.append(f"| `{op}` | " + " | ".join(cells) + " |")
-        gm = [f"**{s['geomean'][p]:.2f}**" if s["geomean"].get(p) else "" for p in peers]
-        lines.append("| geometric mean | " + " | ".join([""] * len(systems) + gm) + " |")
+        gm = []
+        for p in peers:
+            for key, shown in (("geomean", True), ("cpu_geomean", bool(cpu[p])),
+                               ("cold_cpu_geomean", bool(cold_cpu[p]))):
+                if shown:
+                    g = s.get(key, {}).get(p)
+                    gm.append(f"**{g:.2f}**" if g else "")
+        lines.append("| geometric mean | " + " | ".join([""] * len(systems) + gm + [""]) + " |")
         lines.append("")
     return "\n".join(lines)
 

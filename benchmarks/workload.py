@@ -1,8 +1,26 @@
-"""The benchmark workload (shared/bench/WORKLOAD.md v1): data, checksums, timing protocol.
+"""The benchmark workload, version 1: its data, checksums, timing protocol and expected values.
 
-Everything here is untimed scaffolding: the splitmix64 generator, the
-external-id mapping, the checksums of section 4, the timing protocol of
-section 5 and the JSON line of section 7.
+This module is the workload's home in the repository; the benchmarks refer to
+its sections by number:
+
+- section 1, the schema (``SCHEMA``); section 2, the data: persons 1..N and
+  jobs 1..N/10 from one splitmix64 stream, seed 42 (``generate``);
+- section 4, the checksums of results, with entities as external ids
+  (person i -> i, job j -> 1,000,000 + j) (``hv``, ``th``, ``set_checksum``);
+- section 5, the timing protocol (``measure``): transactions 1 warm-up + 5
+  repetitions, each after an untimed setup and a collection; reads 3
+  warm-ups, then 11 repetitions of a batch of B executions (B x the fastest
+  warm-up >= 20 ms). ``python -m benchmarks`` takes the same samples but
+  interleaves the systems (benchmarks/serve.py);
+- section 6, the ops (their text: bench_query.OPS, bench_pull, bench_index,
+  bench_transact; SQLite's and DataScript's translations under peers/);
+- section 7, one JSON line per op (``line``); section 8, the expected
+  (count, checksum) per op at 20,000 and 200,000 (``EXPECTED``), which two
+  independent implementations, SQLite and DataScript, reproduce; section 9,
+  the rules of the SQLite translation (peers/sqlite_peer.py); section 10,
+  the history ops (asof-ready, history-status).
+
+Everything here is untimed scaffolding.
 """
 
 from __future__ import annotations
@@ -39,7 +57,7 @@ SCHEMA = [
 ]
 REF_ATTRS = {s[0] for s in SCHEMA if s[1] == "ref"}
 
-EXPECTED = {  # op: (count, checksum) at 20,000 and 200,000 (WORKLOAD.md section 8)
+EXPECTED = {  # op: (count, checksum) at 20,000 and 200,000 (workload section 8)
     20000: {"gen": (168623, 17596281), "init": (168623, 17596281), "add-all": (168623, 17596281),
             "add-entity": (139684, 121821020), "add-1": (120000, 2048728547),
             "retract-entity": (8940, 1736291009), "q1": (2456, 25052836), "q2": (2456, 367054957),
@@ -223,8 +241,7 @@ def _generate_dicts(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]
     return [vars(p) for p in persons], [vars(j) for j in jobs]
 
 
-#: The interface of the shared reference generator (shared/bench/workload_gen.py) on this
-#: module: persons and jobs as dicts with the same keys, so scripts written against the
-#: reference run from a fresh clone that has no ../shared.
+#: The generator's interface as dicts (persons and jobs with the same keys as the dataclasses),
+#: for the scripts that take the workload in that form.
 ref = SimpleNamespace(generate=_generate_dicts, SCHEMA=SCHEMA, JOB_EXT_OFFSET=JOB_EXT,
                       set_checksum=set_checksum, hv=hv, th=th, M=M)

@@ -100,6 +100,7 @@ def test_ratios_come_from_the_interleaved_medians_hot_cold_and_cpu():
     assert out["ratios"] == {"datascript-js": {"q1": 0.5}}
     assert out["cold_ratios"] == {"datascript-js": {"q1": 2.0}}
     assert out["cpu_ratios"] == {"datascript-js": {"q1": 0.25}}
+    assert out["cold_cpu_ratios"] == {"datascript-js": {"q1": 1.0}}
 
 
 def test_a_quick_run_with_ops_runs_exactly_those_ops_transactions_included():

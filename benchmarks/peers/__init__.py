@@ -1,5 +1,5 @@
 """Peer runners of the workload: SQLite (standard library) and DataScript (Node).
 
-Each runner prints the JSON lines of WORKLOAD.md section 7 with its own system
+Each runner prints the JSON lines of workload section 7 with its own system
 name, so that ``python -m benchmarks`` can put them beside fact-store's.
 """

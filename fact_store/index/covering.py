@@ -11,7 +11,9 @@ Levels: the root holds branches and their maxima; a branch is a pair
 ``[leaves, leaf_maxes]``; a leaf is a sorted list of at most ``2 * LOAD``
 items. An update of k items copies the root, and each touched branch and leaf
 once: O(n / (LOAD * BRANCH) + k * (LOAD + BRANCH)). Reads are
-O(log n + matches), the slicing in C.
+O(log n + matches), the slicing in C. A bulk build (``from_sorted``, which
+large updates rebuild through) copies its items in index order, so that a
+range read walks memory in order instead of missing the cache on every item.
 
 >>> s = PSortedList.from_sorted([(1, "a"), (2, "b"), (3, "c")])
 >>> s2 = s.update(adds=[(2, "x")], removes=[(1, "a")])
