@@ -502,17 +502,20 @@ class _Watchdog:
     """
 
     def __init__(self) -> None:
+        self._reset()
+        self._tokens = iter(range(1, 1 << 62))
+        # a child forked while the thread held the lock would inherit it held: start afresh
+        os.register_at_fork(after_in_child=self._reset)
+
+    def _reset(self) -> None:
         self._cond = threading.Condition()
         self._armed: dict[int, tuple[float, int]] = {}
         self._fired: set[int] = set()
-        self._tokens = iter(range(1, 1 << 62))
         self._pid = -1
 
     def _ensure_thread(self) -> None:
         if self._pid != os.getpid():  # first use, or a forked child: no thread runs here
             self._pid = os.getpid()
-            self._armed.clear()
-            self._fired.clear()
             threading.Thread(target=self._run, name="fact-store-pg-deadlines", daemon=True).start()
 
     def _run(self) -> None:
