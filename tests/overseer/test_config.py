@@ -127,3 +127,13 @@ def test_jobs_dead_takes_epoch_ms_or_a_datetime_and_refuses_epoch_seconds(mem_co
         epoch_ms(dt.datetime(2026, 1, 1))
     with pytest.raises(overseer.ConfigError, match='got "soon"'):
         epoch_ms("soon")
+
+
+def test_every_duration_follows_the_rule_with_its_own_plausible_range():
+    c = Config.from_mapping({"retry-delay": 500, "batch-window": 5, "max-hold": 20, "timeout": 7200,
+                             "retry_delay_max": 86400, "exit-grace": 2000}, env={})
+    assert (c.retry_delay, c.batch_window, c.max_hold, c.timeout, c.retry_delay_max, c.exit_grace) == (
+        0.5, 0.005, 0.02, 7200.0, 86400.0, 2.0)
+    with pytest.raises(overseer.ConfigError, match="config :retry-delay 5 is read in milliseconds"):
+        Config.from_mapping({"retry-delay": 5}, env={})
+    assert Config.from_mapping({}, env={"OVERSEER_ISOLATE": "yes", "OVERSEER_TIMEOUT": "1.5"}).timeout == 1.5
