@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import collections
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -119,7 +120,9 @@ class _Expander:
         # Entity maps are expanded from a work list, not by recursion, so maps nested in
         # maps cost no stack; their nesting is bounded as the EDN reader bounds it.
         self.level = 0  # nesting level of the map being expanded (0: a top-level form)
-        self.maps: list[tuple[dict[Any, Any], Any, int]] = []
+        # first in, first out: sibling maps are expanded (and their tempids allocated) in the
+        # order they were written
+        self.maps: collections.deque[tuple[dict[Any, Any], Any, int]] = collections.deque()
 
     def err(self, e: TransactionError) -> None:
         self.out.errors.append(e)
@@ -239,7 +242,7 @@ class _Expander:
         maps = self.maps
         try:
             while maps:
-                m, e, self.level = maps.pop()
+                m, e, self.level = maps.popleft()
                 self._map_body(m, e)
         finally:
             self.level = 0
