@@ -758,8 +758,8 @@ def submit_cmd(graph_file: str, store: str, args_edn: str | None, id_prefix: str
         report = conn.transact(tx)
     finally:
         conn.close()
-    jobs = {str(m[":db/id"]): m for m in (tx[0][2] if tx and tx[0][0] == ":overseer/insert-unless-exists"
-                                          else tx) if isinstance(m, dict)}
+    guarded = bool(tx) and isinstance(tx[0], (list, tuple)) and tx[0][0] == ":overseer/insert-unless-exists"
+    jobs = {str(m[":db/id"]): m for m in (tx[0][2] if guarded else tx) if isinstance(m, dict)}
     if jobs and not any(t in report.tempids for t in jobs):
         if as_json:
             click.echo(json.dumps({"t": report.db_after.basis_t, "jobs": [], "skipped": True}))

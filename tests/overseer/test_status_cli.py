@@ -280,6 +280,17 @@ def test_submit_inserts_a_graph(runner, tmp_path):
     assert res.exit_code == 1 and "cycle" in res.output
 
 
+def test_submit_without_id_prefix_gives_random_ids(runner, tmp_path):
+    uri = f"file:{tmp_path}/new"
+    graph = tmp_path / "graph.edn"
+    graph.write_text("{:start [] :finish [:start]}")
+    res = invoke(runner, "submit", str(graph), "--store", uri, "--json")
+    assert res.exit_code == 0, res.output
+    jobs = json.loads(res.output)["jobs"]
+    assert sorted(j["type"] for j in jobs) == [":finish", ":start"]
+    assert sorted(overseer.jobs_unstarted(_db(uri))) == sorted(j["id"] for j in jobs)
+
+
 def test_submit_if_exists_skip_is_idempotent(runner, tmp_path):
     uri = f"file:{tmp_path}/new"
     graph = tmp_path / "graph.edn"
