@@ -352,6 +352,7 @@ def serve(uri: str, host: str = "127.0.0.1", port: int = 8765, *, token: str | N
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
+    sock.listen(128)  # before the URL is printed: a client that reads it may connect at once
     real_port = sock.getsockname()[1]
     shown = f"[{host}]" if ":" in host else host
     url = f"http://{shown}:{real_port}{home}" + (f"?token={token}" if token else "")
