@@ -8,10 +8,9 @@
 
 from __future__ import annotations
 
-import collections
 import itertools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterator
 
 from fact_store.edn.reader import DEFAULT_MAX_DEPTH
 from fact_store.edn.values import Keyword, Symbol
@@ -110,19 +109,16 @@ def _is_lookup_form(x: Any) -> bool:
 
 
 class _Expander:
-    __slots__ = ("db", "schema", "out", "depth", "level", "maps")
+    __slots__ = ("db", "schema", "out", "depth", "level")
 
     def __init__(self, db: Any) -> None:
         self.db = db
         self.schema = db.schema
         self.out = Expanded()
         self.depth = 0
-        # Entity maps are expanded from a work list, not by recursion, so maps nested in
-        # maps cost no stack; their nesting is bounded as the EDN reader bounds it.
+        # Entity maps are expanded with a stack of generators, not by recursion, so maps
+        # nested in maps cost no Python stack; their nesting is bounded as EDN's is.
         self.level = 0  # nesting level of the map being expanded (0: a top-level form)
-        # first in, first out: sibling maps are expanded (and their tempids allocated) in the
-        # order they were written
-        self.maps: collections.deque[tuple[dict[Any, Any], Any, int]] = collections.deque()
 
     def err(self, e: TransactionError) -> None:
         self.out.errors.append(e)
@@ -203,13 +199,20 @@ class _Expander:
             raise
 
     def nested(self, attr: Attr, m: dict[Any, Any], form: Any) -> Any:
+        e = self._nested_entity(attr, m, form, self.level)
+        if e is not None:
+            self._expand_map(m, e, self.level + 1)
+        return e
+
+    def _nested_entity(self, attr: Attr, m: dict[Any, Any], form: Any, level: int) -> Any:
+        """The entity of map ``m`` nested under ``attr`` (None after an error)."""
         if not attr.component and not any(
                 (a := self.schema.attr(k)) is not None and a.unique for k in m if k not in _ID_KEYS):
             self.err(InvalidTxData(
                 f"nested entity map under {attr.ident} must be a component or have a unique "
                 f"attribute: {show(m)}", attribute=attr.ident, form=form))
             return None
-        return self.entity_map(m)
+        return self._map_entity(m, level + 1)
 
     # -- forms ---------------------------------------------------------------------
 
@@ -224,8 +227,12 @@ class _Expander:
         return attr
 
     def entity_map(self, m: dict[Any, Any]) -> Any:
-        """The entity of map ``m``; its attributes are expanded later by :meth:`drain`."""
-        level = self.level + 1
+        """Expand entity map ``m`` (and the maps nested in it); return its entity."""
+        e = self._map_entity(m, self.level + 1)
+        self._expand_map(m, e, self.level + 1)
+        return e
+
+    def _map_entity(self, m: dict[Any, Any], level: int) -> Any:
         if level > DEFAULT_MAX_DEPTH:
             raise LimitExceeded(f"entity maps nest more than {DEFAULT_MAX_DEPTH} levels deep "
                                 "(the limit for EDN nesting)", limit=DEFAULT_MAX_DEPTH)
@@ -233,22 +240,28 @@ class _Expander:
         for k in _ID_KEYS:
             if k in m:
                 eid_form = m[k]
-        e = AutoTempId(next(_auto_ids)) if eid_form is None else self.entity(eid_form, m)
-        self.maps.append((m, e, level))
-        return e
+        return AutoTempId(next(_auto_ids)) if eid_form is None else self.entity(eid_form, m)
 
-    def drain(self) -> None:
-        """Expand the entity maps met so far, and the maps nested in them. O(total size)."""
-        maps = self.maps
+    def _expand_map(self, m: dict[Any, Any], e: Any, level: int) -> None:
+        """Expand ``m`` depth first, as recursion would, but with a stack of generators:
+        maps nested in maps cost no Python stack. O(total size)."""
+        stack = [self._map_body(m, e, level)]
+        saved = self.level
         try:
-            while maps:
-                m, e, self.level = maps.popleft()
-                self._map_body(m, e)
+            while stack:
+                try:
+                    child = next(stack[-1])
+                except StopIteration:
+                    stack.pop()
+                    continue
+                stack.append(self._map_body(*child))
         finally:
-            self.level = 0
-            maps.clear()
+            self.level = saved
 
-    def _map_body(self, m: dict[Any, Any], e: Any) -> None:
+    def _map_body(self, m: dict[Any, Any], e: Any, level: int
+                  ) -> Iterator[tuple[dict[Any, Any], Any, int]]:
+        """Append the ops of map ``m``; yields each nested map, to be expanded before the op
+        that refers to it (the order recursion gives)."""
         ops = self.out.ops
         schema = self.schema
         for k, val in m.items():
@@ -257,7 +270,7 @@ class _Expander:
             attr = schema.attr(k)
             if attr is None:
                 if isinstance(k, str) and "/_" in k:
-                    self.reverse(e, k, val, m)
+                    yield from self._reverse(e, k, val, m, level)
                     continue
                 self.attribute(k, m)
                 continue
@@ -266,7 +279,13 @@ class _Expander:
             else:
                 vals = (val,)
             for x in vals:
-                v = self.value(attr, x, m)
+                if attr.is_ref and isinstance(x, dict):
+                    v = self._nested_entity(attr, x, m, level)
+                    if v is not None:
+                        yield x, v, level + 1
+                else:
+                    self.level = level
+                    v = self.value(attr, x, m)
                 if v is not None and e is not None:
                     ops.append(Op(ADD, e, attr, v, m))
 
@@ -281,7 +300,8 @@ class _Expander:
             return True
         return False
 
-    def reverse(self, e: Any, k: str, val: Any, form: Any) -> None:
+    def _reverse(self, e: Any, k: str, val: Any, form: Any, level: int
+                 ) -> Iterator[tuple[dict[Any, Any], Any, int]]:
         body = k[1:] if k.startswith(":") else k
         ns, _, name = body.rpartition("/")
         attr = self.schema.attr(f":{ns}/{name[1:]}")
@@ -292,7 +312,11 @@ class _Expander:
         vals = val if isinstance(val, (list, set, frozenset)) or (
             isinstance(val, tuple) and not _is_lookup_form(val)) else (val,)
         for x in vals:
-            src = self.entity_map(x) if isinstance(x, dict) else self.entity(x, form)
+            if isinstance(x, dict):
+                src = self._map_entity(x, level + 1)
+                yield x, src, level + 1
+            else:
+                src = self.entity(x, form)
             if src is not None and e is not None:
                 self.out.ops.append(Op(ADD, src, attr, e, form))
 
@@ -386,5 +410,4 @@ def expand(db: Any, tx_data: Any) -> Expanded:
     ex = _Expander(db)
     for f in tx_data:
         ex.form(f)
-        ex.drain()
     return ex.out
