@@ -29,7 +29,27 @@ def store(tmp_path):
 def start(uri, *args):
     p = subprocess.Popen([sys.executable, "-m", "fact_store.cli", "web", "--uri", uri, "--port", "0", *args],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    return p, p.stdout.readline().strip()
+    url = p.stdout.readline().strip()
+    _wait_listening(url)
+    return p, url
+
+
+def _wait_listening(url, timeout=60.0):
+    """The URL is printed before the server accepts connections: wait for that (a loaded
+    machine takes a while), never a fixed sleep."""
+    import socket
+    import time
+
+    port = int(url.split(":")[2].split("/")[0])
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def stop(p):
