@@ -89,6 +89,7 @@ DEFAULT_MAX_ITEMS = 16 << 20
 TagReader = Callable[[Any], Any]
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+_EMPTY_SET: frozenset[Any] = frozenset()
 _NAN = float("nan")  # one object, so `#{##NaN ##NaN}` is a duplicate as in Python
 
 # --- validating atoms ---------------------------------------------------------
@@ -297,6 +298,8 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
 
     def set(self, children: list[Any]) -> frozenset[Any]:
         items = children[1] if len(children) > 1 else []
+        if not items:
+            return _EMPTY_SET  # one object for every #{} (a frozenset is 216 bytes)
         try:
             result = frozenset(items)
         except Exception as exc:
