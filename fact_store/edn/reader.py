@@ -70,14 +70,14 @@ from lark.common import LexerConf
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer
 
-from fact_store.edn.values import BigInt, Char, Keyword, Symbol, Tagged
+from fact_store.edn.values import (DEFAULT_MAX_DEPTH, BigInt, Char, Keyword, Symbol, Tagged,
+                                   is_keyword_text, is_symbol_text)
+from fact_store.edn.writer import write
 from fact_store.errors import EdnSyntaxError, LimitExceeded
 
 __all__ = ["read", "read_all", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_CHARS", "DEFAULT_MAX_TOKEN",
            "DEFAULT_MAX_ITEMS", "BUILTIN_TAGS", "is_symbol_text", "is_keyword_text"]
 
-DEFAULT_MAX_DEPTH = 256
-"""How deeply collections may nest before :class:`LimitExceeded` is raised."""
 DEFAULT_MAX_CHARS = 256 << 20
 """The longest text one read takes (256 Mi characters)."""
 DEFAULT_MAX_TOKEN = 16 << 20
@@ -93,13 +93,6 @@ _NAN = float("nan")  # one object, so `#{##NaN ##NaN}` is a duplicate as in Pyth
 
 # --- validating atoms ---------------------------------------------------------
 
-# A symbol's name or namespace: EDN's constituent characters (plus any Unicode
-# letter); `.`, `+`, `-` may start one only if no digit follows.
-_SEGMENT = r"(?:[.+\-](?![0-9])|[^\W\d]|[*!?$%&=<>])[\w*!?$%&=<>.+\-:#]*"
-_SYMBOL_RE = re.compile(rf"/|{_SEGMENT}(?:/{_SEGMENT})?")
-# A keyword's body: as a symbol's, but a segment may also start with a digit.
-_KW_SEGMENT = r"[\w*!?$%&=<>.+\-][\w*!?$%&=<>.+\-:#]*"
-_KEYWORD_RE = re.compile(rf":{_KW_SEGMENT}(?:/{_KW_SEGMENT})?")
 _INT_RE = re.compile(r"[+-]?(?:0|[1-9][0-9]*)N?")
 _FLOAT_RE = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?M?")
 
@@ -113,28 +106,6 @@ _ESCAPE_RE = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|(.))",
     re.S)
 _HEX4_RE = re.compile(r"[0-9a-fA-F]{4}")
-
-
-def is_symbol_text(text: str) -> bool:
-    """True if ``text`` is a valid EDN symbol that reads back as a Symbol.
-
-    >>> is_symbol_text("?e"), is_symbol_text("clojure.string/blank?"), is_symbol_text("1a")
-    (True, True, False)
-    >>> is_symbol_text("nil")  # reads as None
-    False
-    """
-    return (_SYMBOL_RE.fullmatch(text) is not None and text not in _LITERALS
-            and "::" not in text and not text.endswith(":"))
-
-
-def is_keyword_text(text: str) -> bool:
-    """True if ``text`` (colon included) is a valid EDN keyword.
-
-    >>> is_keyword_text(":job/status"), is_keyword_text(":a b"), is_keyword_text("::a")
-    (True, False, False)
-    """
-    return (_KEYWORD_RE.fullmatch(text) is not None
-            and "::" not in text and not text.endswith(":"))
 
 
 # Atoms repeat (`:db/id`, `?e`), so valid ones are kept; the caches are cleared
@@ -763,8 +734,6 @@ def _clip(text: str, limit: int = 40) -> str:
 
 def _show(value: Any) -> str:
     """A short EDN rendering of ``value`` for messages."""
-    from fact_store.edn.writer import write  # the writer is the reader's inverse; imported late
-
     if isinstance(value, (str, bytes)) and len(value) > 60:
         value = value[:60]  # never render megabytes to show 60 characters
     elif isinstance(value, (tuple, list)) and len(value) > 10:
