@@ -46,6 +46,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any
 
+from fact_store.edn.reader import read as read_edn
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import LimitExceeded, QueryError, QuerySyntaxError
 
@@ -397,8 +398,7 @@ def parse_pattern(pattern: Any) -> PullSpec:
     if isinstance(pattern, str) and not isinstance(pattern, (Keyword, Symbol)):
         spec = _TEXT_CACHE.get(pattern)
         if spec is None:
-            from fact_store.edn import read
-            spec = _pattern(read(pattern), 1)
+            spec = _pattern(read_edn(pattern), 1)
             _remember(_TEXT_CACHE, pattern, spec)
         return spec
     try:

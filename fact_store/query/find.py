@@ -18,15 +18,18 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
+from fact_store.edn.values import Symbol
 from fact_store.errors import FactStoreError, QueryError
+from fact_store.pull import pull_many
 from fact_store.query import builtins
-from fact_store.query.execute import (UNIT_ROWS, CollSource, Ctx, check_product, is_db,
-                                     run_block)
+from fact_store.query.context import Ctx, check_product, is_db
+from fact_store.query.execute import run_block
 from fact_store.query.parse import (
     Aggregate, BindColl, BindIgnore, BindScalar, BindTuple, FindColl, FindRel, FindScalar,
-    FindTuple, PullExpr, RulesVar, SrcVar, Var, show,
+    FindTuple, PullExpr, RulesVar, SrcVar, Var, show, show_binding,
 )
-from fact_store.query.plan import QueryPlan
+from fact_store.query.patterns import UNIT_ROWS, CollSource
+from fact_store.query.steps import QueryPlan
 from fact_store.query.parse import show as _show
 
 __all__ = ["bind_inputs", "run_plan"]
@@ -59,7 +62,7 @@ def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any]
             rows = [tuple(_tuple_input(b, v))]
         else:
             if not _is_seq(v):
-                raise QueryError(f"Input for collection binding {_bshow(b)} must be a "
+                raise QueryError(f"Input for collection binding {show_binding(b)} must be a "
                                  f"collection, got {_show(v)}", binding=b)
             inner = b.binding
             if isinstance(inner, BindTuple):
@@ -67,11 +70,11 @@ def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any]
                 rows = []
                 for t in v:
                     if not _is_seq(t):
-                        raise QueryError(f"Input for relation binding {_bshow(b)} must hold "
+                        raise QueryError(f"Input for relation binding {show_binding(b)} must hold "
                                          f"tuples, got {_show(t)}", binding=b)
                     t = tuple(t)
                     if len(t) < n:
-                        raise QueryError(f"Input for relation binding {_bshow(b)} has a tuple of "
+                        raise QueryError(f"Input for relation binding {show_binding(b)} has a tuple of "
                                          f"{len(t)} elements, expected {n}", binding=b)
                     rows.append(t[:n])
             else:
@@ -83,28 +86,13 @@ def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any]
 def _tuple_input(b: Any, v: Any) -> list[Any]:
     """The values of a tuple binding's variables ('_' positions dropped)."""
     if not _is_seq(v):
-        raise QueryError(f"Input for tuple binding {_bshow(b)} must be a sequence, got {_show(v)}",
+        raise QueryError(f"Input for tuple binding {show_binding(b)} must be a sequence, got {_show(v)}",
                          binding=b)
     vals = list(v)
     if len(vals) != len(b.bindings):
-        raise QueryError(f"Input for tuple binding {_bshow(b)} must have {len(b.bindings)} "
+        raise QueryError(f"Input for tuple binding {show_binding(b)} must have {len(b.bindings)} "
                          f"elements, got {len(vals)}", binding=b)
     return [x for x, bb in zip(vals, b.bindings) if isinstance(bb, BindScalar)]
-
-
-def _bshow(b: Any) -> str:
-    if isinstance(b, BindScalar):
-        return b.var.name
-    if isinstance(b, BindIgnore):
-        return "_"
-    if isinstance(b, BindTuple):
-        return "[" + " ".join(_bshow(x) for x in b.bindings) + "]"
-    if isinstance(b, BindColl):
-        inner = b.binding
-        if isinstance(inner, BindTuple):
-            return "[" + _bshow(inner) + "]"
-        return "[" + _bshow(inner) + " ...]"
-    return show(b)
 
 
 def run_plan(plan: QueryPlan, ctx: Ctx, scalar_row: tuple[Any, ...]) -> Any:
@@ -261,16 +249,11 @@ def _aggregate(plan: QueryPlan, ctx: Ctx, tuples: Any,
 
 
 def _agg_form(el: Aggregate) -> list[Any]:
-    from fact_store.edn.values import Symbol
     return [Symbol(el.fn), *el.args]
 
 
 def _pull(plan: QueryPlan, ctx: Ctx, rows: list[tuple[Any, ...]], pulls: list[int],
           pos: dict[Var, int], tuples: Any) -> list[tuple[Any, ...]]:
-    try:
-        from fact_store.pull import pull_many
-    except ImportError as exc:  # pragma: no cover - the pull API ships with the engine
-        raise QueryError("pull expressions in :find need fact_store.pull") from exc
     elements = plan.query.find.elements
     out = [list(r) for r in rows]
     for j in pulls:

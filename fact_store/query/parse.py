@@ -20,11 +20,13 @@ FindRel(elements=(Var(name='?e'),))
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Union
 
+from fact_store.edn.reader import read as read_edn
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import QuerySyntaxError
 
@@ -696,13 +698,8 @@ class Query:
     timeout_ms: int | None = None           # Datomic's :timeout, in milliseconds
     uses_source: bool = True                # some clause reads a source
 
-    @property
-    def find_elements(self) -> tuple[Any, ...]:
-        return self.find.elements
-
     def without_inputs(self) -> "Query":
         """This query with an empty :in (run with no inputs when it reads no source)."""
-        import dataclasses
         q = dataclasses.replace(self, in_=())
         object.__setattr__(q, "key", ("no-inputs", self.key))
         return q
@@ -852,7 +849,7 @@ def _uses_rules(c: Any) -> bool:
 
 # ---------------------------------------------------------------- caches
 
-class _LRU:
+class LRU:
     """A small thread-safe LRU (DataScript keeps parsed queries in one too)."""
 
     def __init__(self, size: int) -> None:
@@ -883,13 +880,14 @@ class _LRU:
             self.data.clear()
 
 
-_query_cache = _LRU(512)
-_rules_cache = _LRU(256)
+_query_cache = LRU(512)
+_rules_cache = LRU(256)
 
 
-def _read(text: str) -> Any:
-    from fact_store import edn
-    return edn.read(text)
+def clear_caches() -> None:
+    """Forget every parsed query and rule set."""
+    _query_cache.clear()
+    _rules_cache.clear()
 
 
 def parse_query(query: Any) -> Query:
@@ -911,7 +909,7 @@ def parse_query(query: Any) -> Query:
     q = _query_cache.get(key)
     if q is not None:
         return q
-    form = _read(query) if isinstance(query, str) else query
+    form = read_edn(query) if isinstance(query, str) else query
     q = _parse_query_data(form)
     object.__setattr__(q, "key", key)
     _query_cache.put(key, q)
@@ -934,7 +932,7 @@ def parse_rules(rules: Any) -> tuple[Any, dict[str, tuple[RuleBranch, ...]]]:
     got = _rules_cache.get(key)
     if got is not None:
         return key, got
-    data = _read(rules) if isinstance(rules, str) else rules
+    data = read_edn(rules) if isinstance(rules, str) else rules
     parsed = _parse_rules_data(data)
     _rules_cache.put(key, parsed)
     return key, parsed
@@ -948,3 +946,19 @@ def iter_clauses(clauses: Iterable[Any]) -> Iterable[Any]:
             yield from iter_clauses(c.clauses)
         elif isinstance(c, Or):
             yield from iter_clauses(c.branches)
+
+
+def show_binding(b: Any) -> str:
+    """A binding form as EDN text, for messages and explain: ``[?x ...]``, ``[[?a ?b]]``."""
+    if isinstance(b, BindScalar):
+        return b.var.name
+    if isinstance(b, BindIgnore):
+        return "_"
+    if isinstance(b, BindTuple):
+        return "[" + " ".join(show_binding(x) for x in b.bindings) + "]"
+    if isinstance(b, BindColl):
+        inner = b.binding
+        if isinstance(inner, BindTuple):
+            return "[" + show_binding(inner) + "]"
+        return "[" + show_binding(inner) + " ...]"
+    return show(b)

@@ -14,8 +14,8 @@ Datoms are read through an :class:`Access`.  Db.search() returns
 ``(e, a, v, tx, added)`` tuples built for the caller; for an unfiltered Db
 the access reads the covering indexes' own tuples instead (no copy), and
 every position is mapped through the index's *layout* (AEVT tuples are
-``(a, e, v, tx)``: e is at 1).  That fast path is checked against
-``search()`` once per Db class and otherwise never used.
+``(a, e, v, tx)``: e is at 1).  Filtered dbs (as_of, since, history) have no
+such indexes and are read through ``search()``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,10 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
+from fact_store.dbapi import Database
 from fact_store.errors import FactStoreError, QueryError
+from fact_store.index.covering import MAX
+from fact_store.query.context import check_product, note
 from fact_store.query.parse import show
 
 __all__ = ["Access", "CollSource", "run_pattern", "estimate_count", "UNIT_ROWS"]
@@ -46,35 +49,9 @@ _NAMES = {SEARCH: "search", EAVT: "EAVT", AEVT: "AEVT", AVET: "AVET", VAET: "VAE
 
 # ---------------------------------------------------------------- access
 
-_raw_ok: dict[type, bool] = {}
-
-
-def _raw_supported(db: Any) -> bool:
-    """Does this Db class keep covering indexes we can read directly?  Checked once per class."""
-    cls = type(db)
-    got = _raw_ok.get(cls)
-    if got is None:
-        got = False
-        try:
-            from fact_store.index.covering import MAX  # noqa: F401
-            probe = cls.empty() if hasattr(cls, "empty") else None
-            if probe is not None and not probe.is_filtered:
-                acc = Access(probe, raw=True)
-                ok = True
-                for a in {d[1] for d in probe.search()}:
-                    want = sorted(d[:4] for d in probe.search(None, a))
-                    lst, lay = acc.fetch(None, a, None, None)
-                    have = sorted(tuple(t[i] for i in lay[:4]) for t in lst)
-                    ok = ok and want == have
-                    for d in probe.search(None, a)[:3]:
-                        lst, lay = acc.fetch(d[0], a, None, None)
-                        ok = ok and sorted(tuple(t[i] for i in lay[:4]) for t in lst) == \
-                            sorted(x[:4] for x in probe.search(d[0], a))
-                got = ok
-        except Exception:  # noqa: BLE001 - any surprise means: use search()
-            got = False
-        _raw_ok[cls] = got
-    return got
+#: Read an unfiltered Db's covering indexes directly (``Database.index``) instead of
+#: through ``search()``. Tests turn it off to run every query through ``search()``.
+RAW_INDEXES = True
 
 
 def _succ(x: Any) -> Any:
@@ -92,16 +69,16 @@ class Access:
 
     __slots__ = ("db", "raw", "eavt", "aevt", "avet", "vaet", "search", "MAX")
 
-    def __init__(self, db: Any, raw: bool | None = None) -> None:
+    def __init__(self, db: Database, raw: bool | None = None) -> None:
         self.db = db
         self.search = db.search
         if raw is None:
-            raw = not getattr(db, "is_filtered", True) and _raw_supported(db)
+            raw = RAW_INDEXES and not db.is_filtered
         self.raw = raw
+        self.MAX = MAX
         if raw:
-            from fact_store.index.covering import MAX
-            self.MAX = MAX
-            self.eavt, self.aevt, self.avet, self.vaet = db._eavt, db._aevt, db._avet, db._vaet
+            self.eavt, self.aevt, self.avet, self.vaet = (db.index("eavt"), db.index("aevt"),
+                                                          db.index("avet"), db.index("vaet"))
 
     def by_value(self, v: Any, tx: Any) -> list[Any]:
         """Datoms with value ``v`` in any attribute, as search() tuples: one AVET seek per
@@ -330,17 +307,16 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
             if ds is not None:
                 lay = AVET
                 ctx.satisfied.update(st.range_filters)
-                _note(ctx, st, "AVET range")
+                note(ctx, st, "AVET range")
         if ds is None:
             if st.range_filters:
                 ctx.satisfied.difference_update(st.range_filters)
             ds, lay = acc.fetch(*args)
-            _note(ctx, st, "scan " + _NAMES[lay])
+            note(ctx, st, "scan " + _NAMES[lay])
         ds = _filter(ds, lay, added, st.eq_pos)
         exts = _extract(ds, lay, st.out_pos)
         if len(rows) == 1 and not rows[0]:
             return exts
-        from fact_store.query.execute import check_product
         check_product(ctx, len(rows), len(exts), st)
         return [r + x for r in rows for x in exts]
     memo_key = (st.src, tuple(args), added, st.key_pos, st.out_pos, st.eq_pos)
@@ -353,7 +329,7 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
             if scan <= len(rows) * LOOKUP_COST:
                 idx = ctx.memo[memo_key] = _build_index(acc, args, added, st)
     if idx is not None:
-        _note(ctx, st, "hash join")
+        note(ctx, st, "hash join")
         return _probe(st, src, idx, rows)
     return _lookup(ctx, st, acc, args, added, rows)
 
@@ -529,7 +505,7 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
     if len(key_cols) == 1:
         kc, kp = key_cols[0], key_pos[0]
         fetch, lay = acc.keyed(args, kp, ref_v)
-        _note(ctx, st, "lookup per row " + _NAMES[lay])
+        note(ctx, st, "lookup per row " + _NAMES[lay])
         if not simple:
             raw_fetch = fetch
 
@@ -583,7 +559,7 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
             for x in exts:
                 app(r + x)
         return out
-    _note(ctx, st, "lookup per row")
+    note(ctx, st, "lookup per row")
     kg = itemgetter(*key_cols)
     cache2: dict[Any, list[Any]] = {}
     for r in rows:
@@ -614,13 +590,6 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
         for x in exts:
             app(r + x)
     return out
-
-
-def _note(ctx: Any, step: Any, text: str) -> None:
-    if ctx.trace:
-        st = ctx.stats.setdefault(id(step), [0, 0, 0, 0.0, ""])
-        if text not in st[4]:
-            st[4] = (st[4] + ", " + text) if st[4] else text
 
 
 # ---------------------------------------------------------------- collections as sources
@@ -713,13 +682,12 @@ def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
             exts = src.scan((consts, st.eq_pos, st.out_pos))
             if len(rows) == 1 and not rows[0]:
                 return list(exts)
-            from fact_store.query.execute import check_product
-            check_product(ctx, len(rows), len(exts), st)
+                check_product(ctx, len(rows), len(exts), st)
             return [r + x for r in rows for x in exts]
         idx = src.index((consts, st.eq_pos, st.out_pos, st.key_pos))
     except IndexError:
         raise QueryError(f"Source {st.src} has a tuple shorter than the pattern "
-                         f"{_show(st.form)}", form=st.form) from None
+                         f"{show(st.form)}", form=st.form) from None
     out: list[Any] = []
     app = out.append
     get = idx.get
@@ -742,11 +710,6 @@ def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
             for x in xs:
                 app(r + x)
     return out
-
-
-def _show(form: Any) -> str:
-    from fact_store.query.parse import show
-    return show(form)
 
 
 def _as_coll(ctx: Any, name: str, value: Any) -> CollSource:
