@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import threading
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from fact_store.datom import TX0, USER0, Datom, t_to_tx, tx_to_t
 from fact_store.edn.writer import show
@@ -98,7 +98,9 @@ class HistNode:
                 heavt = PSortedList.from_unsorted(adds)
                 havet = PSortedList.from_unsorted((a, v, e, tx, ad) for e, a, v, tx, ad in adds)
             else:
-                heavt, havet = node._indexes
+                built = node._indexes
+                assert built is not None  # the loop above stopped at a node with indexes
+                heavt, havet = built
                 heavt = heavt.update(sorted(adds))
                 havet = havet.update(sorted((a, v, e, tx, ad) for e, a, v, tx, ad in adds))
             self._indexes = (heavt, havet)
@@ -521,11 +523,12 @@ class Db:
         comps = tuple(self._components(name, components))
         if self.is_filtered:
             rows = [d for d in self.datoms(name)]
-            keyf = {"eavt": lambda d: (d.e, d.a, d.v, d.tx), "aevt": lambda d: (d.a, d.e, d.v, d.tx),
+            keyf: Callable[[Datom], tuple[Any, ...]] = {
+                    "eavt": lambda d: (d.e, d.a, d.v, d.tx), "aevt": lambda d: (d.a, d.e, d.v, d.tx),
                     "avet": lambda d: (d.a, d.v, d.e, d.tx), "vaet": lambda d: (d.v, d.a, d.e, d.tx)}[name]
             return (d for d in rows if keyf(d)[:len(comps)] >= comps)
         idx = {"eavt": self._eavt, "aevt": self._aevt, "avet": self._avet, "vaet": self._vaet}[name]
-        conv = {"eavt": lambda r: Datom(r[0], r[1], r[2], r[3], True),
+        conv: Callable[[Any], Datom] = {"eavt": lambda r: Datom(r[0], r[1], r[2], r[3], True),
                 "aevt": lambda r: Datom(r[1], r[0], r[2], r[3], True),
                 "avet": lambda r: Datom(r[2], r[0], r[1], r[3], True),
                 "vaet": lambda r: Datom(r[2], r[1], r[0], r[3], True)}[name]

@@ -23,7 +23,7 @@ written) both build db-after with it, and nothing else makes a Db from a Db.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Any, Iterator, Protocol
+from typing import Any, Iterator, Protocol, Self
 
 from fact_store.datom import Datom
 from fact_store.edn.values import Keyword
@@ -117,13 +117,16 @@ class Database(Protocol):
     def index_range(self, attr: Any, start: Any = None, end: Any = None) -> Iterator[Datom]:
         """AVET datoms of ``attr`` with ``start <= v < end``."""
 
+    def __len__(self) -> int:
+        """The number of current datoms."""
+
 
 class WritableDatabase(Database, Protocol):
     """A Db that can make the next one: the write path of ``tx`` and ``peer``."""
 
     def apply_datoms(self, t: int, adds: list[tuple[int, int, Any]],
                      retracts: list[tuple[int, int, Any, int]], schema: Schema, next_eid: int,
-                     instant: _dt.datetime) -> "WritableDatabase":
+                     instant: _dt.datetime) -> Self:
         """The db after transaction ``t`` asserts ``adds`` and retracts ``retracts``."""
 
     def history_index(self) -> SortedIndex:

@@ -32,7 +32,7 @@ def _from_us(us: int) -> _dt.datetime:
 
 
 def apply_record(db: Db, t: int, instant: _dt.datetime,
-                 datoms: list[tuple[int, int, Any, int, bool]]) -> TxReport:
+                 datoms: list[tuple[int, int, Any, int, bool]]) -> TxReport[Db]:
     """The TxReport of applying log record ``t`` to ``db`` (whose basis must be t - 1)."""
     if t != db.basis_t + 1:
         raise StorageError(f"log record t={t} does not follow basis t={db.basis_t}", t=t)

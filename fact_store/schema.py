@@ -190,7 +190,7 @@ class Schema:
 
     def entid(self, ident: str) -> int | None:
         """The entity id named by ``ident`` (a Keyword or ':'-prefixed string), or None."""
-        eid = self.idents.get(ident)  # type: ignore[call-overload]
+        eid: int | None = self.idents.get(ident)  # type: ignore[call-overload]
         if eid is None and isinstance(ident, str) and not ident.startswith(":"):
             eid = self.idents.get(":" + ident)  # type: ignore[call-overload]
         return eid
@@ -218,7 +218,7 @@ class TupleValue(tuple):  # type: ignore[type-arg]
 
     __slots__ = ()
 
-    def _key(self) -> tuple[Any, ...]:
+    def _key(self: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple((0,) if x is None else (1, x) for x in self)
 
     def __lt__(self, other: Any) -> bool:
@@ -478,7 +478,7 @@ def attr_from_entity(eid: int, props: Mapping[int, Any], ident_of: Mapping[int, 
                 raise SchemaError(f"{ident}: bad :db/tupleType {tuple_type or tt}", attribute=ident)
         else:
             types = []
-            for x in tts:
+            for x in tts or ():
                 k = Keyword(x) if isinstance(x, str) else None
                 if k not in TYPE_IDS or k == TUPLE:
                     raise SchemaError(f"{ident}: bad type {x} in :db/tupleTypes", attribute=ident)

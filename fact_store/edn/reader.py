@@ -87,6 +87,7 @@ DEFAULT_MAX_ITEMS = 16 << 20
 """The most forms one collection (or one read_all) may hold."""
 
 TagReader = Callable[[Any], Any]
+_List = list  # the Transformer's ``list`` method shadows the builtin inside its class
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 _NAN = float("nan")  # one object, so `#{##NaN ##NaN}` is a duplicate as in Python
@@ -238,7 +239,7 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
         # Each children list is the parser's own fresh slice, so keep the first.
         if len(children) == 1:
             return children
-        forms = children[0]
+        forms: list[Any] = children[0]
         forms.append(children[1])
         if not len(forms) & 0xFFF and len(forms) > _local.state.max_items:  # every 4,096
             _too_many(len(forms))
@@ -247,10 +248,10 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
     def vector(self, children: list[Any]) -> tuple[Any, ...]:
         return tuple(children[0]) if children else ()
 
-    def list(self, children: list[Any]) -> list[Any]:
+    def list(self, children: _List[Any]) -> _List[Any]:
         return children[0] if children else []
 
-    def map(self, children: list[Any]) -> dict[Any, Any]:
+    def map(self, children: _List[Any]) -> dict[Any, Any]:
         items = children[1] if len(children) > 1 else []
         n = len(items)
         if n & 1:
@@ -266,7 +267,7 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
             raise _collision(children[0], items[0::2], "key", "map")
         return result
 
-    def set(self, children: list[Any]) -> frozenset[Any]:
+    def set(self, children: _List[Any]) -> frozenset[Any]:
         items = children[1] if len(children) > 1 else []
         try:
             result = frozenset(items)
@@ -276,7 +277,7 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
             raise _collision(children[0], items, "element", "set")
         return result
 
-    def tagged(self, children: list[Any]) -> Any:
+    def tagged(self, children: _List[Any]) -> Any:
         tok, value = children
         state = _local.state
         tag = tok.value[1:]
@@ -295,10 +296,10 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
     # atoms: terminal callbacks too ------------------------------------------------
 
     def STRING(self, tok: Token) -> str:
-        body = tok.value  # the lexer keeps the body only (no copy without the quotes)
+        body: str = tok.value  # the lexer keeps the body only (no copy without the quotes)
         if "\\" not in body:
             return body
-        return _unescape(body, tok.start_pos + 1)
+        return _unescape(body, (tok.start_pos or 0) + 1)
 
     def NUMBER(self, tok: Token) -> Any:
         text = tok.value
@@ -417,7 +418,7 @@ class _EdnLexer(Lexer):
             m = match(text, pos)
             if m is None:
                 break
-            kind = m.lastgroup
+            kind = m.lastgroup or ""  # every alternative is a named group
             start, end = m.span(kind)
             if end - start > max_token:
                 _too_long(text, start, end - start, max_token)
@@ -694,12 +695,13 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _line_column(text: str, pos: int) -> tuple[int, int]:
+def _line_column(text: str, pos: int | None) -> tuple[int, int]:
+    pos = pos or 0  # lark types a token's start_pos as optional; the lexer always sets it
     line = text.count("\n", 0, pos) + 1
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
-def _where(text: str, pos: int) -> str:
+def _where(text: str, pos: int | None) -> str:
     line, column = _line_column(text, pos)
     return f"line {line}, column {column}"
 
@@ -707,8 +709,9 @@ def _where(text: str, pos: int) -> str:
 _EXCERPT_SPAN = 40
 
 
-def _excerpt(text: str, pos: int) -> str:
+def _excerpt(text: str, pos: int | None) -> str:
     """The line holding ``pos``, indented, and a caret under ``pos`` (LK's get_context)."""
+    pos = pos or 0
     start = text.rfind("\n", 0, pos) + 1
     end = text.find("\n", pos)
     if end < 0:
@@ -721,7 +724,7 @@ def _excerpt(text: str, pos: int) -> str:
     return f"  {line.rstrip(chr(13))}\n  {pad}^"
 
 
-def _error(text: str, pos: int, what: str, hint: str) -> EdnSyntaxError:
+def _error(text: str, pos: int | None, what: str, hint: str) -> EdnSyntaxError:
     line, column = _line_column(text, pos)
     context = _excerpt(text, pos)
     message = f"{what} at line {line}, column {column}{': ' + hint if hint else ''}:\n{context}"

@@ -61,7 +61,7 @@ class Keyword(str):
 
     def __new__(cls, text: str) -> "Keyword":
         if type(text) is Keyword:
-            return text  # type: ignore[return-value]
+            return text
         if not text.startswith(":"):
             text = ":" + text
         return str.__new__(cls, text)
@@ -92,7 +92,7 @@ class Symbol(str):
 
     def __new__(cls, text: str) -> "Symbol":
         if type(text) is Symbol:
-            return text  # type: ignore[return-value]
+            return text
         return str.__new__(cls, text)
 
     @property
@@ -125,6 +125,8 @@ class Tagged:
     """A tagged literal the reader was told to keep as data (``#my/tag value``)."""
 
     __slots__ = ("tag", "value")
+    tag: str
+    value: Any
 
     def __init__(self, tag: str, value: Any) -> None:
         object.__setattr__(self, "tag", tag)

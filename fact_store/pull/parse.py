@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
 from fact_store.edn.reader import read as read_edn
 from fact_store.edn.values import Keyword, Symbol
@@ -207,7 +207,7 @@ def _limit_value(value: Any, where: Any) -> int | None:
     if value is None:
         return None
     if _is_positive_int(value):
-        return value
+        return cast(int, value)
     raise _syntax(":limit to be a positive integer or nil", value, where)
 
 

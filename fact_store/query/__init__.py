@@ -101,8 +101,8 @@ def _prepare(query: Any, inputs: tuple[Any, ...]) -> tuple[QueryPlan, dict[int, 
                          f"got {len(inputs)}", expected=len(in_), got=len(inputs))
     values: dict[int, Any] = {}
     src_sig = []
-    rules_key = None
-    rules = None
+    rules_key: Any = None
+    rules: dict[str, Any] | None = None
     for i, (b, v) in enumerate(zip(in_, inputs)):
         values[i] = v
         if isinstance(b, SrcVar):

@@ -64,7 +64,7 @@ class Agg:
     name: str
     fn: Callable[..., Any]
     min_consts: int = 0
-    max_consts: int = 0
+    max_consts: int | None = 0              # None: any number
     needs_rng: bool = False
 
 
@@ -680,7 +680,7 @@ def _agg_median(vs: list[Any]) -> Any:
     return statistics.median(vs)
 
 
-def _agg_variance(vs: list[Any]) -> float:
+def _agg_variance(vs: list[Any]) -> Any:
     """Population variance, as Datomic and DataScript compute it."""
     n = len(vs)
     mean = sum(vs) / n

@@ -269,7 +269,7 @@ def _run_bind(ctx: Ctx, st: BindStep, rows: list[Any]) -> list[Any]:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return a == b
+    return bool(a == b)
 
 
 # ---------------------------------------------------------------- not / or / rules
@@ -326,7 +326,7 @@ def _run_or(ctx: Ctx, st: OrStep, rows: list[Any]) -> list[Any]:
             found = {t[0] for t in acc}
             c = st.key_cols[0]
             return [r for r in rows if r[c] in found]
-        return [r for r in rows if kg(r) in acc]  # type: ignore[misc]
+        return [r for r in rows if kg(r) in acc]
     if n == 0:
         check_product(ctx, len(rows), len(acc), st)
         return [r + t for r in rows for t in acc]
@@ -338,7 +338,7 @@ def _run_or(ctx: Ctx, st: OrStep, rows: list[Any]) -> list[Any]:
     app = out.append
     get = joined.get
     for r in rows:
-        xs = get(kg(r))  # type: ignore[misc]
+        xs = get(kg(r))
         if xs:
             for x in xs:
                 app(r + x)
@@ -349,6 +349,7 @@ def _run_rule(ctx: Ctx, st: RuleStep, rows: list[Any]) -> list[Any]:
     specs = _consts(ctx, st.args)
     cols = tuple(x for k, x in specs if k == 0)
     consts = [(i, x) for i, (k, x) in enumerate(specs) if k == 1]
+    raw: set[tuple[Any, ...]]
     if cols:
         cg = itemgetter(*cols)
         if len(cols) == 1:
@@ -427,8 +428,8 @@ def _eval_nonrec(ctx: Ctx, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict
 def _eval_factored(ctx: Ctx, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
     reached: set[tuple[Any, ...]] = set()
     delta = []
-    for s in seeds:
-        row = (s,) + s
+    for seed in seeds:
+        row = (seed,) + seed
         if row not in reached:
             reached.add(row)
             delta.append(row)
@@ -473,10 +474,10 @@ def _eval_factored(ctx: Ctx, call: RuleCall, seeds: list[tuple[Any, ...]]) -> di
             continue
         fg = _getter(free_cols)
         for r in res:
-            s = answers.get(r[0])
-            if s is None:
-                s = answers[r[0]] = set()
-            s.add(fg(r))
+            got = answers.get(r[0])
+            if got is None:
+                got = answers[r[0]] = set()
+            got.add(fg(r))
     return answers
 
 

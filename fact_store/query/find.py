@@ -16,7 +16,7 @@ so use :with to keep them).  Then, by find spec:
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any
+from typing import Any, Callable
 
 from fact_store.edn.values import Symbol
 from fact_store.errors import FactStoreError, QueryError
@@ -197,6 +197,7 @@ def _aggregate(plan: QueryPlan, ctx: Ctx, tuples: Any,
         resolved.append((j, el, agg, consts, pos[el.var]))
     groups: dict[Any, list[tuple[Any, ...]]] = {}
     get = groups.get
+    gk: Callable[[tuple[Any, ...]], Any]
     if len(group_idx) > 1:
         gk = itemgetter(*group_idx)
     elif group_idx:

@@ -24,7 +24,7 @@ import dataclasses
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Union
+from typing import Any, Iterable, Union, cast
 
 from fact_store.edn.reader import read as read_edn
 from fact_store.edn.values import Keyword, Symbol
@@ -201,7 +201,7 @@ class Aggregate:
 
     @property
     def var(self) -> Var:
-        return self.args[-1]
+        return cast(Var, self.args[-1])
 
 
 # pull-expr  = ['pull' src-var? variable pattern]
@@ -254,7 +254,7 @@ def _parse_find_elem(x: Any, ctx: Any) -> Any:
                 raise _err("Expected a pull pattern (a vector) or a variable", x)
             return PullExpr(src, Var(_sym(rest[0])), pattern)  # type: ignore[arg-type]
         if head is not None and len(x) >= 2 and _is_plain_symbol(x[0]):
-            args = []
+            args: list[Any] = []
             for a in x[1:]:
                 if _is_var(a):
                     args.append(Var(_sym(a)))  # type: ignore[arg-type]
@@ -485,7 +485,7 @@ def _parse_fn_args(call: Any, ctx: Any) -> tuple[str, Var | None, tuple[Any, ...
         name = _sym(head)  # type: ignore[assignment]
     else:
         raise _err("Expected a function name (a symbol) at the head of", ctx)
-    args = []
+    args: list[Any] = []
     for a in call[1:]:
         s = _sym(a)
         if s is not None:
@@ -499,7 +499,7 @@ def _parse_fn_args(call: Any, ctx: Any) -> tuple[str, Var | None, tuple[Any, ...
                 raise _err(f"Unknown symbol {s} as a function argument (quote constants)", ctx)
         else:
             args.append(Const(a))
-    return name, fn_var, tuple(args)  # type: ignore[return-value]
+    return name, fn_var, tuple(args)
 
 
 def _parse_fn_clause(x: Any) -> Any:
@@ -906,7 +906,7 @@ def parse_query(query: Any) -> Query:
         key: Any = query
     else:
         key = freeze(query)
-    q = _query_cache.get(key)
+    q: Query | None = _query_cache.get(key)
     if q is not None:
         return q
     form = read_edn(query) if isinstance(query, str) else query

@@ -26,8 +26,9 @@ from typing import Any
 from fact_store.dbapi import Database
 from fact_store.errors import FactStoreError, QueryError
 from fact_store.index.covering import MAX
-from fact_store.query.context import check_product, note
+from fact_store.query.context import Ctx, check_product, note
 from fact_store.query.parse import show
+from fact_store.query.steps import PatternStep
 
 __all__ = ["Access", "CollSource", "run_pattern", "estimate_count", "UNIT_ROWS"]
 
@@ -200,7 +201,7 @@ class Access:
         return generic, SEARCH
 
 
-def estimate_count(ctx: Any, acc: Access, a: Any, v: Any) -> int:
+def estimate_count(ctx: Ctx, acc: Access, a: Any, v: Any) -> int:
     key = (id(acc.db), a, v)
     got = ctx.counts.get(key)
     if got is None:
@@ -208,7 +209,7 @@ def estimate_count(ctx: Any, acc: Access, a: Any, v: Any) -> int:
     return got
 
 
-def _norm_key(db: Any, pos: int, ref_v: bool, k: Any) -> Any:
+def _norm_key(db: Database, pos: int, ref_v: bool, k: Any) -> Any:
     """An entity or attribute given by ident / lookup ref → its id (None: matches nothing)."""
     if type(k) is int:
         return k
@@ -225,7 +226,7 @@ def _norm_key(db: Any, pos: int, ref_v: bool, k: Any) -> Any:
 
 # ---------------------------------------------------------------- patterns on a Db
 
-def _args(ctx: Any, st: Any, db: Any) -> tuple[list[Any], Any] | None:
+def _args(ctx: Ctx, st: PatternStep, db: Database) -> tuple[list[Any], Any] | None:
     args: list[Any] = [None, None, None, None]
     added = None
     for pos, c in st.consts:
@@ -279,7 +280,7 @@ def _extract(ds: list[Any], lay: tuple[Any, ...], out_pos: tuple[int, ...]) -> l
     return [ig(d) for d in ds]
 
 
-def access(ctx: Any, db: Any, st: Any) -> Access:
+def access(ctx: Ctx, db: Database, st: PatternStep) -> Access:
     acc = ctx.access.get(id(db))
     if acc is None:
         acc = ctx.access[id(db)] = Access(db)
@@ -288,7 +289,7 @@ def access(ctx: Any, db: Any, st: Any) -> Access:
     return acc
 
 
-def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
+def run_pattern(ctx: Ctx, st: PatternStep, rows: list[tuple[Any, ...]]) -> list[Any]:
     """Join the rows with a data pattern (see the module docstring)."""
     if st.never:
         return []
@@ -301,11 +302,11 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
     args, added = got
     acc = access(ctx, src, st)
     if not st.key_cols:
-        ds = lay = None
+        ds: list[Any] | None = None
+        lay: tuple[Any, ...] = AVET
         if st.ranges and acc.raw and len(rows) == 1:
             ds = _ranged(ctx, acc, st, args, rows[0])
             if ds is not None:
-                lay = AVET
                 ctx.satisfied.update(st.range_filters)
                 note(ctx, st, "AVET range")
         if ds is None:
@@ -334,7 +335,7 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
     return _lookup(ctx, st, acc, args, added, rows)
 
 
-def _ranged(ctx: Any, acc: Access, st: Any, args: list[Any],
+def _ranged(ctx: Ctx, acc: Access, st: PatternStep, args: list[Any],
             row: tuple[Any, ...]) -> list[Any] | None:
     """An AVET range read for a pattern whose value is compared with constants right after."""
     lo = hi = None
@@ -371,7 +372,7 @@ class _Index:
         self.single = True
 
 
-def _build_index(acc: Access, args: list[Any], added: Any, st: Any) -> _Index:
+def _build_index(acc: Access, args: list[Any], added: Any, st: PatternStep) -> _Index:
     ds, lay = acc.fetch(*args)
     ds = _filter(ds, lay, added, st.eq_pos)
     idx = _Index()
@@ -408,7 +409,7 @@ def _build_index(acc: Access, args: list[Any], added: Any, st: Any) -> _Index:
     return idx
 
 
-def _needs_norm(st: Any, rows: list[Any]) -> list[tuple[int, int]]:
+def _needs_norm(st: PatternStep, rows: list[Any]) -> list[tuple[int, int]]:
     """Key positions whose row values may be idents or lookup refs rather than ids."""
     if st.keys_ids:
         return []
@@ -421,7 +422,7 @@ def _needs_norm(st: Any, rows: list[Any]) -> list[tuple[int, int]]:
     return norm
 
 
-def _probe(st: Any, db: Any, idx: _Index, rows: list[Any]) -> list[Any]:
+def _probe(st: PatternStep, db: Database, idx: _Index, rows: list[Any]) -> list[Any]:
     first, rest = idx.first, idx.rest
     get = first.get
     out: list[Any] = []
@@ -485,7 +486,7 @@ def _probe(st: Any, db: Any, idx: _Index, rows: list[Any]) -> list[Any]:
     return out
 
 
-def _added_flag(val: Any, st: Any) -> bool:
+def _added_flag(val: Any, st: PatternStep) -> bool:
     """The value a variable in a data pattern's added position holds: true or false."""
     if val is True or val is False:
         return val
@@ -494,7 +495,7 @@ def _added_flag(val: Any, st: Any) -> bool:
                      form=st.form)
 
 
-def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
+def _lookup(ctx: Ctx, st: PatternStep, acc: Access, args: list[Any], added: Any,
             rows: list[Any]) -> list[Any]:
     db = acc.db
     out: list[Any] = []
@@ -553,7 +554,7 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
                     continue
             nk = k if type(k) is int else _norm_key(db, kp, ref_v, k)
             ds = fetch(nk) if nk is not None else []
-            exts = [(d[p],) for d in ds] if single else [xg(d) for d in ds]
+            exts: list[Any] = [(d[p],) for d in ds] if single else [xg(d) for d in ds]
             if cache is not None:
                 cache[k] = exts
             for x in exts:
@@ -564,8 +565,8 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
     cache2: dict[Any, list[Any]] = {}
     for r in rows:
         k = kg(r)
-        exts = cache2.get(k)
-        if exts is None:
+        exts2 = cache2.get(k)
+        if exts2 is None:
             a = list(args)
             ok = True
             row_added = added
@@ -583,11 +584,11 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
                 a[pos] = nv
             if ok:
                 ds, lay = acc.fetch(*a)
-                exts = _extract(_filter(ds, lay, row_added, eq_pos), lay, out_pos)
+                exts2 = _extract(_filter(ds, lay, row_added, eq_pos), lay, out_pos)
             else:
-                exts = []
-            cache2[k] = exts
-        for x in exts:
+                exts2 = []
+            cache2[k] = exts2
+        for x in exts2:
             app(r + x)
     return out
 
@@ -671,7 +672,7 @@ def _index_into(idx: dict[Any, list[Any]], sig: Any, rows: list[tuple[Any, ...]]
             lst.append(x)
 
 
-def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
+def _run_coll(ctx: Ctx, st: PatternStep, src: Any, rows: list[Any]) -> list[Any]:
     if not isinstance(src, CollSource):
         src = _as_coll(ctx, st.src, src)
     consts = st.consts
@@ -712,7 +713,7 @@ def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
     return out
 
 
-def _as_coll(ctx: Any, name: str, value: Any) -> CollSource:
+def _as_coll(ctx: Ctx, name: str, value: Any) -> CollSource:
     src = ctx.memo.get(("coll", name))
     if src is None:
         try:

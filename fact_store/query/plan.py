@@ -22,7 +22,7 @@ Disconnected parts of a query (no shared variable) become separate
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import QueryError, QuerySyntaxError
@@ -123,9 +123,9 @@ class Planner:
                                    f"{show(form)}, expected {want}", form=form, fn=name)
         return f, None
 
-    def _fn_args(self, args: tuple[Any, ...], bound: dict[Var, int], form: Any,
+    def _fn_args(self, args: tuple[Any, ...], bound: Env, form: Any,
                  default_src: SrcVar) -> tuple[tuple[int, Any], ...]:
-        out = []
+        out: list[tuple[int, Any]] = []
         missing = [a.name for a in args if isinstance(a, Var) and not bound.has(a)]
         if missing:
             raise Unplannable(f"Insufficient bindings: {missing} not bound in {show(form)}", form)
@@ -142,7 +142,7 @@ class Planner:
 
     # -- pattern ---------------------------------------------------------------
 
-    def plan_pattern(self, c: Pattern, bound: dict[Var, int], default_src: SrcVar) -> PatternStep:
+    def plan_pattern(self, c: Pattern, bound: Env, default_src: SrcVar) -> PatternStep:
         src = c.source if c.source.name != "$" else default_src
         info = self.source(src, c.form)
         terms = c.terms
@@ -237,8 +237,8 @@ class Planner:
         uses_added = len(terms) == 5 and not isinstance(terms[4], Blank)
         keys_ids = all(terms[p] in bound.ids for p in key_pos
                        if p in (0, 1, 3) or (p == 2 and ref_v))
-        id_vars = tuple(terms[p] for p in out_pos if info.is_db and (
-            p in (0, 1, 3) or (p == 2 and ref_v)))
+        id_vars = cast(tuple[Var, ...], tuple(terms[p] for p in out_pos if info.is_db and (
+            p in (0, 1, 3) or (p == 2 and ref_v))))
         return PatternStep(src.name, info.is_db, tuple(consts), tuple(late), tuple(key_cols),
                            tuple(key_pos), tuple(out_pos), tuple(eq_pos), tuple(new_vars), ref_v,
                            never, est, c.form, len(terms), note, uses_added,
@@ -246,7 +246,7 @@ class Planner:
 
     # -- predicates and functions ----------------------------------------------
 
-    def plan_predicate(self, c: Predicate, bound: dict[Var, int],
+    def plan_predicate(self, c: Predicate, bound: Env,
                        default_src: SrcVar) -> FilterStep:
         f, fcol = self.resolve_fn(c.fn, c.fn_var, len(c.args), c.form, bound)
         args = self._fn_args(c.args, bound, c.form, default_src)
@@ -255,7 +255,7 @@ class Planner:
                                    f"{show(c.form)}", form=c.form)
         return FilterStep(f, fcol, args, c.form)
 
-    def plan_function(self, c: Function, bound: dict[Var, int],
+    def plan_function(self, c: Function, bound: Env,
                       default_src: SrcVar) -> BindStep:
         f, fcol = self.resolve_fn(c.fn, c.fn_var, len(c.args), c.form, bound)
         args = self._fn_args(c.args, bound, c.form, default_src)
@@ -281,7 +281,7 @@ class Planner:
 
     # -- not / or --------------------------------------------------------------
 
-    def plan_not(self, c: Not, bound: dict[Var, int], visible: set[Var],
+    def plan_not(self, c: Not, bound: Env, visible: set[Var],
                  default_src: SrcVar) -> NotStep:
         src = c.source if c.source.name != "$" else default_src
         inner = set().union(*(clause_vars(x) for x in c.clauses))
@@ -306,7 +306,7 @@ class Planner:
                                 ids=bound.ids & set(keys))
         return NotStep(tuple(bound[v] for v in keys), block, c.form)
 
-    def plan_or(self, c: Or, bound: dict[Var, int], default_src: SrcVar) -> OrStep:
+    def plan_or(self, c: Or, bound: Env, default_src: SrcVar) -> OrStep:
         src = c.source if c.source.name != "$" else default_src
         if c.join_vars is not None:
             vars_ = list(c.join_vars)
@@ -339,7 +339,7 @@ class Planner:
 
     # -- rules -------------------------------------------------------------------
 
-    def plan_rule_call(self, c: RuleExpr, bound: dict[Var, int],
+    def plan_rule_call(self, c: RuleExpr, bound: Env,
                        default_src: SrcVar) -> RuleStep:
         if c.name not in self.rules:
             if builtins.resolve_fn(c.name) is not None:
@@ -367,14 +367,20 @@ class Planner:
         if self.rule_program.in_group(c.name):
             return self.rule_program.idb_step(c, bound, src.name)  # type: ignore[return-value]
         call = self.rule_program.call(c.name, tuple(adorn), src.name, c.form)
-        args, out, new_vars, dups = [], [], [], []
+        args: list[tuple[int, Any]] = []
+        out: list[tuple[int, Any]] = []
+        new_vars: list[Var] = []
+        dups: list[tuple[int, int]] = []
         first: dict[Var, int] = {}
-        for a, is_b in zip(c.args, adorn):
+        for arg, is_b in zip(c.args, adorn):
             if is_b:
-                args.append(bound.spec(a) if isinstance(a, Var) else (1, a.value))
-            elif isinstance(a, Blank):
+                args.append(bound.spec(arg) if isinstance(arg, Var) else (1, cast(Const, arg).value))
+                continue
+            if isinstance(arg, Blank):
                 out.append((3, None))
-            elif a in first:
+                continue
+            a = cast(Var, arg)    # a constant is always bound
+            if a in first:
                 dups.append((first[a], len(out)))
                 out.append((3, None))
             else:
@@ -429,8 +435,7 @@ class Planner:
                     if cost == _COST_FILTER:
                         break
             if best is None:
-                exc = errors[0]
-                raise Unplannable(exc.message, exc.form)
+                raise Unplannable(errors[0].message, errors[0].form)
             c, step = best
             if step is c:
                 step = self._make(c, bound, default_src, set())
@@ -446,7 +451,7 @@ class Planner:
         _attach_ranges(steps, len(seed_vars))
         return Block(tuple(seed_vars), tuple(steps), tuple(cols))
 
-    def _make(self, c: Any, bound: dict[Var, int], default_src: SrcVar,
+    def _make(self, c: Any, bound: Env, default_src: SrcVar,
               visible: set[Var]) -> Any:
         if isinstance(c, Pattern):
             return self.plan_pattern(c, bound, default_src)
@@ -482,7 +487,7 @@ class Planner:
                          for a in c.args)
         return 50.0 if some_bound else (5000.0 if not bound else 5e6)
 
-    def _cost(self, step: Any, bound: dict[Var, int]) -> float:
+    def _cost(self, step: Any, bound: Env) -> float:
         if isinstance(step, FilterStep):
             return _COST_FILTER
         if isinstance(step, NotStep):
@@ -500,8 +505,8 @@ class Planner:
             return 50.0 if step.args else (5000.0 if not bound else 5e6)
         pat = getattr(step, "pattern", None)
         if pat is not None:
-            return pat.est if (pat.key_cols or not bound) else pat.est * 1000.0
-        return getattr(step, "est", 100.0)
+            return float(pat.est if (pat.key_cols or not bound) else pat.est * 1000.0)
+        return float(getattr(step, "est", 100.0))
 
 
 _RANGE_OPS = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}
@@ -659,7 +664,7 @@ def _bind_terms(b: Any) -> list[Any]:
     if isinstance(inner, BindIgnore):
         return [None]
     if isinstance(inner, BindTuple):
-        out = []
+        out: list[Var | None] = []
         for x in inner.bindings:
             if isinstance(x, BindScalar):
                 out.append(x.var)

@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from fact_store.errors import QueryError
 from fact_store.query.parse import (
     And, BindColl, BindScalar, BindTuple, Blank, Const, Not, Or, Pattern, RuleBranch, RuleExpr,
     SrcVar, Var, clause_vars, iter_clauses, show,
 )
-from fact_store.query.steps import (Block, IdbStep, PatternStep, Prebuilt, RuleCall, SourceInfo,
-                                    Table, TableBody, Unplannable)
+from fact_store.query.steps import (Block, Env, IdbStep, PatternStep, Prebuilt, RuleCall,
+                                    SourceInfo, Table, TableBody, Unplannable)
 
 __all__ = ["RuleProgram", "BlockPlanner"]
 
@@ -52,11 +52,12 @@ class BlockPlanner(Protocol):
     rules: dict[str, Any]
     extra_sources: dict[str, SourceInfo]
 
-    def plan_block(self, clauses: tuple[Any, ...], seed: tuple[Var, ...], src: SrcVar,
-                   required: tuple[Var, ...] = (), params: dict[Var, int] | None = None,
-                   ids: set[Var] | None = None) -> Block: ...
+    def plan_block(self, clauses: tuple[Any, ...], seed_vars: tuple[Var, ...],
+                   default_src: SrcVar, required: tuple[Var, ...] = (),
+                   first: Any = None, extra_visible: set[Var] | None = None,
+                   params: dict[Var, int] | None = None, ids: set[Var] | None = None) -> Block: ...
 
-    def plan_pattern(self, c: Pattern, bound: Any, default_src: SrcVar) -> PatternStep: ...
+    def plan_pattern(self, c: Pattern, bound: Env, default_src: SrcVar) -> PatternStep: ...
 
 _SEED = Var("? seed")
 _ids = itertools.count(1)
@@ -197,11 +198,10 @@ class RuleProgram:
                 blk = self._plan(b, b.clauses, seed, src, b.head)
                 call.bodies.append((blk, blk.cols(b.head)))
             return call
-        call = self._try_factored(name, adorn, src, branches, form)
-        if call is None:
-            call = self._plan_general(name, adorn, src, form)
-        self.calls[key] = call
-        return call
+        factored = self._try_factored(name, adorn, src, branches, form)
+        planned = factored if factored is not None else self._plan_general(name, adorn, src, form)
+        self.calls[key] = planned
+        return planned
 
     def _plan(self, b: RuleBranch, clauses: tuple[Any, ...], seed: tuple[Var, ...], src: str,
               required: tuple[Any, ...], first: Any = None) -> Block:
@@ -253,10 +253,11 @@ class RuleProgram:
         try:
             for b, atom, others in rec:
                 seed = (_SEED,) + tuple(b.head[i] for i in bpos)
-                need = tuple(atom.args[i] for i in bpos if isinstance(atom.args[i], Var))
+                bound_args = [atom.args[i] for i in bpos]
+                need = tuple(a for a in bound_args if isinstance(a, Var))
                 blk = self.planner.plan_block(others, seed, SrcVar(src), required=need)
-                spec = tuple((0, blk.cols((atom.args[i],))[0]) if isinstance(atom.args[i], Var)
-                             else (1, atom.args[i].value) for i in bpos)
+                spec = tuple((0, blk.cols((a,))[0]) if isinstance(a, Var)
+                             else (1, cast(Const, a).value) for a in bound_args)
                 call.rec_bodies.append((blk, spec))
         except Unplannable:
             del self.calls[(name, adorn, src)]
@@ -324,7 +325,7 @@ class RuleProgram:
             self._current.pop()
         return t
 
-    def idb_step(self, c: RuleExpr, bound: dict[Var, int], src: str) -> IdbStep:
+    def idb_step(self, c: RuleExpr, bound: Env, src: str) -> IdbStep:
         """Plan a call to a rule of the group being planned (a read of its answer table)."""
         me = self._current[-1]
         at = self._atom_tables.get((me.id, id(c)))
@@ -344,7 +345,7 @@ class RuleProgram:
             elif a in bound:
                 demand.append((0, bound[a]))
             else:
-                raise Unplannable(f"Insufficient bindings: {a.name} not bound in {show(c.form)}",
+                raise Unplannable(f"Insufficient bindings: {show(a)} not bound in {show(c.form)}",
                                   c.form)
         name = f"$ idb {at.id}"
         self.planner.extra_sources[name] = _coll_info(name)
@@ -395,5 +396,5 @@ def _rename_binding(b: Any, ren: dict[Var, Var]) -> Any:
         return BindTuple(tuple(_rename_binding(x, ren) for x in b.bindings))
     if isinstance(b, BindColl):
         return BindColl(_rename_binding(b.binding, ren))
-    return dataclasses.replace(b) if dataclasses.is_dataclass(b) else b
+    return dataclasses.replace(b) if dataclasses.is_dataclass(b) and not isinstance(b, type) else b
 

@@ -38,7 +38,7 @@ class SourceInfo:
 
     name: str
     is_db: bool
-    schema: Any = None
+    schema: Any = None                # the source's Schema; None for a collection
     width: int | None = None      # tuple width of a collection, when known
 
 

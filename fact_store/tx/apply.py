@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fact_store.datom import TX0, Datom, t_to_tx
 from fact_store.dbapi import Database, WritableDatabase
@@ -34,13 +34,15 @@ from fact_store.tx.resolve import Resolved, resolve
 #: Default maximum number of datoms in one transaction (RELIABILITY V3).
 MAX_TX_DATOMS = 100_000
 
+D = TypeVar("D", bound=WritableDatabase)
+
 
 @dataclass(frozen=True, slots=True)
-class TxReport:
+class TxReport(Generic[D]):
     """What a transaction did: ``db_before``, ``db_after``, ``tx_data`` (the datoms) and ``tempids``."""
 
-    db_before: WritableDatabase
-    db_after: WritableDatabase
+    db_before: D
+    db_after: D
     tx_data: list[Datom]
     tempids: dict[Any, int]
 
@@ -69,8 +71,8 @@ def _raise(errors: list[TransactionError]) -> None:
     raise err
 
 
-def transact(db: Database, tx_data: Any, instant: _dt.datetime | None = None,
-             max_datoms: int | None = MAX_TX_DATOMS) -> TxReport:
+def transact(db: D, tx_data: Any, instant: _dt.datetime | None = None,
+             max_datoms: int | None = MAX_TX_DATOMS) -> TxReport[D]:
     """Run ``tx_data`` against ``db``; return the TxReport. ``db`` is never changed.
 
     The passes, in order (each reads db-before and the changes so far):
