@@ -7,6 +7,17 @@ its answer is consistent.  Query text never runs arbitrary Python: function
 symbols resolve only in the built-in table or among the functions the
 application registered with :func:`register_query_fn` / :func:`register_aggregate`.
 
+The engine is a line; each module imports only those before it:
+
+* ``parse.py`` - EDN data → Query AST, independent of any db (and its LRU caches);
+* ``builtins.py`` - the predicates, functions and aggregates a query may call;
+* ``steps.py`` - the plan's values (step types, blocks, rule calls, the plan);
+* ``rules.py`` → ``plan.py`` - rule expansion per adornment; clause order, index choice;
+* ``context.py`` - one execution's state and its budgets (rows, deadline);
+* ``patterns.py`` → ``execute.py`` - data patterns; every other step, rule evaluation;
+* ``find.py`` - inputs in, components combined, aggregates, pull, find specs;
+* this module - the API: caches plans, pauses the GC, explains.
+
 >>> import fact_store as fs
 >>> conn = fs.connect("mem:query-doc")
 >>> _ = conn.transact([{":db/ident": ":person/name", ":db/valueType": ":db.type/string",

@@ -1,8 +1,24 @@
 """Inputs in, results out: binding :in, running the components, aggregates, pull, find specs.
 
-The result of the :where clauses is the *set* of tuples over the :find and
-:with variables (Datomic's semantics: duplicates collapse before aggregation,
-so use :with to keep them).  Then, by find spec:
+The last stage of the line parse → plan → execute → find.  Three steps:
+
+1. **Inputs** (:func:`bind_inputs`): each :in value is checked against its
+   binding and turned into a source - a Db stays a Db, a collection or
+   relation becomes a :class:`~fact_store.query.patterns.CollSource` (the
+   planner joins it like a pattern), scalars become the *parameter row*
+   that every step reads as constants.
+2. **Components** (:func:`run_plan`): the planner split the :where into
+   components that share no variable; each runs once from the unit relation
+   and is projected to the :find/:with variables it provides, as a set.  An
+   empty component ends the query (the result is empty).  The components'
+   sets are then combined by a cross product - the only place a product is
+   built deliberately, checked against the row budget before it is.
+3. **Shaping**: the result of the :where clauses is the *set* of tuples over
+   the :find and :with variables (Datomic's semantics: duplicates collapse
+   before aggregation, so use :with to keep them).  Aggregates group those
+   tuples by the non-aggregate :find elements (one pass, a dict of groups)
+   and call each aggregate on its column; pull expressions call
+   :func:`fact_store.pull.pull_many` once per column.  Then, by find spec:
 
 * relation ``:find ?a ?b`` → a ``set`` of tuples (a ``list`` when a pull
   expression puts dicts in the tuples, as dicts are not hashable);

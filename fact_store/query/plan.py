@@ -1,11 +1,15 @@
 """AST + schema → plan: idents resolved, clauses ordered, index chosen, rules expanded.
 
-A plan is a tree of :class:`Block` values.  A block starts from a *seed*
-relation (columns ``seed_vars``) and runs its steps in order; every step
-appends the variables it binds as new columns, so each step's column indices
-are fixed here, once, and execution never looks a variable up by name.
+The second stage of the line parse → plan → execute → find.  A plan is a tree
+of the :class:`~fact_store.query.steps.Block` values ``steps.py`` defines: a
+block starts from a *seed* relation (columns ``seed_vars``) and runs its steps
+in order; every step appends the variables it binds as new columns, so each
+step's column indices are fixed here, once, and execution never looks a
+variable up by name.  Rule calls are handed to ``rules.py``'s
+:class:`~fact_store.query.rules.RuleProgram`, which plans each rule for the
+adornment of its call site with this planner.
 
-Clause order is chosen greedily: at each point the runnable clause with the
+**Join order.**  Clause order is chosen greedily: at each point the runnable clause with the
 lowest estimated cost goes next.  Predicates, ``not`` and patterns that only
 test bound variables run as soon as their variables are bound; patterns are
 ranked by which positions are bound (a bound entity reads EAVT, a constant
@@ -16,8 +20,14 @@ versions of its sources and the kinds of its inputs: that is its cache key.
 Whether a pattern joins by per-row index lookups or by one scan and a hash
 join is decided at run time, from the real row count (see execute.py).
 
-Disconnected parts of a query (no shared variable) become separate
-*components*, run separately and combined only when the :find needs them.
+**Components.**  Disconnected parts of a query (no shared variable) become
+separate *components* (union-find over the clauses' variables, scalar inputs
+excluded), run separately and combined only when the :find needs them, so a
+product is built at most once, at the end, and only of what :find keeps.
+
+**Budgets** are not the planner's: it refuses only what cannot run
+(insufficient bindings, unknown attributes, functions or rules), and
+execution enforces the row budget and the deadline (``context.py``).
 """
 
 from __future__ import annotations

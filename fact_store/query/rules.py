@@ -1,9 +1,16 @@
 """Rule expansion: each rule call planned for its call site's adornment (evaluated in execute.py).
 
+Part of the plan stage: ``plan.py``'s planner makes one :class:`RuleProgram`
+per query and calls it for each rule call; the program plans rule bodies back
+through the planner (:class:`BlockPlanner`) and returns the
+:class:`~fact_store.query.steps.RuleCall` or
+:class:`~fact_store.query.steps.IdbStep` that ``execute.py`` evaluates.
+
 A rule call such as ``(reach ?r ?y)`` with ``?r`` bound is planned for the
 *adornment* ``bf`` (first argument bound, second free) and evaluated only
 for the distinct values of ``?r`` the query has: the magic-set idea, done
-without rewriting the program.  Three evaluation modes, chosen at plan time:
+without rewriting the program.  Three evaluation modes, chosen here at plan
+time (``execute.py`` explains how each runs):
 
 * **non-recursive** rules: every branch runs once, seeded with the bound
   arguments, and the answers are joined back.
