@@ -46,7 +46,7 @@ Semantics (Datomic's, see tests/fact_store/pull for each case):
 from __future__ import annotations
 
 import sys
-from typing import Any, Generator, Iterable, Iterator
+from typing import Any, Generator, Iterable
 
 from fact_store.dbapi import Database
 from fact_store.errors import QueryError

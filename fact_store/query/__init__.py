@@ -48,7 +48,7 @@ from fact_store.query.parse import (LRU, RulesVar, SrcVar, clear_caches as clear
                                     parse_query, parse_rules, show, show_binding)
 from fact_store.query.plan import plan_query
 from fact_store.query.steps import (BindStep, Block, FilterStep, NotStep, OrStep, PatternStep,
-                                    QueryPlan, RuleCall, RuleStep, SourceInfo)
+                                    QueryPlan, RuleStep, SourceInfo)
 
 __all__ = ["q", "explain", "register_query_fn", "register_aggregate", "Explain",
            "clear_caches"]

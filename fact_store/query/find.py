@@ -41,8 +41,8 @@ from fact_store.query import builtins
 from fact_store.query.context import Ctx, check_product, is_db
 from fact_store.query.execute import run_block
 from fact_store.query.parse import (
-    Aggregate, BindColl, BindIgnore, BindScalar, BindTuple, FindColl, FindRel, FindScalar,
-    FindTuple, PullExpr, RulesVar, SrcVar, Var, show, show_binding,
+    Aggregate, BindScalar, BindTuple, FindColl, FindRel, FindScalar, FindTuple, PullExpr, SrcVar,
+    Var, show, show_binding,
 )
 from fact_store.query.patterns import UNIT_ROWS, CollSource
 from fact_store.query.steps import QueryPlan

@@ -38,10 +38,9 @@ from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import QueryError, QuerySyntaxError
 from fact_store.query import builtins
 from fact_store.query.parse import (
-    Aggregate, And, Blank, BindColl, BindIgnore, BindScalar, BindTuple, Const, FindColl,
-    FindRel, FindScalar, FindTuple, Function, Not, Or, Pattern, Predicate, PullExpr, Query,
-    RuleExpr, RulesVar, SrcVar, Var, binding_vars, bound_by_clause, clause_vars, show,
-    show_binding,
+    Aggregate, And, Blank, BindColl, BindIgnore, BindScalar, BindTuple, Const, Function, Not, Or,
+    Pattern, Predicate, PullExpr, Query, RuleExpr, RulesVar, SrcVar, Var, binding_vars,
+    bound_by_clause, clause_vars, show, show_binding,
 )
 from fact_store.query.rules import RuleProgram
 from fact_store.query.steps import (BindStep, Block, Component, Env, FilterStep, NotStep, OrStep,
