@@ -14,6 +14,12 @@ violation. Datomic's rules, checked here:
   components, recursively;
 - composite tuples (``:db/tupleAttrs``) follow their parts;
 - schema datoms rebuild the schema, refusing changes Datomic refuses.
+
+:func:`transact` runs them as named passes over db-before, each adding to one
+:class:`Changes` (assertions, retractions, violations): ``_retract_entities``,
+``_cas``, ``_operations``, ``_cardinality``, ``_uniqueness``, ``_composites``,
+``_tx_entity``; then :func:`next_schema` (``schema.schema_after``, shared with
+``peer`` for log records) and ``Db.apply_datoms``, the declared write path.
 """
 
 from __future__ import annotations
