@@ -299,6 +299,10 @@ class Db:
         return None if self._as_of_tx is None else tx_to_t(self._as_of_tx)
 
     @property
+    def since_t(self) -> int | None:
+        return None if self._since_tx is None else tx_to_t(self._since_tx)
+
+    @property
     def is_filtered(self) -> bool:
         return self._as_of_tx is not None or self._since_tx is not None or self.is_history
 

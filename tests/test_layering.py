@@ -41,6 +41,8 @@ SAME_LEVEL = {
     ("fact_store.db", "fact_store.entity"),      # Db.entity() returns an Entity (lazy import)
     ("fact_store.connection", "fact_store.peer"),
     ("fact_store.cli", "fact_store.repl"),
+    ("fact_store.cli", "fact_store.web"),        # the `fact-store web` command
+    ("fact_store.web", "fact_store.repl"),       # the console renders results as the REPL does
 }
 
 #: Upward imports that are part of the design, each a function-local import with its reason

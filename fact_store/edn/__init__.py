@@ -30,7 +30,7 @@ def write(value: Any, **kwargs: Any) -> str:
     return _write(value, **kwargs)
 
 
-def show(value, limit: int = 200) -> str:  # noqa: ANN001
+def show(value: Any, limit: int = 200) -> str:
     """``value`` as EDN text for a message, cut near ``limit`` (see :func:`fact_store.edn.writer.show`)."""
     from fact_store.edn.writer import show as _show
     return _show(value, limit)

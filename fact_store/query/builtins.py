@@ -136,7 +136,7 @@ def _compare(a: Any, b: Any) -> int:
 #: Without it a recursive rule that squares a number does work that doubles every step,
 #: and one step can outlast the query's deadline.
 MAX_INT_DIGITS = 4_000
-_INT_BOUND = 10 ** MAX_INT_DIGITS
+_INT_BOUND: int = 10 ** MAX_INT_DIGITS
 _MAX_INT_BITS = _INT_BOUND.bit_length()
 
 
