@@ -18,7 +18,6 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
-from typing import Any
 
 try:  # one source of truth: the version in pyproject.toml, as installed
     __version__ = _dist_version("fact-store")
@@ -34,43 +33,10 @@ from fact_store.edn import write as write_edn
 from fact_store.edn.values import Keyword, Symbol, kw
 from fact_store.entity import Entity
 from fact_store.errors import *  # noqa: F403 - the exception hierarchy is public
+from fact_store.pull import pull, pull_many
+from fact_store.query import explain, q, register_aggregate, register_query_fn
+from fact_store.schema import Attr, Schema
 from fact_store.tx import TxReport, register_tx_fn, unregister_tx_fn
-from fact_store.tx.apply import transact as _transact
-
-
-def _with(self: Db, tx_data: Any, instant: Any = None) -> TxReport:
-    """A speculative transaction: the TxReport ``conn.transact`` would give, nothing written."""
-    return _transact(self, tx_data, instant=instant, max_datoms=None)
-
-
-Db.with_ = _with  # type: ignore[attr-defined]
-
-try:  # the query engine and pull API attach themselves to Db when present
-    from fact_store.query import explain, q, register_aggregate, register_query_fn
-
-    def _q(self: Db, query: Any, *inputs: Any, **kw_: Any) -> Any:
-        """Run a Datalog query with this db as ``$`` (see :func:`q`)."""
-        return q(query, self, *inputs, **kw_)
-
-    Db.q = _q  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover - only while the engine is being built
-    pass
-
-try:
-    from fact_store.pull import pull, pull_many
-
-    def _pull(self: Db, pattern: Any, eid: Any) -> Any:
-        """Pull ``pattern`` for ``eid`` from this db (see :func:`pull`)."""
-        return pull(self, pattern, eid)
-
-    def _pull_many(self: Db, pattern: Any, eids: Any) -> Any:
-        """Pull ``pattern`` for each of ``eids`` (see :func:`pull_many`)."""
-        return pull_many(self, pattern, eids)
-
-    Db.pull = _pull  # type: ignore[attr-defined]
-    Db.pull_many = _pull_many  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
-    pass
 
 from fact_store import errors as _errors
 
@@ -78,6 +44,6 @@ __all__ = [
     "connect", "Connection", "Db", "TxReport", "Datom", "Entity", "Log", "LogTx",
     "Keyword", "Symbol", "kw", "q", "explain", "pull", "pull_many", "register_query_fn",
     "register_aggregate", "register_tx_fn", "unregister_tx_fn", "read_edn", "read_all_edn",
-    "write_edn", "t_to_tx", "tx_to_t",
+    "write_edn", "t_to_tx", "tx_to_t", "Schema", "Attr",
     *_errors.__all__,
 ]

@@ -471,7 +471,7 @@ def collect_stats(conn: fs.Connection) -> dict[str, Any]:
             datoms += 1
             if d.e < tx0:
                 entities.add(d.e)
-    attrs = [a for a in db.schema.attrs() if not repl._is_builtin(a.ident)]
+    attrs = [a for a in db.schema.attrs() if not a.builtin]
     stats: dict[str, Any] = {
         "uri": conn.uri, "t": db.basis_t, "transactions": db.basis_t,
         "datoms": datoms, "entities": len(entities), "attributes": len(attrs),

@@ -1,4 +1,4 @@
-"""Db: an immutable value at basis t; datoms(), entid(), as_of/since/history/with_.
+"""Db: an immutable value at basis t; datoms(), entid(), as_of/since/history/with_, q, pull.
 
 A ``Db`` holds four covering indexes of the *current* datoms (EAVT, AEVT,
 AVET for every attribute, VAET for refs) and two history indexes (EAVT and
@@ -12,6 +12,12 @@ O(log n + matches) however much history exists. ``as_of``, ``since`` and
 reads the history index and keeps, per (e, a, v), the last operation at or
 before its t.
 
+``Db`` implements :class:`fact_store.dbapi.WritableDatabase`: readers use the
+members declared there, and ``tx``/``peer`` make the next Db with
+:meth:`Db.apply_datoms`. ``with_``, ``q``, ``pull`` and ``pull_many`` are
+conveniences over the layer above (tx, query, pull), imported when first
+called: those modules take a Db as an argument and never import this one.
+
 >>> db = Db.empty()
 >>> db.basis_t, db.entid(":db/ident"), db.ident(1)
 (0, 1, Keyword(':db/ident'))
@@ -23,7 +29,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import threading
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from fact_store.datom import TX0, USER0, Datom, t_to_tx, tx_to_t
 from fact_store.edn.writer import show
@@ -31,7 +37,8 @@ from fact_store.edn.values import Keyword
 from fact_store.errors import FactStoreError, SchemaError
 from fact_store.index.covering import MAX, MIN, PSortedList
 from fact_store.schema import (DB_CARDINALITY, DB_DOC, DB_IDENT, DB_INDEX, DB_TUPLE_TYPE,
-                               DB_UNIQUE, DB_VALUE_TYPE, ENUM_IDS, Schema, TupleValue, coerce)
+                               DB_TX_INSTANT, DB_UNIQUE, DB_VALUE_TYPE, ENUM_IDS, Schema,
+                               TupleValue, coerce)
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _INDEX_NAMES = {"eavt": "eavt", "aevt": "aevt", "avet": "avet", "vaet": "vaet",
@@ -91,7 +98,9 @@ class HistNode:
                 heavt = PSortedList.from_unsorted(adds)
                 havet = PSortedList.from_unsorted((a, v, e, tx, ad) for e, a, v, tx, ad in adds)
             else:
-                heavt, havet = node._indexes
+                built = node._indexes
+                assert built is not None  # the loop above stopped at a node with indexes
+                heavt, havet = built
                 heavt = heavt.update(sorted(adds))
                 havet = havet.update(sorted((a, v, e, tx, ad) for e, a, v, tx, ad in adds))
             self._indexes = (heavt, havet)
@@ -200,13 +209,15 @@ class Db:
                    PSortedList.from_sorted(avet), PSortedList.from_sorted(vaet),
                    HistNode(None, basis_t, history), next_eid, last_instant)
 
-    def _apply(self, t: int, adds: list[tuple[int, int, Any]],
+    def apply_datoms(self, t: int, adds: list[tuple[int, int, Any]],
                retracts: list[tuple[int, int, Any, int]], schema: Schema, next_eid: int,
                instant: _dt.datetime) -> "Db":
         """The Db after transaction ``t`` asserts ``adds`` and retracts ``retracts``.
 
-        ``retracts`` carry the tx of the datom they remove. The caller (tx/apply)
-        guarantees adds are absent and retracts present. O(n / LOAD + k * LOAD).
+        The write path (:class:`fact_store.dbapi.WritableDatabase`): ``retracts``
+        carry the tx of the datom they remove; the caller (tx/apply, or peer for a
+        log record) guarantees adds are absent and retracts present, and passes
+        the schema after them. O(n / LOAD + k * LOAD).
         """
         tx = t_to_tx(t)
         ref_ids = schema.ref_ids
@@ -231,22 +242,38 @@ class Db:
         return Db(self.schema, self.basis_t, self._eavt, self._aevt, self._avet, self._vaet,
                   self._hist, self.next_eid, self.last_instant, as_of_tx, since_tx, is_history)
 
-    @property
-    def _heavt(self) -> PSortedList:
+    def history_index(self) -> PSortedList:
         """The history index in EAVT order, (e, a, v, tx, added); built on first use."""
         return self._hist.indexes()[0]
 
-    @property
-    def _havet(self) -> PSortedList:
-        """The history index in AVET order, (a, v, e, tx, added); built on first use."""
-        return self._hist.indexes()[1]
+    def index(self, name: str) -> PSortedList:
+        """The covering index ``name`` (``"eavt"``, ``"aevt"``, ``"avet"`` or ``"vaet"``) as
+        tuples in that index's order (see :mod:`fact_store.dbapi`). O(1).
+
+        >>> Db.empty().index("aevt").first((1,))
+        (1, 1, Keyword(':db/ident'), 1099511627776)
+
+        :raises FactStoreError: on a filtered db (read those through :meth:`search`).
+        """
+        if self.is_filtered:
+            raise FactStoreError("a filtered db (as_of, since or history) has no covering index "
+                                 "of current datoms: use search()", index=name)
+        if name == "eavt":
+            return self._eavt
+        if name == "aevt":
+            return self._aevt
+        if name == "avet":
+            return self._avet
+        if name == "vaet":
+            return self._vaet
+        return self.index(_index_name(name))
 
     # -- time ----------------------------------------------------------------
 
     def _to_tx(self, point: Any) -> int:
         if isinstance(point, _dt.datetime):
             when = point if point.tzinfo else point.replace(tzinfo=_dt.timezone.utc)
-            rows = self._avet.range((9, MIN), (9, when, MAX))  # :db/txInstant <= when
+            rows = self._avet.range((DB_TX_INSTANT, MIN), (DB_TX_INSTANT, when, MAX))
             return rows[-1][2] if rows else t_to_tx(0)
         if isinstance(point, bool) or not isinstance(point, int):
             raise FactStoreError(f"expected a t, a tx id or a datetime, got {show(point)}", point=point)
@@ -500,11 +527,12 @@ class Db:
         comps = tuple(self._components(name, components))
         if self.is_filtered:
             rows = [d for d in self.datoms(name)]
-            keyf = {"eavt": lambda d: (d.e, d.a, d.v, d.tx), "aevt": lambda d: (d.a, d.e, d.v, d.tx),
+            keyf: Callable[[Datom], tuple[Any, ...]] = {
+                    "eavt": lambda d: (d.e, d.a, d.v, d.tx), "aevt": lambda d: (d.a, d.e, d.v, d.tx),
                     "avet": lambda d: (d.a, d.v, d.e, d.tx), "vaet": lambda d: (d.v, d.a, d.e, d.tx)}[name]
             return (d for d in rows if keyf(d)[:len(comps)] >= comps)
         idx = {"eavt": self._eavt, "aevt": self._aevt, "avet": self._avet, "vaet": self._vaet}[name]
-        conv = {"eavt": lambda r: Datom(r[0], r[1], r[2], r[3], True),
+        conv: Callable[[Any], Datom] = {"eavt": lambda r: Datom(r[0], r[1], r[2], r[3], True),
                 "aevt": lambda r: Datom(r[1], r[0], r[2], r[3], True),
                 "avet": lambda r: Datom(r[2], r[0], r[1], r[3], True),
                 "vaet": lambda r: Datom(r[2], r[1], r[0], r[3], True)}[name]
@@ -529,9 +557,35 @@ class Db:
 
     def entity(self, eid: Any) -> Any:
         """A lazy, read-only view of entity ``eid`` (see :class:`fact_store.entity.Entity`)."""
-        from fact_store.entity import Entity
+        from fact_store.entity import Entity  # entity.py sits beside db.py and reads a Db
         e = self.entid(eid)
         return None if e is None else Entity(self, e)
+
+    # -- the layer above, as methods (imported on first call: tx, query and pull take a
+    #    Db as an argument and never import this module, so there is no cycle) ---------
+
+    def with_(self, tx_data: Any, instant: Any = None) -> Any:
+        """A speculative transaction: the TxReport ``conn.transact`` would give, nothing written.
+
+        No datom limit applies (``connect(max_tx_datoms=)`` limits the connection only).
+        """
+        from fact_store.tx.apply import transact
+        return transact(self, tx_data, instant=instant, max_datoms=None)
+
+    def q(self, query: Any, *inputs: Any, **options: Any) -> Any:
+        """Run a Datalog query with this db as ``$`` (see :func:`fact_store.q`)."""
+        from fact_store.query import q
+        return q(query, self, *inputs, **options)
+
+    def pull(self, pattern: Any, eid: Any) -> Any:
+        """Pull ``pattern`` for ``eid`` from this db (see :func:`fact_store.pull`)."""
+        from fact_store.pull import pull
+        return pull(self, pattern, eid)
+
+    def pull_many(self, pattern: Any, eids: Any) -> Any:
+        """Pull ``pattern`` for each of ``eids`` (see :func:`fact_store.pull_many`)."""
+        from fact_store.pull import pull_many
+        return pull_many(self, pattern, eids)
 
     def tx_to_t(self, tx: int) -> int:
         """The basis t of transaction id ``tx``."""

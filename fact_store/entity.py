@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Iterator
 
+from fact_store.dbapi import Database
 from fact_store.edn.values import Keyword
 
 
@@ -24,7 +25,7 @@ class Entity(Mapping[Keyword, Any]):
 
     __slots__ = ("db", "eid", "_cache")
 
-    def __init__(self, db: Any, eid: int) -> None:
+    def __init__(self, db: Database, eid: int) -> None:
         self.db = db
         self.eid = eid
         self._cache: dict[Keyword, Any] | None = None

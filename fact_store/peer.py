@@ -13,11 +13,12 @@ from typing import Any, Iterable
 
 from fact_store.datom import TX0, USER0, Datom, t_to_tx
 from fact_store.db import Db
-from fact_store.edn.values import Keyword
+from fact_store.dbapi import INDEX_NAMES
 from fact_store.errors import StorageError
 from fact_store.index.snapshot import decode_snapshot, encode_snapshot
-from fact_store.schema import DB_IDENT, DB_TUPLE_ATTRS, SCHEMA_ATTRS, Schema, TupleValue, attr_from_entity
-from fact_store.tx.apply import TxReport, _schema_after
+from fact_store.schema import (BOOTSTRAP_ATTR_IDS, TupleValue, schema_entities,
+                               schema_from_datoms)
+from fact_store.tx.apply import TxReport, next_schema
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 
@@ -31,7 +32,7 @@ def _from_us(us: int) -> _dt.datetime:
 
 
 def apply_record(db: Db, t: int, instant: _dt.datetime,
-                 datoms: list[tuple[int, int, Any, int, bool]]) -> TxReport:
+                 datoms: list[tuple[int, int, Any, int, bool]]) -> TxReport[Db]:
     """The TxReport of applying log record ``t`` to ``db`` (whose basis must be t - 1)."""
     if t != db.basis_t + 1:
         raise StorageError(f"log record t={t} does not follow basis t={db.basis_t}", t=t)
@@ -48,40 +49,10 @@ def apply_record(db: Db, t: int, instant: _dt.datetime,
             rows = search(e, a, v)
             if rows:
                 retracts.append((e, a, v, rows[0][3]))
-    schema = db.schema
-    es = {e for e, a, _ in adds if a in SCHEMA_ATTRS}
-    es.update(e for e, a, _, _ in retracts if a in SCHEMA_ATTRS)
-    if es:
-        schema = _schema_after(db, schema, es, adds, retracts)
-    after = db._apply(t, adds, retracts, schema, next_eid, max(instant, db.last_instant))
+    es = schema_entities(adds, retracts)
+    schema = next_schema(db, es, adds, retracts) if es else db.schema
+    after = db.apply_datoms(t, adds, retracts, schema, next_eid, max(instant, db.last_instant))
     return TxReport(db, after, [Datom(*d) for d in datoms], {})
-
-
-def schema_from_datoms(current: Iterable[tuple[int, int, Any, int]]) -> Schema:
-    """Rebuild the Schema from the current datoms of a db."""
-    boot = Schema.bootstrap()
-    props: dict[int, dict[int, Any]] = {}
-    idents: dict[Keyword, int] = {}
-    for e, a, v, _tx in current:
-        if a in SCHEMA_ATTRS or a == 8:
-            props.setdefault(e, {})[a] = v
-        if a == DB_IDENT:
-            idents[Keyword(v)] = e
-    interim = boot.with_changes([], idents)
-    ident_of = interim.ident_of
-    attrs = []
-    composite = []
-    for e, p in props.items():
-        if DB_TUPLE_ATTRS in p:  # composites name their parts: build them last
-            composite.append((e, p))
-            continue
-        attr = attr_from_entity(e, p, ident_of, interim)
-        if attr is not None:
-            attrs.append(attr)
-    if composite:
-        interim = interim.with_changes(attrs, {})
-        attrs += [attr_from_entity(e, p, ident_of, interim) for e, p in composite]
-    return interim.with_changes([a for a in attrs if a is not None], {})
 
 
 def replay(records: Iterable[tuple[int, _dt.datetime, list[tuple[int, int, Any, int, bool]]]],
@@ -99,8 +70,8 @@ def replay(records: Iterable[tuple[int, _dt.datetime, list[tuple[int, int, Any, 
         for rt, instant, datoms in head:
             db = apply_record(db, rt, instant, datoms).db_after
         return db
-    current: dict[tuple[int, int, Any], int] = {(r[0], r[1], r[2]): r[3] for r in db._eavt}
-    history: list[tuple[int, int, Any, int, bool]] = list(db._heavt)
+    current: dict[tuple[int, int, Any], int] = {(r[0], r[1], r[2]): r[3] for r in db.index("eavt")}
+    history: list[tuple[int, int, Any, int, bool]] = list(db.history_index())
     t = db.basis_t
     last_instant = db.last_instant
     for rt, instant, datoms in itertools.chain(head, it):
@@ -125,9 +96,8 @@ def replay(records: Iterable[tuple[int, _dt.datetime, list[tuple[int, int, Any, 
 def snapshot_bytes(db: Db) -> bytes:
     """Encode ``db``'s indexes as snapshot bytes."""
     return encode_snapshot(db.basis_t, db.next_eid, _us(db.last_instant),
-                           {"eavt": list(db._eavt), "aevt": list(db._aevt),
-                            "avet": list(db._avet), "vaet": list(db._vaet)},
-                           list(db._heavt))
+                           {name: list(db.index(name)) for name in INDEX_NAMES},
+                           list(db.history_index()))
 
 
 def db_from_snapshot(payload: bytes) -> Db:
@@ -149,8 +119,9 @@ def db_from_snapshot(payload: bytes) -> Db:
 def _db_from_decoded(d: dict[str, Any]) -> Db:
     aevt = d["aevt"]
     schema_rows = []
+    last_boot = max(BOOTSTRAP_ATTR_IDS)
     for a, e, v, tx in aevt:  # schema attributes have the smallest ids: AEVT starts with them
-        if a > 12:
+        if a > last_boot:
             break
         schema_rows.append((e, a, v, tx))
     schema = schema_from_datoms(schema_rows)

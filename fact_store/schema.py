@@ -51,6 +51,9 @@ SCHEMA_ATTRS = frozenset({DB_IDENT, DB_VALUE_TYPE, DB_CARDINALITY, DB_UNIQUE, DB
                           DB_IS_COMPONENT, DB_NO_HISTORY, DB_TUPLE_ATTRS, DB_TUPLE_TYPE,
                           DB_TUPLE_TYPES})
 
+#: Attributes a schema entity's datoms are read from (the schema ones and :db/doc).
+SCHEMA_PROPS = SCHEMA_ATTRS | {DB_DOC}
+
 #: Default limits (RELIABILITY V3); a connection may pass its own.
 MAX_VALUE_BYTES = 1 << 20
 
@@ -59,7 +62,20 @@ _schema_versions = itertools.count(1)
 
 @dataclass(frozen=True, slots=True)
 class Attr:
-    """One installed attribute."""
+    """One installed attribute (public: ``fact_store.Attr``; ``db.schema.attr(x)`` returns one).
+
+    ``id`` is the attribute's entity id and what datoms hold in their ``a``;
+    ``ident`` its name; ``value_type`` a ``:db.type/...`` keyword; ``many``
+    True for cardinality many; ``unique`` None, ``:db.unique/identity`` or
+    ``:db.unique/value``; ``component``, ``no_history``, ``indexed`` the flags
+    of the same names; ``tuple_attrs`` the part ids of a composite tuple,
+    ``tuple_type``/``tuple_types`` those of a homogeneous/heterogeneous one;
+    ``doc`` its ``:db/doc``.
+
+    >>> a = Schema.bootstrap().attr(":db/txInstant")
+    >>> a.id, a.ident, a.value_type, a.many, a.builtin
+    (9, Keyword(':db/txInstant'), Keyword(':db.type/instant'), False, True)
+    """
 
     id: int
     ident: Keyword
@@ -82,8 +98,14 @@ class Attr:
     def is_identity(self) -> bool:
         return self.unique == UNIQUE_IDENTITY
 
+    @property
+    def builtin(self) -> bool:
+        """True for the attributes every database has (namespace ``db`` or ``db.*``)."""
+        ns = self.ident[1:].split("/", 1)[0]
+        return ns == "db" or ns.startswith("db.")
 
-_BOOT = [
+
+_BOOT: list[Attr] = [
     Attr(DB_IDENT, K(":db/ident"), K(":db.type/keyword"), unique=UNIQUE_IDENTITY,
          doc="The name of an entity, e.g. an attribute."),
     Attr(DB_VALUE_TYPE, K(":db/valueType"), REF, doc="The type of an attribute's values."),
@@ -102,13 +124,20 @@ _BOOT = [
          doc="The value types of a heterogeneous tuple."),
 ]
 
+#: The ids of the attributes every database starts with (they cannot be altered).
+BOOTSTRAP_ATTR_IDS = frozenset(a.id for a in _BOOT)
+
 
 class Schema:
-    """An immutable view of the installed attributes and idents.
+    """An immutable view of the installed attributes and idents (public: ``fact_store.Schema``,
+    as ``db.schema``).
 
     ``attr(x)`` accepts an attribute id, a Keyword, or a string with or
-    without the leading colon. ``version`` differs for every distinct schema
-    (query plans are cached on it).
+    without the leading colon, and returns an :class:`Attr` or None;
+    ``require(x)`` raises :class:`~fact_store.errors.SchemaError` instead;
+    ``attrs()`` lists them all; ``entid(ident)`` and ``ident_of[eid]`` map
+    idents and ids. ``version`` differs for every distinct schema (query plans
+    are cached on it).
     """
 
     __slots__ = ("_by_id", "_by_ident", "idents", "ident_of", "version", "composites",
@@ -161,7 +190,7 @@ class Schema:
 
     def entid(self, ident: str) -> int | None:
         """The entity id named by ``ident`` (a Keyword or ':'-prefixed string), or None."""
-        eid = self.idents.get(ident)  # type: ignore[call-overload]
+        eid: int | None = self.idents.get(ident)  # type: ignore[call-overload]
         if eid is None and isinstance(ident, str) and not ident.startswith(":"):
             eid = self.idents.get(":" + ident)  # type: ignore[call-overload]
         return eid
@@ -189,7 +218,7 @@ class TupleValue(tuple):  # type: ignore[type-arg]
 
     __slots__ = ()
 
-    def _key(self) -> tuple[Any, ...]:
+    def _key(self: tuple[Any, ...]) -> tuple[Any, ...]:
         return tuple((0,) if x is None else (1, x) for x in self)
 
     def __lt__(self, other: Any) -> bool:
@@ -449,7 +478,7 @@ def attr_from_entity(eid: int, props: Mapping[int, Any], ident_of: Mapping[int, 
                 raise SchemaError(f"{ident}: bad :db/tupleType {tuple_type or tt}", attribute=ident)
         else:
             types = []
-            for x in tts:
+            for x in tts or ():
                 k = Keyword(x) if isinstance(x, str) else None
                 if k not in TYPE_IDS or k == TUPLE:
                     raise SchemaError(f"{ident}: bad type {x} in :db/tupleTypes", attribute=ident)
@@ -479,4 +508,100 @@ def check_change(old: Attr, new: Attr) -> None:
         raise SchemaError(f"cannot change the tuple definition of {old.ident}", attribute=old.ident)
 
 
-__all__ = ["Attr", "Schema", "TupleValue", "coerce", "check_change", "attr_from_entity", "replace"]
+# --- the schema from datoms (pure: tx/apply and peer both use these) ----------------------
+
+def schema_from_datoms(current: Iterable[tuple[int, int, Any, Any]]) -> Schema:
+    """Rebuild the Schema from the current datoms ``(e, a, v, tx)`` of a db (any order).
+
+    >>> s = schema_from_datoms([(100, DB_IDENT, ":a/n", 0), (100, DB_VALUE_TYPE, 24, 0),
+    ...                         (100, DB_CARDINALITY, 40, 0)])
+    >>> s.attr(":a/n").value_type, s.attr(":a/n").many
+    (Keyword(':db.type/long'), False)
+    """
+    boot = Schema.bootstrap()
+    props: dict[int, dict[int, Any]] = {}
+    idents: dict[Keyword, int] = {}
+    for e, a, v, _tx in current:
+        if a in SCHEMA_PROPS:
+            props.setdefault(e, {})[a] = v
+        if a == DB_IDENT:
+            idents[Keyword(v)] = e
+    interim = boot.with_changes([], idents)
+    ident_of = interim.ident_of
+    attrs = []
+    composite = []
+    for e, p in props.items():
+        if DB_TUPLE_ATTRS in p:  # composites name their parts: build them last
+            composite.append((e, p))
+            continue
+        attr = attr_from_entity(e, p, ident_of, interim)
+        if attr is not None:
+            attrs.append(attr)
+    if composite:
+        interim = interim.with_changes(attrs, {})
+        attrs += [a for a in (attr_from_entity(e, p, ident_of, interim) for e, p in composite)
+                  if a is not None]
+    return interim.with_changes(attrs, {})
+
+
+def schema_entities(adds: Iterable[tuple[int, int, Any]],
+                    retracts: Iterable[tuple[int, int, Any, int]]) -> set[int]:
+    """The entities whose schema datoms a transaction changes (empty: the schema stays)."""
+    es = {e for e, a, _ in adds if a in SCHEMA_ATTRS}
+    es.update(e for e, a, _, _ in retracts if a in SCHEMA_ATTRS)
+    return es
+
+
+def schema_after(schema: Schema, before: Mapping[int, Mapping[int, Any]],
+                 adds: Iterable[tuple[int, int, Any]],
+                 retracts: Iterable[tuple[int, int, Any, int]]) -> Schema:
+    """The schema after a transaction that changes the schema entities of ``before``.
+
+    ``before`` maps each changed entity to its schema datoms before the
+    transaction (attr id -> v, see :data:`SCHEMA_PROPS`).
+
+    :raises SchemaError: a change Datomic refuses (:func:`check_change`, an ident
+        taken, a definition retracted, a bootstrap attribute altered).
+    """
+    ident_of = dict(schema.ident_of)
+    props: dict[int, dict[int, Any]] = {e: dict(p) for e, p in before.items()}
+    for e, a, v, _ in retracts:
+        if e in props and props[e].get(a) == v:
+            del props[e][a]
+    for e, a, v in adds:
+        if e in props:
+            props[e][a] = v
+    removed: list[Keyword] = []
+    new_idents: dict[Keyword, int] = {}
+    for e in props:
+        old_ident = schema.ident_of.get(e)
+        ident = props[e].get(DB_IDENT)
+        if old_ident is not None and old_ident != ident:
+            removed.append(old_ident)
+            ident_of.pop(e, None)
+        if ident is not None:
+            owner = schema.idents.get(ident)
+            if owner is not None and owner != e:
+                raise SchemaError(f"ident {ident} already names entity {owner}", ident=ident)
+            new_idents[Keyword(ident)] = e
+            ident_of[e] = Keyword(ident)
+    interim = schema.with_changes([], new_idents, removed)
+    attrs: list[Attr] = []
+    for e in props:
+        old = schema.attr(e)
+        new = attr_from_entity(e, props[e], ident_of, interim)
+        if old is not None:
+            if new is None:
+                raise SchemaError(f"cannot retract the definition of installed attribute {old.ident}",
+                                  attribute=old.ident)
+            check_change(old, new)
+        if new is not None:
+            if old is not None and new != old and old.id in BOOTSTRAP_ATTR_IDS:
+                raise SchemaError(f"cannot alter bootstrap attribute {old.ident}", attribute=old.ident)
+            attrs.append(new)
+    return schema.with_changes(attrs, new_idents, removed)
+
+
+__all__ = ["Attr", "Schema", "TupleValue", "coerce", "check_change", "attr_from_entity", "replace",
+           "schema_from_datoms", "schema_entities", "schema_after", "SCHEMA_ATTRS", "SCHEMA_PROPS",
+           "BOOTSTRAP_ATTR_IDS"]

@@ -70,14 +70,14 @@ from lark.common import LexerConf
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer
 
-from fact_store.edn.values import BigInt, Char, Keyword, Symbol, Tagged
+from fact_store.edn.values import (DEFAULT_MAX_DEPTH, BigInt, Char, Keyword, Symbol, Tagged,
+                                   is_keyword_text, is_symbol_text)
+from fact_store.edn.writer import write
 from fact_store.errors import EdnSyntaxError, LimitExceeded
 
 __all__ = ["read", "read_all", "DEFAULT_MAX_DEPTH", "DEFAULT_MAX_CHARS", "DEFAULT_MAX_TOKEN",
            "DEFAULT_MAX_ITEMS", "BUILTIN_TAGS", "is_symbol_text", "is_keyword_text"]
 
-DEFAULT_MAX_DEPTH = 256
-"""How deeply collections may nest before :class:`LimitExceeded` is raised."""
 DEFAULT_MAX_CHARS = 256 << 20
 """The longest text one read takes (256 Mi characters)."""
 DEFAULT_MAX_TOKEN = 16 << 20
@@ -87,6 +87,7 @@ DEFAULT_MAX_ITEMS = 16 << 20
 """The most forms one collection (or one read_all) may hold."""
 
 TagReader = Callable[[Any], Any]
+_List = list  # the Transformer's ``list`` method shadows the builtin inside its class
 
 _INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
 _EMPTY_SET: frozenset[Any] = frozenset()
@@ -94,13 +95,6 @@ _NAN = float("nan")  # one object, so `#{##NaN ##NaN}` is a duplicate as in Pyth
 
 # --- validating atoms ---------------------------------------------------------
 
-# A symbol's name or namespace: EDN's constituent characters (plus any Unicode
-# letter); `.`, `+`, `-` may start one only if no digit follows.
-_SEGMENT = r"(?:[.+\-](?![0-9])|[^\W\d]|[*!?$%&=<>])[\w*!?$%&=<>.+\-:#]*"
-_SYMBOL_RE = re.compile(rf"/|{_SEGMENT}(?:/{_SEGMENT})?")
-# A keyword's body: as a symbol's, but a segment may also start with a digit.
-_KW_SEGMENT = r"[\w*!?$%&=<>.+\-][\w*!?$%&=<>.+\-:#]*"
-_KEYWORD_RE = re.compile(rf":{_KW_SEGMENT}(?:/{_KW_SEGMENT})?")
 _INT_RE = re.compile(r"[+-]?(?:0|[1-9][0-9]*)N?")
 _FLOAT_RE = re.compile(r"[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?M?")
 
@@ -114,28 +108,6 @@ _ESCAPE_RE = re.compile(
     r"\\(?:u([dD][89abAB][0-9a-fA-F]{2})\\u([dD][c-fC-F][0-9a-fA-F]{2})|u([0-9a-fA-F]{4})|(.))",
     re.S)
 _HEX4_RE = re.compile(r"[0-9a-fA-F]{4}")
-
-
-def is_symbol_text(text: str) -> bool:
-    """True if ``text`` is a valid EDN symbol that reads back as a Symbol.
-
-    >>> is_symbol_text("?e"), is_symbol_text("clojure.string/blank?"), is_symbol_text("1a")
-    (True, True, False)
-    >>> is_symbol_text("nil")  # reads as None
-    False
-    """
-    return (_SYMBOL_RE.fullmatch(text) is not None and text not in _LITERALS
-            and "::" not in text and not text.endswith(":"))
-
-
-def is_keyword_text(text: str) -> bool:
-    """True if ``text`` (colon included) is a valid EDN keyword.
-
-    >>> is_keyword_text(":job/status"), is_keyword_text(":a b"), is_keyword_text("::a")
-    (True, False, False)
-    """
-    return (_KEYWORD_RE.fullmatch(text) is not None
-            and "::" not in text and not text.endswith(":"))
 
 
 # Atoms repeat (`:db/id`, `?e`), so valid ones are kept; the caches are cleared
@@ -268,7 +240,7 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
         # Each children list is the parser's own fresh slice, so keep the first.
         if len(children) == 1:
             return children
-        forms = children[0]
+        forms: list[Any] = children[0]
         forms.append(children[1])
         if not len(forms) & 0xFFF and len(forms) > _local.state.max_items:  # every 4,096
             _too_many(len(forms))
@@ -277,10 +249,10 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
     def vector(self, children: list[Any]) -> tuple[Any, ...]:
         return tuple(children[0]) if children else ()
 
-    def list(self, children: list[Any]) -> list[Any]:
+    def list(self, children: _List[Any]) -> _List[Any]:
         return children[0] if children else []
 
-    def map(self, children: list[Any]) -> dict[Any, Any]:
+    def map(self, children: _List[Any]) -> dict[Any, Any]:
         items = children[1] if len(children) > 1 else []
         n = len(items)
         if n & 1:
@@ -296,7 +268,7 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
             raise _collision(children[0], items[0::2], "key", "map")
         return result
 
-    def set(self, children: list[Any]) -> frozenset[Any]:
+    def set(self, children: _List[Any]) -> frozenset[Any]:
         items = children[1] if len(children) > 1 else []
         if not items:
             return _EMPTY_SET  # one object for every #{} (a frozenset is 216 bytes)
@@ -308,7 +280,7 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
             raise _collision(children[0], items, "element", "set")
         return result
 
-    def tagged(self, children: list[Any]) -> Any:
+    def tagged(self, children: _List[Any]) -> Any:
         tok, value = children
         state = _local.state
         tag = tok.value[1:]
@@ -327,10 +299,10 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
     # atoms: terminal callbacks too ------------------------------------------------
 
     def STRING(self, tok: Token) -> str:
-        body = tok.value  # the lexer keeps the body only (no copy without the quotes)
+        body: str = tok.value  # the lexer keeps the body only (no copy without the quotes)
         if "\\" not in body:
             return body
-        return _unescape(body, tok.start_pos + 1)
+        return _unescape(body, (tok.start_pos or 0) + 1)
 
     def NUMBER(self, tok: Token) -> Any:
         text = tok.value
@@ -449,7 +421,7 @@ class _EdnLexer(Lexer):
             m = match(text, pos)
             if m is None:
                 break
-            kind = m.lastgroup
+            kind = m.lastgroup or ""  # every alternative is a named group
             start, end = m.span(kind)
             if end - start > max_token:
                 _too_long(text, start, end - start, max_token)
@@ -726,12 +698,13 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-def _line_column(text: str, pos: int) -> tuple[int, int]:
+def _line_column(text: str, pos: int | None) -> tuple[int, int]:
+    pos = pos or 0  # lark types a token's start_pos as optional; the lexer always sets it
     line = text.count("\n", 0, pos) + 1
     return line, pos - (text.rfind("\n", 0, pos) + 1) + 1
 
 
-def _where(text: str, pos: int) -> str:
+def _where(text: str, pos: int | None) -> str:
     line, column = _line_column(text, pos)
     return f"line {line}, column {column}"
 
@@ -739,8 +712,9 @@ def _where(text: str, pos: int) -> str:
 _EXCERPT_SPAN = 40
 
 
-def _excerpt(text: str, pos: int) -> str:
+def _excerpt(text: str, pos: int | None) -> str:
     """The line holding ``pos``, indented, and a caret under ``pos`` (LK's get_context)."""
+    pos = pos or 0
     start = text.rfind("\n", 0, pos) + 1
     end = text.find("\n", pos)
     if end < 0:
@@ -753,7 +727,7 @@ def _excerpt(text: str, pos: int) -> str:
     return f"  {line.rstrip(chr(13))}\n  {pad}^"
 
 
-def _error(text: str, pos: int, what: str, hint: str) -> EdnSyntaxError:
+def _error(text: str, pos: int | None, what: str, hint: str) -> EdnSyntaxError:
     line, column = _line_column(text, pos)
     context = _excerpt(text, pos)
     message = f"{what} at line {line}, column {column}{': ' + hint if hint else ''}:\n{context}"
@@ -766,8 +740,6 @@ def _clip(text: str, limit: int = 40) -> str:
 
 def _show(value: Any) -> str:
     """A short EDN rendering of ``value`` for messages."""
-    from fact_store.edn.writer import write  # the writer is the reader's inverse; imported late
-
     if isinstance(value, (str, bytes)) and len(value) > 60:
         value = value[:60]  # never render megabytes to show 60 characters
     elif isinstance(value, (tuple, list)) and len(value) > 10:

@@ -14,7 +14,44 @@ so a plain string works wherever a keyword is expected:
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+
+DEFAULT_MAX_DEPTH = 256
+"""How deeply collections may nest before :class:`LimitExceeded` is raised."""
+
+# --- the text of keywords and symbols (the reader validates, the writer checks) ---
+
+# A symbol's name or namespace: EDN's constituent characters (plus any Unicode
+# letter); `.`, `+`, `-` may start one only if no digit follows.
+_SEGMENT = r"(?:[.+\-](?![0-9])|[^\W\d]|[*!?$%&=<>])[\w*!?$%&=<>.+\-:#]*"
+_SYMBOL_RE = re.compile(rf"/|{_SEGMENT}(?:/{_SEGMENT})?")
+# A keyword's body: as a symbol's, but a segment may also start with a digit.
+_KW_SEGMENT = r"[\w*!?$%&=<>.+\-][\w*!?$%&=<>.+\-:#]*"
+_KEYWORD_RE = re.compile(rf":{_KW_SEGMENT}(?:/{_KW_SEGMENT})?")
+
+
+def is_symbol_text(text: str) -> bool:
+    """True if ``text`` is a valid EDN symbol that reads back as a Symbol.
+
+    >>> is_symbol_text("?e"), is_symbol_text("clojure.string/blank?"), is_symbol_text("1a")
+    (True, True, False)
+    >>> is_symbol_text("nil")  # reads as None
+    False
+    """
+    return (_SYMBOL_RE.fullmatch(text) is not None and text not in ("nil", "true", "false")
+            and "::" not in text and not text.endswith(":"))
+
+
+def is_keyword_text(text: str) -> bool:
+    """True if ``text`` (colon included) is a valid EDN keyword.
+
+    >>> is_keyword_text(":job/status"), is_keyword_text(":a b"), is_keyword_text("::a")
+    (True, False, False)
+    """
+    return (_KEYWORD_RE.fullmatch(text) is not None
+            and "::" not in text and not text.endswith(":"))
 
 
 class Keyword(str):
@@ -24,7 +61,7 @@ class Keyword(str):
 
     def __new__(cls, text: str) -> "Keyword":
         if type(text) is Keyword:
-            return text  # type: ignore[return-value]
+            return text
         if not text.startswith(":"):
             text = ":" + text
         return str.__new__(cls, text)
@@ -55,7 +92,7 @@ class Symbol(str):
 
     def __new__(cls, text: str) -> "Symbol":
         if type(text) is Symbol:
-            return text  # type: ignore[return-value]
+            return text
         return str.__new__(cls, text)
 
     @property
@@ -88,6 +125,8 @@ class Tagged:
     """A tagged literal the reader was told to keep as data (``#my/tag value``)."""
 
     __slots__ = ("tag", "value")
+    tag: str
+    value: Any
 
     def __init__(self, tag: str, value: Any) -> None:
         object.__setattr__(self, "tag", tag)

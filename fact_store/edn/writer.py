@@ -36,8 +36,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
-from fact_store.edn.reader import DEFAULT_MAX_DEPTH, is_keyword_text, is_symbol_text
-from fact_store.edn.values import BigInt, Char, Keyword, Symbol, Tagged
+from fact_store.edn.values import (DEFAULT_MAX_DEPTH, BigInt, Char, Keyword, Symbol, Tagged,
+                                   is_keyword_text, is_symbol_text)
 from fact_store.errors import EdnSyntaxError, FactStoreError, LimitExceeded
 
 __all__ = ["write"]

@@ -162,7 +162,7 @@ class PSortedList:
                 yield from leaf
 
     def __contains__(self, item: Any) -> bool:
-        return self.first(item if isinstance(item, tuple) else (item,)) == item
+        return bool(self.first(item if isinstance(item, tuple) else (item,)) == item)
 
     # -- reads ---------------------------------------------------------------
 
@@ -180,7 +180,7 @@ class PSortedList:
         branches = self._branches
         leaves, lmaxes = branches[bi][0], branches[bi][1]
         li = bisect_left(lmaxes, lo)
-        leaf = leaves[li]
+        leaf: list[Any] = leaves[li]
         j = bisect_left(leaf, lo)
         if hi <= leaf[-1]:
             return leaf[j:bisect_left(leaf, hi)]

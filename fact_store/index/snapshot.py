@@ -16,6 +16,7 @@ import itertools
 from typing import Any
 
 from fact_store.errors import StorageError, UnsupportedFormat
+from fact_store.log.record import pack_flat, unpack
 from fact_store.schema import TupleValue
 
 SNAPSHOT_VERSION = 3
@@ -40,7 +41,6 @@ def encode_snapshot(basis_t: int, next_eid: int, last_instant_us: int,
     Storing every order costs disk (about four times the datoms) and saves every sort
     when opening: rows come back as tuples built in msgpack's C code. O(n).
     """
-    from fact_store.log.record import pack_flat
     cur = set(indexes["eavt"])
     past = [h for h in history if not (h[4] and (h[0], h[1], h[2], h[3]) in cur)]
     doc: dict[str, Any] = {"v": SNAPSHOT_VERSION, "t": basis_t, "next_eid": next_eid,
@@ -56,7 +56,6 @@ def decode_snapshot(payload: bytes) -> dict[str, Any]:
     History is returned as a callable so it is only built when a read needs it.
     O(n), mostly in C. :raises StorageError: anything malformed.
     """
-    from fact_store.log.record import unpack
     try:
         d = unpack(payload, "index snapshot", use_list=False)
         if not isinstance(d, dict):

@@ -389,7 +389,6 @@ KIND_TX_V1 = 0x11
 #: bitwise complement of the offset, little-endian: never a run of zero bytes
 #: (offsets are small), so zeros written over it always change the record.
 KIND_TX_V2 = 0x12
-KNOWN_KINDS = (KIND_TX_V1, KIND_TX_V2)
 #: Bytes a version-2 body holds before its payload.
 WATERMARK_SIZE = 8
 _WM_MASK = (1 << 64) - 1

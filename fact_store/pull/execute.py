@@ -46,10 +46,12 @@ Semantics (Datomic's, see tests/fact_store/pull for each case):
 from __future__ import annotations
 
 import sys
-from typing import Any, Iterable, Iterator
+from typing import Any, Generator, Iterable
 
+from fact_store.dbapi import Database
 from fact_store.errors import QueryError
 from fact_store.pull.parse import DB_ID, XFORMS, PullSpec, parse_pattern
+from fact_store.schema import Schema
 
 #: Nesting depth up to which a finite pattern runs with direct Python calls
 #: (3 frames per level); deeper patterns use the explicit-stack executor.
@@ -118,7 +120,7 @@ class _SchemaBinding:
 
     __slots__ = ("schema", "specs", "wild", "wildcard")
 
-    def __init__(self, schema: Any) -> None:
+    def __init__(self, schema: Schema) -> None:
         self.schema = schema
         self.specs: dict[int, tuple[PullSpec, _Bound]] = {}
         self.wild: dict[int, tuple[_Sel, ...]] = {}
@@ -129,7 +131,7 @@ class _SchemaBinding:
     def wild_sels(self, aid: int) -> tuple[_Sel, ...]:
         sels = self.wild.get(aid)
         if sels is None:
-            attr = self.schema.attr(aid)
+            attr = self.schema.require(aid)
             s = _Sel(attr.ident, aid, attr.many, attr.is_ref, limit=1000)
             if attr.component:
                 s.sub, s.dynamic = self.wildcard, True
@@ -142,7 +144,7 @@ _MAX_BINDINGS = 64
 _MAX_SPECS = 2048
 
 
-def _binding(schema: Any) -> _SchemaBinding:
+def _binding(schema: Schema) -> _SchemaBinding:
     sb = _BINDINGS.get(schema.version)
     if sb is None:
         if len(_BINDINGS) >= _MAX_BINDINGS:
@@ -152,7 +154,7 @@ def _binding(schema: Any) -> _SchemaBinding:
     return sb
 
 
-def bind(spec: PullSpec, schema: Any) -> _Bound:
+def bind(spec: PullSpec, schema: Schema) -> _Bound:
     """The bound form of ``spec`` for ``schema`` (cached per spec and schema version).
 
     :raises QueryError: an unknown attribute, a reverse ref or sub-pattern on a
@@ -308,7 +310,7 @@ _Request = tuple[int, _Bound, dict[Any, int]]
 
 
 def _entity(ctx: _Context, eid: int, bp: _Bound, rec: dict[Any, int]
-            ) -> Iterator[_Request]:
+            ) -> Generator[_Request, Any, dict[Any, Any] | None]:
     """Generator pulling one entity: yields child requests, returns the result dict or None.
 
     ``rec`` maps each recursive selection entered on the current path to the
@@ -390,7 +392,7 @@ def _entity(ctx: _Context, eid: int, bp: _Bound, rec: dict[Any, int]
 
 
 def _children(ctx: _Context, s: _Sel, eids: list[int], rec: dict[Any, int]
-              ) -> Iterator[_Request]:
+              ) -> Generator[_Request, Any, list[Any]]:
     """Pull the entities ``eids`` that selection ``s`` leads to; at most s.limit (or 1) results."""
     out: list[Any] = []
     want = s.limit if s.many else 1
@@ -401,11 +403,11 @@ def _children(ctx: _Context, s: _Sel, eids: list[int], rec: dict[Any, int]
         crec = rec
         exhausted = False
         if s.recursive and s.depth is not None:
-            left = rec.get(s, s.depth)  # type: ignore[call-overload]
+            left = rec.get(s, s.depth)
             exhausted = left <= 0
             if not exhausted:
                 crec = dict(rec)
-                crec[s] = left - 1  # type: ignore[index]
+                crec[s] = left - 1
         for c in eids:
             if c in on_path:
                 out.append({DB_ID: c})
@@ -476,7 +478,7 @@ def clear_caches() -> None:
     _BINDINGS.clear()
 
 
-def _prepare(db: Any, pattern: Any) -> _Bound:
+def _prepare(db: Database, pattern: Any) -> _Bound:
     if db.is_history:
         raise QueryError("pull reads current values: use a current, as_of or since db, "
                          "not a history db", pattern=pattern)
@@ -492,7 +494,7 @@ def _prepare(db: Any, pattern: Any) -> _Bound:
     return bind(parse_pattern(pattern), db.schema)
 
 
-def _pull_one(db: Any, bp: _Bound, eid: Any) -> dict[Any, Any] | None:
+def _pull_one(db: Database, bp: _Bound, eid: Any) -> dict[Any, Any] | None:
     if type(eid) is not int:
         eid = db.entid(eid)
         if eid is None:
@@ -505,7 +507,7 @@ def _pull_one(db: Any, bp: _Bound, eid: Any) -> dict[Any, Any] | None:
     return _run(ctx, eid, bp)
 
 
-def pull(db: Any, pattern: Any, eid: Any) -> dict[Any, Any] | None:
+def pull(db: Database, pattern: Any, eid: Any) -> dict[Any, Any] | None:
     """Pull ``pattern`` (EDN text, read data or a PullSpec) for one entity of ``db``.
 
     ``eid`` is an entity id, an ident keyword or a lookup ref ``[attr, value]``.
@@ -529,7 +531,7 @@ def pull(db: Any, pattern: Any, eid: Any) -> dict[Any, Any] | None:
     return _pull_one(db, _prepare(db, pattern), eid)
 
 
-def pull_many(db: Any, pattern: Any, eids: Iterable[Any]) -> list[dict[Any, Any] | None]:
+def pull_many(db: Database, pattern: Any, eids: Iterable[Any]) -> list[dict[Any, Any] | None]:
     """Pull ``pattern`` for each of ``eids``; the list is aligned with ``eids`` (None where
     nothing was pulled, as in Datomic). The pattern is parsed and bound once.
     Runtime complexity: O(len(eids) * log n) plus the size of the results.

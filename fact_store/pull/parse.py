@@ -44,8 +44,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, cast
 
+from fact_store.edn.reader import read as read_edn
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import LimitExceeded, QueryError, QuerySyntaxError
 
@@ -206,7 +207,7 @@ def _limit_value(value: Any, where: Any) -> int | None:
     if value is None:
         return None
     if _is_positive_int(value):
-        return value
+        return cast(int, value)
     raise _syntax(":limit to be a positive integer or nil", value, where)
 
 
@@ -397,8 +398,7 @@ def parse_pattern(pattern: Any) -> PullSpec:
     if isinstance(pattern, str) and not isinstance(pattern, (Keyword, Symbol)):
         spec = _TEXT_CACHE.get(pattern)
         if spec is None:
-            from fact_store.edn import read
-            spec = _pattern(read(pattern), 1)
+            spec = _pattern(read_edn(pattern), 1)
             _remember(_TEXT_CACHE, pattern, spec)
         return spec
     try:

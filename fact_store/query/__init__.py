@@ -7,6 +7,17 @@ its answer is consistent.  Query text never runs arbitrary Python: function
 symbols resolve only in the built-in table or among the functions the
 application registered with :func:`register_query_fn` / :func:`register_aggregate`.
 
+The engine is a line; each module imports only those before it:
+
+* ``parse.py`` - EDN data → Query AST, independent of any db (and its LRU caches);
+* ``builtins.py`` - the predicates, functions and aggregates a query may call;
+* ``steps.py`` - the plan's values (step types, blocks, rule calls, the plan);
+* ``rules.py`` → ``plan.py`` - rule expansion per adornment; clause order, index choice;
+* ``context.py`` - one execution's state and its budgets (rows, deadline);
+* ``patterns.py`` → ``execute.py`` - data patterns; every other step, rule evaluation;
+* ``find.py`` - inputs in, components combined, aggregates, pull, find specs;
+* this module - the API: caches plans, pauses the GC, explains.
+
 >>> import fact_store as fs
 >>> conn = fs.connect("mem:query-doc")
 >>> _ = conn.transact([{":db/ident": ":person/name", ":db/valueType": ":db.type/string",
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 import gc
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
@@ -30,21 +42,18 @@ from typing import Any, Iterator
 from fact_store.errors import QueryError
 from fact_store.query import builtins
 from fact_store.query.builtins import register_aggregate, register_query_fn
-from fact_store.query.execute import Ctx, is_db
+from fact_store.query.context import Ctx, is_db
 from fact_store.query.find import bind_inputs, run_plan
-from fact_store.query.parse import (
-    BindColl, BindIgnore, BindScalar, BindTuple, Not, Or, Query, RulesVar, SrcVar, _LRU,
-    parse_query, parse_rules, show,
-)
-from fact_store.query.plan import (
-    BindStep, Block, FilterStep, NotStep, OrStep, PatternStep, QueryPlan, RuleStep, SourceInfo,
-    plan_query,
-)
+from fact_store.query.parse import (LRU, RulesVar, SrcVar, clear_caches as clear_parse_caches,
+                                    parse_query, parse_rules, show, show_binding)
+from fact_store.query.plan import plan_query
+from fact_store.query.steps import (BindStep, Block, FilterStep, NotStep, OrStep, PatternStep,
+                                    QueryPlan, RuleStep, SourceInfo)
 
 __all__ = ["q", "explain", "register_query_fn", "register_aggregate", "Explain",
            "clear_caches"]
 
-_plan_cache = _LRU(1024)
+_plan_cache = LRU(1024)
 
 #: Default limits of one query execution (RELIABILITY V3), overridable per call with
 #: ``q(..., timeout=, max_rows=)`` and per query with Datomic's ``:timeout`` (ms).  Past
@@ -87,9 +96,7 @@ def _paused_gc() -> Iterator[None]:
 
 def clear_caches() -> None:
     """Forget every parsed query, rule set and plan (tests use it)."""
-    from fact_store.query import parse as _parse
-    _parse._query_cache.clear()
-    _parse._rules_cache.clear()
+    clear_parse_caches()
     _plan_cache.clear()
 
 
@@ -105,8 +112,8 @@ def _prepare(query: Any, inputs: tuple[Any, ...]) -> tuple[QueryPlan, dict[int, 
                          f"got {len(inputs)}", expected=len(in_), got=len(inputs))
     values: dict[int, Any] = {}
     src_sig = []
-    rules_key = None
-    rules = None
+    rules_key: Any = None
+    rules: dict[str, Any] | None = None
     for i, (b, v) in enumerate(zip(in_, inputs)):
         values[i] = v
         if isinstance(b, SrcVar):
@@ -139,8 +146,7 @@ def _in_name(b: Any) -> str:
         return b.name
     if isinstance(b, RulesVar):
         return "%"
-    from fact_store.query.find import _bshow
-    return _bshow(b)
+    return show_binding(b)
 
 
 def q(query: Any, *inputs: Any, explain: bool = False, rng: Any = None,
@@ -218,7 +224,6 @@ def explain(query: Any, *inputs: Any, rng: Any = None, timeout: float | None = N
 
 def _explain(plan: QueryPlan, values: dict[int, Any], rng: Any, timeout: float | None = None,
              max_rows: int | None = None) -> Explain:
-    import time
     sources, scalar_row = bind_inputs(plan, values)
     ctx = Ctx(sources, rng, trace=True, max_rows=max_rows or DEFAULT_MAX_ROWS,
               timeout=_timeout(plan, timeout))

@@ -64,7 +64,7 @@ class Agg:
     name: str
     fn: Callable[..., Any]
     min_consts: int = 0
-    max_consts: int = 0
+    max_consts: int | None = 0              # None: any number
     needs_rng: bool = False
 
 
@@ -136,7 +136,7 @@ def _compare(a: Any, b: Any) -> int:
 #: Without it a recursive rule that squares a number does work that doubles every step,
 #: and one step can outlast the query's deadline.
 MAX_INT_DIGITS = 4_000
-_INT_BOUND = 10 ** MAX_INT_DIGITS
+_INT_BOUND: int = 10 ** MAX_INT_DIGITS
 _MAX_INT_BITS = _INT_BOUND.bit_length()
 
 
@@ -680,7 +680,7 @@ def _agg_median(vs: list[Any]) -> Any:
     return statistics.median(vs)
 
 
-def _agg_variance(vs: list[Any]) -> float:
+def _agg_variance(vs: list[Any]) -> Any:
     """Population variance, as Datomic and DataScript compute it."""
     n = len(vs)
     mean = sum(vs) / n

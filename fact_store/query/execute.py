@@ -1,67 +1,66 @@
-"""Plan + Db → relations: scans, hash joins, not/or, predicates, aggregates, find specs.
+"""Plan + Db → relations: runs blocks and every step type, rule calls included.
 
-Rows are plain tuples whose columns the plan fixed; a step maps a list of
-rows to a new list, and a block stops as soon as it has no rows left.  This
-module runs blocks and the steps other than data patterns (predicates,
-function bindings, ``not``, ``or``, rule calls); data patterns are in
-patterns.py, rule evaluation in rules.py, the find spec in find.py.
+**Blocks.**  Rows are plain tuples whose columns the plan fixed; a step maps
+a list of rows to a new list (appending the columns it binds), and a block
+stops as soon as it has no rows left.  :func:`run_block` dispatches each step
+to its runner through one table (``_RUNNERS``, built at the bottom of this
+module): data patterns (``patterns.py``: per-row index lookups or one scan and
+a hash join, chosen from the real row count), predicates and function
+bindings, ``not`` (an anti-join: the sub-block runs once, seeded with the
+distinct join keys), ``or`` (a union of branches seeded the same way, joined
+back), and rule calls.
+
+**Rules.**  A rule call runs for the distinct tuples of its bound arguments
+(the *seeds*) and joins the answers back: the magic-set idea without
+rewriting the program (``rules.py`` planned each call for its adornment and
+chose one of three modes):
+
+* ``nonrec``: every body runs once over the seeds;
+* ``factored`` (right-linear recursion, ``reach(x, y) :- edge(x, t), reach(t, y)``):
+  a semi-naive loop grows the set of (seed, b) pairs reachable through the
+  recursive bodies, each iteration running them only over the pairs found by
+  the previous one (the delta); then the exit bodies run once over all pairs.
+  The work is what one root reaches, not the whole closure of every node;
+* ``general``: semi-naive bottom-up evaluation over *tables* (rule,
+  adornment), each with a demand set (the bound tuples asked for: seeded by
+  the caller, grown by :class:`~fact_store.query.steps.IdbStep` reads inside
+  the bodies) and an answer set.  Each iteration runs every body once per new
+  demand and once per recursive call whose table gained answers, that call
+  reading only the new answers (its ``$ delta`` source), so no derivation is
+  repeated; it stops when an iteration adds no answer and no demand.
+
+Everything is iterative: deep recursion never touches Python's stack.
+
+**Budgets.**  After every step the row count is checked against
+``ctx.max_rows`` and the clock against ``ctx.deadline``; rule loops check both
+once per iteration (the sizes of their tables included); products are refused
+before they are built (``context.py``).
 
 Nothing is cached across executions except plans.
 """
 
 from __future__ import annotations
 
-import random as _random
-from operator import itemgetter
-from typing import Any, Iterable, Iterator
-
 import time as _time
+from operator import itemgetter
+from typing import Any, Callable
 
-from fact_store.errors import FactStoreError, QueryError, QueryLimitExceeded
+from fact_store.errors import FactStoreError, QueryError
 from fact_store.query.builtins import COMPARISONS, clj_eq, is_truthy
-from fact_store.query.parse import (BindColl, BindIgnore, BindScalar, BindTuple, show)
+from fact_store.query.context import (Ctx, check_deadline, check_product, over_rows, over_time,
+                                      paced)
+from fact_store.query.parse import BindColl, BindIgnore, BindScalar, BindTuple, show
 from fact_store.query.parse import show as _show
 from fact_store.query.patterns import UNIT_ROWS, CollSource, run_pattern
-from fact_store.query.plan import (BindStep, Block, FilterStep, NotStep, OrStep, PatternStep,
-                                   RuleStep)
+from fact_store.query.steps import (BindStep, Block, FilterStep, IdbStep, NotStep, OrStep,
+                                    PatternStep, RuleCall, RuleStep)
 
-__all__ = ["Ctx", "CollSource", "run_block", "UNIT_ROWS", "is_db"]
+__all__ = ["run_block", "evaluate_call"]
 
-
-def is_db(x: Any) -> bool:
-    return hasattr(x, "search") and hasattr(x, "schema")
+Rows = list[tuple[Any, ...]]
 
 
-# ---------------------------------------------------------------- context
-
-class Ctx:
-    """Everything one execution needs: sources, memoised scans, rule state, trace."""
-
-    __slots__ = ("sources", "memo", "rng", "trace", "stats", "rule_state", "counts", "access",
-                 "satisfied", "params", "max_rows", "deadline", "timeout")
-
-    def __init__(self, sources: dict[str, Any], rng: Any = None, trace: bool = False,
-                 params: tuple[Any, ...] = (), max_rows: int = 10_000_000,
-                 timeout: float | None = None) -> None:
-        self.sources = sources
-        self.params = params
-        self.max_rows = max_rows
-        self.timeout = timeout
-        self.deadline = None if timeout is None else _time.monotonic() + timeout
-        self.memo: dict[Any, Any] = {}
-        self.counts: dict[Any, int] = {}
-        self.rng = rng
-        self.trace = trace
-        self.stats: dict[int, list[Any]] = {}
-        self.rule_state: dict[Any, Any] = {}
-        self.access: dict[int, Any] = {}
-        self.satisfied: set[Any] = set()   # filters an AVET range already applied
-
-    def get_rng(self) -> Any:
-        if self.rng is None:
-            self.rng = _random.Random()
-        return self.rng
-
+# ---------------------------------------------------------------- blocks
 
 def run_block(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     """Run ``block``'s steps over ``rows`` (columns ``block.seed_vars``)."""
@@ -81,50 +80,7 @@ def run_block(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> list[tuple
     return rows
 
 
-def over_rows(ctx: Ctx, n: int, step: Any = None) -> QueryLimitExceeded:
-    where = f" at {show(step.form)}" if getattr(step, "form", None) is not None else ""
-    return QueryLimitExceeded(f"Query produced {n} rows{where}, more than the row budget of "
-                              f"{ctx.max_rows} (pass max_rows= to q to change it)",
-                              rows=n, limit=ctx.max_rows)
-
-
-def over_time(ctx: Ctx, step: Any = None) -> QueryLimitExceeded:
-    where = f" at {show(step.form)}" if getattr(step, "form", None) is not None else ""
-    return QueryLimitExceeded(f"Query ran past its deadline of {ctx.timeout} s{where} "
-                              "(pass timeout= to q, or :timeout in ms, to change it)",
-                              timeout=ctx.timeout)
-
-
-def check_product(ctx: Ctx, n: int, m: int, step: Any = None) -> None:
-    """Refuse to build a product of ``n`` x ``m`` rows past the row budget."""
-    if n * m > ctx.max_rows:
-        raise over_rows(ctx, n * m, step)
-
-
-def check_deadline(ctx: Ctx, step: Any = None) -> None:
-    if ctx.deadline is not None and _time.monotonic() > ctx.deadline:
-        raise over_time(ctx, step)
-
-
-_PACE = 1024
-
-
-def paced(ctx: Ctx, rows: list[Any], step: Any = None) -> Iterable[Any]:
-    """``rows``, checking the deadline every 1,024 rows: a step that calls a function per
-    row stops within one batch of its deadline, however many rows it has."""
-    if ctx.deadline is None or len(rows) <= _PACE:
-        return rows
-    return _paced(ctx, rows, step)
-
-
-def _paced(ctx: Ctx, rows: list[Any], step: Any) -> Iterator[Any]:
-    for i in range(0, len(rows), _PACE):
-        check_deadline(ctx, step)
-        yield from rows[i:i + _PACE]
-
-
 def _run_block_traced(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> list[Any]:
-    import time
     for step in block.steps:
         st = ctx.stats.setdefault(id(step), [0, 0, 0, 0.0, ""])
         st[0] += 1
@@ -132,21 +88,14 @@ def _run_block_traced(ctx: Ctx, block: Block, rows: list[tuple[Any, ...]]) -> li
         if not rows or (ctx.satisfied and step in ctx.satisfied):
             st[2] += len(rows)
             continue
-        t0 = time.perf_counter()
+        t0 = _time.perf_counter()
         rows = _RUNNERS[type(step)](ctx, step, rows)
-        st[3] += time.perf_counter() - t0
+        st[3] += _time.perf_counter() - t0
         st[2] += len(rows)
         if len(rows) > ctx.max_rows:
             raise over_rows(ctx, len(rows), step)
         check_deadline(ctx, step)
     return rows
-
-
-def _note(ctx: Ctx, step: Any, text: str) -> None:
-    if ctx.trace:
-        st = ctx.stats.setdefault(id(step), [0, 0, 0, 0.0, ""])
-        if text not in st[4]:
-            st[4] = (st[4] + ", " + text) if st[4] else text
 
 
 def _wrap(exc: Exception, form: Any) -> QueryError:
@@ -320,7 +269,7 @@ def _run_bind(ctx: Ctx, st: BindStep, rows: list[Any]) -> list[Any]:
 
 
 def _same(a: Any, b: Any) -> bool:
-    return a == b
+    return bool(a == b)
 
 
 # ---------------------------------------------------------------- not / or / rules
@@ -377,7 +326,7 @@ def _run_or(ctx: Ctx, st: OrStep, rows: list[Any]) -> list[Any]:
             found = {t[0] for t in acc}
             c = st.key_cols[0]
             return [r for r in rows if r[c] in found]
-        return [r for r in rows if kg(r) in acc]  # type: ignore[misc]
+        return [r for r in rows if kg(r) in acc]
     if n == 0:
         check_product(ctx, len(rows), len(acc), st)
         return [r + t for r in rows for t in acc]
@@ -389,7 +338,7 @@ def _run_or(ctx: Ctx, st: OrStep, rows: list[Any]) -> list[Any]:
     app = out.append
     get = joined.get
     for r in rows:
-        xs = get(kg(r))  # type: ignore[misc]
+        xs = get(kg(r))
         if xs:
             for x in xs:
                 app(r + x)
@@ -397,10 +346,10 @@ def _run_or(ctx: Ctx, st: OrStep, rows: list[Any]) -> list[Any]:
 
 
 def _run_rule(ctx: Ctx, st: RuleStep, rows: list[Any]) -> list[Any]:
-    from fact_store.query.rules import evaluate_call
     specs = _consts(ctx, st.args)
     cols = tuple(x for k, x in specs if k == 0)
     consts = [(i, x) for i, (k, x) in enumerate(specs) if k == 1]
+    raw: set[tuple[Any, ...]]
     if cols:
         cg = itemgetter(*cols)
         if len(cols) == 1:
@@ -440,12 +389,213 @@ def _run_rule(ctx: Ctx, st: RuleStep, rows: list[Any]) -> list[Any]:
     return out
 
 
-_RUNNERS: dict[type, Any] = {
+# ---------------------------------------------------------------- rule evaluation
+
+def evaluate_call(ctx: Ctx, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
+    """Answers of ``call`` for the bound-argument tuples ``seeds``: {seed: {free tuple}}."""
+    if call.mode == "nonrec":
+        return _eval_nonrec(ctx, call, seeds)
+    if call.mode == "factored":
+        return _eval_factored(ctx, call, seeds)
+    return _eval_general(ctx, call, seeds)
+
+
+def _getter(cols: tuple[int, ...]) -> Any:
+    if len(cols) == 1:
+        c = cols[0]
+        return lambda r: (r[c],)
+    if not cols:
+        return lambda r: ()
+    return itemgetter(*cols)
+
+
+def _eval_nonrec(ctx: Ctx, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
+    bpos, fpos = call.bound_pos, call.free_pos
+    answers: dict[Any, set[Any]] = {}
+    for blk, head_cols in call.bodies:
+        res = run_block(ctx, blk, seeds)
+        kg = _getter(tuple(head_cols[i] for i in bpos))
+        fg = _getter(tuple(head_cols[i] for i in fpos))
+        for r in res:
+            k = kg(r)
+            s = answers.get(k)
+            if s is None:
+                s = answers[k] = set()
+            s.add(fg(r))
+    return answers
+
+
+def _eval_factored(ctx: Ctx, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
+    reached: set[tuple[Any, ...]] = set()
+    delta = []
+    for seed in seeds:
+        row = (seed,) + seed
+        if row not in reached:
+            reached.add(row)
+            delta.append(row)
+    while delta:
+        check_deadline(ctx, call)
+        if len(reached) > ctx.max_rows:
+            raise over_rows(ctx, len(reached), call)
+        new: list[tuple[Any, ...]] = []
+        for blk, spec in call.rec_bodies:
+            res = run_block(ctx, blk, delta)
+            if not res:
+                continue
+            if all(k == 0 for k, _ in spec):
+                g = itemgetter(0, *[x for _, x in spec])
+                for r in res:
+                    t = g(r)
+                    if t not in reached:
+                        reached.add(t)
+                        new.append(t)
+            else:
+                for r in res:
+                    t = (r[0],) + tuple(r[x] if k == 0 else x for k, x in spec)
+                    if t not in reached:
+                        reached.add(t)
+                        new.append(t)
+        delta = new
+    rows = list(reached)
+    answers: dict[Any, set[Any]] = {}
+    one_seed = len(seeds) == 1
+    for blk, free_cols in call.exit_bodies:
+        res = run_block(ctx, blk, rows)
+        if not res:
+            continue
+        if one_seed:       # every row belongs to the one seed: no grouping needed
+            s = answers.setdefault(seeds[0], set())
+            if len(free_cols) == 1:
+                c = free_cols[0]
+                s.update([(r[c],) for r in res])
+            else:
+                g = itemgetter(*free_cols)
+                s.update([g(r) for r in res])
+            continue
+        fg = _getter(free_cols)
+        for r in res:
+            got = answers.get(r[0])
+            if got is None:
+                got = answers[r[0]] = set()
+            got.add(fg(r))
+    return answers
+
+
+def _eval_general(ctx: Ctx, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
+    tables = call.tables
+    names = []
+    for t in tables:
+        names += [f"$ idb {t.id}", f"$ magic {t.id}", f"$ delta {t.id}"]
+    saved = {n: ctx.sources.get(n) for n in names}
+    saved_state = {t.id: ctx.rule_state.get(("demands", t.id)) for t in tables}
+    ans = {t.id: CollSource([]) for t in tables}
+    ans_set: dict[int, set[Any]] = {t.id: set() for t in tables}
+    magic = {t.id: CollSource([]) for t in tables}
+    magic_set: dict[int, set[Any]] = {t.id: set() for t in tables}
+    dmagic: dict[int, list[Any]] = {t.id: [] for t in tables}
+    dans: dict[int, list[Any]] = {t.id: [] for t in tables}
+    try:
+        for t in tables:
+            ctx.sources[f"$ idb {t.id}"] = ans[t.id]
+            ctx.sources[f"$ magic {t.id}"] = magic[t.id]
+            ctx.rule_state[("demands", t.id)] = set()
+        root = call.root
+        assert root is not None
+        fresh = [s for s in dict.fromkeys(seeds)]
+        magic_set[root.id].update(fresh)
+        magic[root.id].add(list(fresh))
+        dmagic[root.id] = fresh
+        while True:
+            check_deadline(ctx, call)
+            total = sum(len(ans[t.id].rows) for t in tables)
+            if total > ctx.max_rows:
+                raise over_rows(ctx, total, call)
+            new_ans: dict[int, set[Any]] = {t.id: set() for t in tables}
+            for t in tables:
+                for body in t.bodies:
+                    if dmagic[t.id]:
+                        res = run_block(ctx, body.seed_block, dmagic[t.id])
+                        if res:
+                            hg = itemgetter(*body.head_cols)
+                            new_ans[t.id].update(_tuples(hg, res, len(body.head_cols)))
+                    for at, vblk, hcols in body.variants:
+                        if not dans[at.id]:
+                            continue
+                        ctx.sources[f"$ delta {at.id}"] = CollSource(dans[at.id])
+                        res = run_block(ctx, vblk, UNIT_ROWS)
+                        if res:
+                            hg = itemgetter(*hcols)
+                            new_ans[t.id].update(_tuples(hg, res, len(hcols)))
+            progress = False
+            for t in tables:
+                seen = ans_set[t.id]
+                na = [x for x in new_ans[t.id] if x not in seen]
+                seen.update(na)
+                if na:
+                    ans[t.id].add(na)
+                dans[t.id] = na
+                dem = ctx.rule_state[("demands", t.id)]
+                ms = magic_set[t.id]
+                dm = [x for x in dem if x not in ms]
+                dem.clear()
+                ms.update(dm)
+                if dm:
+                    magic[t.id].add(dm)
+                dmagic[t.id] = dm
+                progress = progress or bool(na) or bool(dm)
+            if not progress:
+                break
+        bpos = root.bound_pos
+        fpos = tuple(i for i, b in enumerate(root.adorn) if not b)
+        kg = _getter(bpos)
+        fg = _getter(fpos)
+        answers: dict[Any, set[Any]] = {}
+        for x in ans[root.id].rows:
+            k = kg(x)
+            s = answers.get(k)
+            if s is None:
+                s = answers[k] = set()
+            s.add(fg(x))
+        return answers
+    finally:
+        for n, v in saved.items():
+            if v is None:
+                ctx.sources.pop(n, None)
+            else:
+                ctx.sources[n] = v
+        for tid, v in saved_state.items():
+            if v is None:
+                ctx.rule_state.pop(("demands", tid), None)
+            else:
+                ctx.rule_state[("demands", tid)] = v
+
+
+def _tuples(g: Any, rows: list[Any], n: int) -> Any:
+    if n == 1:
+        return ((g(r),) for r in rows)
+    return (g(r) for r in rows)
+
+
+def _run_idb(ctx: Ctx, st: IdbStep, rows: list[Any]) -> list[Any]:
+    dem = ctx.rule_state[("demands", st.table.id)]
+    spec = st.demand
+    if spec:
+        if all(k == 0 for k, _ in spec):
+            cols = [x for _, x in spec]
+            if len(cols) == 1:
+                c = cols[0]
+                dem.update((r[c],) for r in rows)
+            else:
+                g = itemgetter(*cols)
+                dem.update(g(r) for r in rows)
+        else:
+            dem.update(tuple(r[x] if k == 0 else x for k, x in spec) for r in rows)
+    else:
+        dem.add(())
+    return run_pattern(ctx, st.pattern, rows)
+
+
+_RUNNERS: dict[type, Callable[[Ctx, Any, Rows], Rows]] = {
     PatternStep: run_pattern, FilterStep: _run_filter, BindStep: _run_bind,
-    NotStep: _run_not, OrStep: _run_or, RuleStep: _run_rule,
+    NotStep: _run_not, OrStep: _run_or, RuleStep: _run_rule, IdbStep: _run_idb,
 }
-
-
-def register_runner(step_type: type, fn: Any) -> None:
-    """Used by rules.py to add the runner of its own step types."""
-    _RUNNERS[step_type] = fn

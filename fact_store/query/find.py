@@ -1,8 +1,24 @@
 """Inputs in, results out: binding :in, running the components, aggregates, pull, find specs.
 
-The result of the :where clauses is the *set* of tuples over the :find and
-:with variables (Datomic's semantics: duplicates collapse before aggregation,
-so use :with to keep them).  Then, by find spec:
+The last stage of the line parse → plan → execute → find.  Three steps:
+
+1. **Inputs** (:func:`bind_inputs`): each :in value is checked against its
+   binding and turned into a source - a Db stays a Db, a collection or
+   relation becomes a :class:`~fact_store.query.patterns.CollSource` (the
+   planner joins it like a pattern), scalars become the *parameter row*
+   that every step reads as constants.
+2. **Components** (:func:`run_plan`): the planner split the :where into
+   components that share no variable; each runs once from the unit relation
+   and is projected to the :find/:with variables it provides, as a set.  An
+   empty component ends the query (the result is empty).  The components'
+   sets are then combined by a cross product - the only place a product is
+   built deliberately, checked against the row budget before it is.
+3. **Shaping**: the result of the :where clauses is the *set* of tuples over
+   the :find and :with variables (Datomic's semantics: duplicates collapse
+   before aggregation, so use :with to keep them).  Aggregates group those
+   tuples by the non-aggregate :find elements (one pass, a dict of groups)
+   and call each aggregate on its column; pull expressions call
+   :func:`fact_store.pull.pull_many` once per column.  Then, by find spec:
 
 * relation ``:find ?a ?b`` → a ``set`` of tuples (a ``list`` when a pull
   expression puts dicts in the tuples, as dicts are not hashable);
@@ -16,17 +32,20 @@ so use :with to keep them).  Then, by find spec:
 from __future__ import annotations
 
 from operator import itemgetter
-from typing import Any
+from typing import Any, Callable
 
+from fact_store.edn.values import Symbol
 from fact_store.errors import FactStoreError, QueryError
+from fact_store.pull import pull_many
 from fact_store.query import builtins
-from fact_store.query.execute import (UNIT_ROWS, CollSource, Ctx, check_product, is_db,
-                                     run_block)
+from fact_store.query.context import Ctx, check_product, is_db
+from fact_store.query.execute import run_block
 from fact_store.query.parse import (
-    Aggregate, BindColl, BindIgnore, BindScalar, BindTuple, FindColl, FindRel, FindScalar,
-    FindTuple, PullExpr, RulesVar, SrcVar, Var, show,
+    Aggregate, BindScalar, BindTuple, FindColl, FindRel, FindScalar, FindTuple, PullExpr, SrcVar,
+    Var, show, show_binding,
 )
-from fact_store.query.plan import QueryPlan
+from fact_store.query.patterns import UNIT_ROWS, CollSource
+from fact_store.query.steps import QueryPlan
 from fact_store.query.parse import show as _show
 
 __all__ = ["bind_inputs", "run_plan"]
@@ -59,7 +78,7 @@ def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any]
             rows = [tuple(_tuple_input(b, v))]
         else:
             if not _is_seq(v):
-                raise QueryError(f"Input for collection binding {_bshow(b)} must be a "
+                raise QueryError(f"Input for collection binding {show_binding(b)} must be a "
                                  f"collection, got {_show(v)}", binding=b)
             inner = b.binding
             if isinstance(inner, BindTuple):
@@ -67,11 +86,11 @@ def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any]
                 rows = []
                 for t in v:
                     if not _is_seq(t):
-                        raise QueryError(f"Input for relation binding {_bshow(b)} must hold "
+                        raise QueryError(f"Input for relation binding {show_binding(b)} must hold "
                                          f"tuples, got {_show(t)}", binding=b)
                     t = tuple(t)
                     if len(t) < n:
-                        raise QueryError(f"Input for relation binding {_bshow(b)} has a tuple of "
+                        raise QueryError(f"Input for relation binding {show_binding(b)} has a tuple of "
                                          f"{len(t)} elements, expected {n}", binding=b)
                     rows.append(t[:n])
             else:
@@ -83,28 +102,13 @@ def bind_inputs(plan: QueryPlan, values: dict[int, Any]) -> tuple[dict[str, Any]
 def _tuple_input(b: Any, v: Any) -> list[Any]:
     """The values of a tuple binding's variables ('_' positions dropped)."""
     if not _is_seq(v):
-        raise QueryError(f"Input for tuple binding {_bshow(b)} must be a sequence, got {_show(v)}",
+        raise QueryError(f"Input for tuple binding {show_binding(b)} must be a sequence, got {_show(v)}",
                          binding=b)
     vals = list(v)
     if len(vals) != len(b.bindings):
-        raise QueryError(f"Input for tuple binding {_bshow(b)} must have {len(b.bindings)} "
+        raise QueryError(f"Input for tuple binding {show_binding(b)} must have {len(b.bindings)} "
                          f"elements, got {len(vals)}", binding=b)
     return [x for x, bb in zip(vals, b.bindings) if isinstance(bb, BindScalar)]
-
-
-def _bshow(b: Any) -> str:
-    if isinstance(b, BindScalar):
-        return b.var.name
-    if isinstance(b, BindIgnore):
-        return "_"
-    if isinstance(b, BindTuple):
-        return "[" + " ".join(_bshow(x) for x in b.bindings) + "]"
-    if isinstance(b, BindColl):
-        inner = b.binding
-        if isinstance(inner, BindTuple):
-            return "[" + _bshow(inner) + "]"
-        return "[" + _bshow(inner) + " ...]"
-    return show(b)
 
 
 def run_plan(plan: QueryPlan, ctx: Ctx, scalar_row: tuple[Any, ...]) -> Any:
@@ -209,6 +213,7 @@ def _aggregate(plan: QueryPlan, ctx: Ctx, tuples: Any,
         resolved.append((j, el, agg, consts, pos[el.var]))
     groups: dict[Any, list[tuple[Any, ...]]] = {}
     get = groups.get
+    gk: Callable[[tuple[Any, ...]], Any]
     if len(group_idx) > 1:
         gk = itemgetter(*group_idx)
     elif group_idx:
@@ -261,16 +266,11 @@ def _aggregate(plan: QueryPlan, ctx: Ctx, tuples: Any,
 
 
 def _agg_form(el: Aggregate) -> list[Any]:
-    from fact_store.edn.values import Symbol
     return [Symbol(el.fn), *el.args]
 
 
 def _pull(plan: QueryPlan, ctx: Ctx, rows: list[tuple[Any, ...]], pulls: list[int],
           pos: dict[Var, int], tuples: Any) -> list[tuple[Any, ...]]:
-    try:
-        from fact_store.pull import pull_many
-    except ImportError as exc:  # pragma: no cover - the pull API ships with the engine
-        raise QueryError("pull expressions in :find need fact_store.pull") from exc
     elements = plan.query.find.elements
     out = [list(r) for r in rows]
     for j in pulls:

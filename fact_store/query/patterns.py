@@ -14,8 +14,8 @@ Datoms are read through an :class:`Access`.  Db.search() returns
 ``(e, a, v, tx, added)`` tuples built for the caller; for an unfiltered Db
 the access reads the covering indexes' own tuples instead (no copy), and
 every position is mapped through the index's *layout* (AEVT tuples are
-``(a, e, v, tx)``: e is at 1).  That fast path is checked against
-``search()`` once per Db class and otherwise never used.
+``(a, e, v, tx)``: e is at 1).  Filtered dbs (as_of, since, history) have no
+such indexes and are read through ``search()``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,12 @@ from __future__ import annotations
 from operator import itemgetter
 from typing import Any
 
+from fact_store.dbapi import Database
 from fact_store.errors import FactStoreError, QueryError
+from fact_store.index.covering import MAX
+from fact_store.query.context import Ctx, check_product, note
 from fact_store.query.parse import show
+from fact_store.query.steps import PatternStep
 
 __all__ = ["Access", "CollSource", "run_pattern", "estimate_count", "UNIT_ROWS"]
 
@@ -46,35 +50,9 @@ _NAMES = {SEARCH: "search", EAVT: "EAVT", AEVT: "AEVT", AVET: "AVET", VAET: "VAE
 
 # ---------------------------------------------------------------- access
 
-_raw_ok: dict[type, bool] = {}
-
-
-def _raw_supported(db: Any) -> bool:
-    """Does this Db class keep covering indexes we can read directly?  Checked once per class."""
-    cls = type(db)
-    got = _raw_ok.get(cls)
-    if got is None:
-        got = False
-        try:
-            from fact_store.index.covering import MAX  # noqa: F401
-            probe = cls.empty() if hasattr(cls, "empty") else None
-            if probe is not None and not probe.is_filtered:
-                acc = Access(probe, raw=True)
-                ok = True
-                for a in {d[1] for d in probe.search()}:
-                    want = sorted(d[:4] for d in probe.search(None, a))
-                    lst, lay = acc.fetch(None, a, None, None)
-                    have = sorted(tuple(t[i] for i in lay[:4]) for t in lst)
-                    ok = ok and want == have
-                    for d in probe.search(None, a)[:3]:
-                        lst, lay = acc.fetch(d[0], a, None, None)
-                        ok = ok and sorted(tuple(t[i] for i in lay[:4]) for t in lst) == \
-                            sorted(x[:4] for x in probe.search(d[0], a))
-                got = ok
-        except Exception:  # noqa: BLE001 - any surprise means: use search()
-            got = False
-        _raw_ok[cls] = got
-    return got
+#: Read an unfiltered Db's covering indexes directly (``Database.index``) instead of
+#: through ``search()``. Tests turn it off to run every query through ``search()``.
+RAW_INDEXES = True
 
 
 def _succ(x: Any) -> Any:
@@ -92,16 +70,16 @@ class Access:
 
     __slots__ = ("db", "raw", "eavt", "aevt", "avet", "vaet", "search", "MAX")
 
-    def __init__(self, db: Any, raw: bool | None = None) -> None:
+    def __init__(self, db: Database, raw: bool | None = None) -> None:
         self.db = db
         self.search = db.search
         if raw is None:
-            raw = not getattr(db, "is_filtered", True) and _raw_supported(db)
+            raw = RAW_INDEXES and not db.is_filtered
         self.raw = raw
+        self.MAX = MAX
         if raw:
-            from fact_store.index.covering import MAX
-            self.MAX = MAX
-            self.eavt, self.aevt, self.avet, self.vaet = db._eavt, db._aevt, db._avet, db._vaet
+            self.eavt, self.aevt, self.avet, self.vaet = (db.index("eavt"), db.index("aevt"),
+                                                          db.index("avet"), db.index("vaet"))
 
     def by_value(self, v: Any, tx: Any) -> list[Any]:
         """Datoms with value ``v`` in any attribute, as search() tuples: one AVET seek per
@@ -223,7 +201,7 @@ class Access:
         return generic, SEARCH
 
 
-def estimate_count(ctx: Any, acc: Access, a: Any, v: Any) -> int:
+def estimate_count(ctx: Ctx, acc: Access, a: Any, v: Any) -> int:
     key = (id(acc.db), a, v)
     got = ctx.counts.get(key)
     if got is None:
@@ -231,7 +209,7 @@ def estimate_count(ctx: Any, acc: Access, a: Any, v: Any) -> int:
     return got
 
 
-def _norm_key(db: Any, pos: int, ref_v: bool, k: Any) -> Any:
+def _norm_key(db: Database, pos: int, ref_v: bool, k: Any) -> Any:
     """An entity or attribute given by ident / lookup ref → its id (None: matches nothing)."""
     if type(k) is int:
         return k
@@ -248,7 +226,7 @@ def _norm_key(db: Any, pos: int, ref_v: bool, k: Any) -> Any:
 
 # ---------------------------------------------------------------- patterns on a Db
 
-def _args(ctx: Any, st: Any, db: Any) -> tuple[list[Any], Any] | None:
+def _args(ctx: Ctx, st: PatternStep, db: Database) -> tuple[list[Any], Any] | None:
     args: list[Any] = [None, None, None, None]
     added = None
     for pos, c in st.consts:
@@ -302,7 +280,7 @@ def _extract(ds: list[Any], lay: tuple[Any, ...], out_pos: tuple[int, ...]) -> l
     return [ig(d) for d in ds]
 
 
-def access(ctx: Any, db: Any, st: Any) -> Access:
+def access(ctx: Ctx, db: Database, st: PatternStep) -> Access:
     acc = ctx.access.get(id(db))
     if acc is None:
         acc = ctx.access[id(db)] = Access(db)
@@ -311,7 +289,7 @@ def access(ctx: Any, db: Any, st: Any) -> Access:
     return acc
 
 
-def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
+def run_pattern(ctx: Ctx, st: PatternStep, rows: list[tuple[Any, ...]]) -> list[Any]:
     """Join the rows with a data pattern (see the module docstring)."""
     if st.never:
         return []
@@ -324,23 +302,22 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
     args, added = got
     acc = access(ctx, src, st)
     if not st.key_cols:
-        ds = lay = None
+        ds: list[Any] | None = None
+        lay: tuple[Any, ...] = AVET
         if st.ranges and acc.raw and len(rows) == 1:
             ds = _ranged(ctx, acc, st, args, rows[0])
             if ds is not None:
-                lay = AVET
                 ctx.satisfied.update(st.range_filters)
-                _note(ctx, st, "AVET range")
+                note(ctx, st, "AVET range")
         if ds is None:
             if st.range_filters:
                 ctx.satisfied.difference_update(st.range_filters)
             ds, lay = acc.fetch(*args)
-            _note(ctx, st, "scan " + _NAMES[lay])
+            note(ctx, st, "scan " + _NAMES[lay])
         ds = _filter(ds, lay, added, st.eq_pos)
         exts = _extract(ds, lay, st.out_pos)
         if len(rows) == 1 and not rows[0]:
             return exts
-        from fact_store.query.execute import check_product
         check_product(ctx, len(rows), len(exts), st)
         return [r + x for r in rows for x in exts]
     memo_key = (st.src, tuple(args), added, st.key_pos, st.out_pos, st.eq_pos)
@@ -353,12 +330,12 @@ def run_pattern(ctx: Any, st: Any, rows: list[tuple[Any, ...]]) -> list[Any]:
             if scan <= len(rows) * LOOKUP_COST:
                 idx = ctx.memo[memo_key] = _build_index(acc, args, added, st)
     if idx is not None:
-        _note(ctx, st, "hash join")
+        note(ctx, st, "hash join")
         return _probe(st, src, idx, rows)
     return _lookup(ctx, st, acc, args, added, rows)
 
 
-def _ranged(ctx: Any, acc: Access, st: Any, args: list[Any],
+def _ranged(ctx: Ctx, acc: Access, st: PatternStep, args: list[Any],
             row: tuple[Any, ...]) -> list[Any] | None:
     """An AVET range read for a pattern whose value is compared with constants right after."""
     lo = hi = None
@@ -395,7 +372,7 @@ class _Index:
         self.single = True
 
 
-def _build_index(acc: Access, args: list[Any], added: Any, st: Any) -> _Index:
+def _build_index(acc: Access, args: list[Any], added: Any, st: PatternStep) -> _Index:
     ds, lay = acc.fetch(*args)
     ds = _filter(ds, lay, added, st.eq_pos)
     idx = _Index()
@@ -432,7 +409,7 @@ def _build_index(acc: Access, args: list[Any], added: Any, st: Any) -> _Index:
     return idx
 
 
-def _needs_norm(st: Any, rows: list[Any]) -> list[tuple[int, int]]:
+def _needs_norm(st: PatternStep, rows: list[Any]) -> list[tuple[int, int]]:
     """Key positions whose row values may be idents or lookup refs rather than ids."""
     if st.keys_ids:
         return []
@@ -445,7 +422,7 @@ def _needs_norm(st: Any, rows: list[Any]) -> list[tuple[int, int]]:
     return norm
 
 
-def _probe(st: Any, db: Any, idx: _Index, rows: list[Any]) -> list[Any]:
+def _probe(st: PatternStep, db: Database, idx: _Index, rows: list[Any]) -> list[Any]:
     first, rest = idx.first, idx.rest
     get = first.get
     out: list[Any] = []
@@ -509,7 +486,7 @@ def _probe(st: Any, db: Any, idx: _Index, rows: list[Any]) -> list[Any]:
     return out
 
 
-def _added_flag(val: Any, st: Any) -> bool:
+def _added_flag(val: Any, st: PatternStep) -> bool:
     """The value a variable in a data pattern's added position holds: true or false."""
     if val is True or val is False:
         return val
@@ -518,7 +495,7 @@ def _added_flag(val: Any, st: Any) -> bool:
                      form=st.form)
 
 
-def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
+def _lookup(ctx: Ctx, st: PatternStep, acc: Access, args: list[Any], added: Any,
             rows: list[Any]) -> list[Any]:
     db = acc.db
     out: list[Any] = []
@@ -529,7 +506,7 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
     if len(key_cols) == 1:
         kc, kp = key_cols[0], key_pos[0]
         fetch, lay = acc.keyed(args, kp, ref_v)
-        _note(ctx, st, "lookup per row " + _NAMES[lay])
+        note(ctx, st, "lookup per row " + _NAMES[lay])
         if not simple:
             raw_fetch = fetch
 
@@ -577,19 +554,19 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
                     continue
             nk = k if type(k) is int else _norm_key(db, kp, ref_v, k)
             ds = fetch(nk) if nk is not None else []
-            exts = [(d[p],) for d in ds] if single else [xg(d) for d in ds]
+            exts: list[Any] = [(d[p],) for d in ds] if single else [xg(d) for d in ds]
             if cache is not None:
                 cache[k] = exts
             for x in exts:
                 app(r + x)
         return out
-    _note(ctx, st, "lookup per row")
+    note(ctx, st, "lookup per row")
     kg = itemgetter(*key_cols)
     cache2: dict[Any, list[Any]] = {}
     for r in rows:
         k = kg(r)
-        exts = cache2.get(k)
-        if exts is None:
+        exts2 = cache2.get(k)
+        if exts2 is None:
             a = list(args)
             ok = True
             row_added = added
@@ -607,20 +584,13 @@ def _lookup(ctx: Any, st: Any, acc: Access, args: list[Any], added: Any,
                 a[pos] = nv
             if ok:
                 ds, lay = acc.fetch(*a)
-                exts = _extract(_filter(ds, lay, row_added, eq_pos), lay, out_pos)
+                exts2 = _extract(_filter(ds, lay, row_added, eq_pos), lay, out_pos)
             else:
-                exts = []
-            cache2[k] = exts
-        for x in exts:
+                exts2 = []
+            cache2[k] = exts2
+        for x in exts2:
             app(r + x)
     return out
-
-
-def _note(ctx: Any, step: Any, text: str) -> None:
-    if ctx.trace:
-        st = ctx.stats.setdefault(id(step), [0, 0, 0, 0.0, ""])
-        if text not in st[4]:
-            st[4] = (st[4] + ", " + text) if st[4] else text
 
 
 # ---------------------------------------------------------------- collections as sources
@@ -702,7 +672,7 @@ def _index_into(idx: dict[Any, list[Any]], sig: Any, rows: list[tuple[Any, ...]]
             lst.append(x)
 
 
-def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
+def _run_coll(ctx: Ctx, st: PatternStep, src: Any, rows: list[Any]) -> list[Any]:
     if not isinstance(src, CollSource):
         src = _as_coll(ctx, st.src, src)
     consts = st.consts
@@ -713,13 +683,12 @@ def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
             exts = src.scan((consts, st.eq_pos, st.out_pos))
             if len(rows) == 1 and not rows[0]:
                 return list(exts)
-            from fact_store.query.execute import check_product
-            check_product(ctx, len(rows), len(exts), st)
+                check_product(ctx, len(rows), len(exts), st)
             return [r + x for r in rows for x in exts]
         idx = src.index((consts, st.eq_pos, st.out_pos, st.key_pos))
     except IndexError:
         raise QueryError(f"Source {st.src} has a tuple shorter than the pattern "
-                         f"{_show(st.form)}", form=st.form) from None
+                         f"{show(st.form)}", form=st.form) from None
     out: list[Any] = []
     app = out.append
     get = idx.get
@@ -744,12 +713,7 @@ def _run_coll(ctx: Any, st: Any, src: Any, rows: list[Any]) -> list[Any]:
     return out
 
 
-def _show(form: Any) -> str:
-    from fact_store.query.parse import show
-    return show(form)
-
-
-def _as_coll(ctx: Any, name: str, value: Any) -> CollSource:
+def _as_coll(ctx: Ctx, name: str, value: Any) -> CollSource:
     src = ctx.memo.get(("coll", name))
     if src is None:
         try:

@@ -1,11 +1,15 @@
 """AST + schema → plan: idents resolved, clauses ordered, index chosen, rules expanded.
 
-A plan is a tree of :class:`Block` values.  A block starts from a *seed*
-relation (columns ``seed_vars``) and runs its steps in order; every step
-appends the variables it binds as new columns, so each step's column indices
-are fixed here, once, and execution never looks a variable up by name.
+The second stage of the line parse → plan → execute → find.  A plan is a tree
+of the :class:`~fact_store.query.steps.Block` values ``steps.py`` defines: a
+block starts from a *seed* relation (columns ``seed_vars``) and runs its steps
+in order; every step appends the variables it binds as new columns, so each
+step's column indices are fixed here, once, and execution never looks a
+variable up by name.  Rule calls are handed to ``rules.py``'s
+:class:`~fact_store.query.rules.RuleProgram`, which plans each rule for the
+adornment of its call site with this planner.
 
-Clause order is chosen greedily: at each point the runnable clause with the
+**Join order.**  Clause order is chosen greedily: at each point the runnable clause with the
 lowest estimated cost goes next.  Predicates, ``not`` and patterns that only
 test bound variables run as soon as their variables are bound; patterns are
 ranked by which positions are bound (a bound entity reads EAVT, a constant
@@ -16,172 +20,35 @@ versions of its sources and the kinds of its inputs: that is its cache key.
 Whether a pattern joins by per-row index lookups or by one scan and a hash
 join is decided at run time, from the real row count (see execute.py).
 
-Disconnected parts of a query (no shared variable) become separate
-*components*, run separately and combined only when the :find needs them.
+**Components.**  Disconnected parts of a query (no shared variable) become
+separate *components* (union-find over the clauses' variables, scalar inputs
+excluded), run separately and combined only when the :find needs them, so a
+product is built at most once, at the end, and only of what :find keeps.
+
+**Budgets** are not the planner's: it refuses only what cannot run
+(insufficient bindings, unknown attributes, functions or rules), and
+execution enforces the row budget and the deadline (``context.py``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, cast
 
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import QueryError, QuerySyntaxError
 from fact_store.query import builtins
 from fact_store.query.parse import (
-    Aggregate, And, Blank, BindColl, BindIgnore, BindScalar, BindTuple, Const, FindColl,
-    FindRel, FindScalar, FindTuple, Function, Not, Or, Pattern, Predicate, PullExpr, Query,
-    RuleExpr, RulesVar, SrcVar, Var, binding_vars, bound_by_clause, clause_vars, show,
+    Aggregate, And, Blank, BindColl, BindIgnore, BindScalar, BindTuple, Const, Function, Not, Or,
+    Pattern, Predicate, PullExpr, Query, RuleExpr, RulesVar, SrcVar, Var, binding_vars,
+    bound_by_clause, clause_vars, show, show_binding,
 )
+from fact_store.query.rules import RuleProgram
+from fact_store.query.steps import (BindStep, Block, Component, Env, FilterStep, NotStep, OrStep,
+                                    PatternStep, Prebuilt, QueryPlan, RuleStep, SourceInfo,
+                                    Unplannable)
+from fact_store.schema import coerce
 
-__all__ = ["Block", "PatternStep", "FilterStep", "BindStep", "NotStep", "OrStep", "RuleStep",
-           "SourceInfo", "Planner", "QueryPlan", "plan_query", "Unplannable"]
-
-
-# ---------------------------------------------------------------- plan values
-
-@dataclass(frozen=True, slots=True)
-class SourceInfo:
-    """What the planner knows of one source: a Db (with its schema) or a collection."""
-
-    name: str
-    is_db: bool
-    schema: Any = None
-    width: int | None = None      # tuple width of a collection, when known
-
-
-@dataclass(eq=False, slots=True)
-class PatternStep:
-    """Match a data pattern against a source and join it to the rows.
-
-    Positions are datom positions (e a v tx added) for a Db, tuple indices
-    for a collection.  ``key_cols[i]`` (a row column) feeds position
-    ``key_pos[i]``; ``out_pos`` are the positions whose values become new columns.
-    """
-
-    src: str
-    is_db: bool
-    consts: tuple[tuple[int, Any], ...]
-    late: tuple[tuple[int, Any], ...]       # lookup refs resolved against the source at run time
-    key_cols: tuple[int, ...]
-    key_pos: tuple[int, ...]
-    out_pos: tuple[int, ...]
-    eq_pos: tuple[tuple[int, int], ...]
-    new_vars: tuple[Var, ...]
-    ref_v: bool                             # position 2 holds entity ids (a ref attribute)
-    never: bool                             # a constant cannot match anything
-    est: float
-    form: Any
-    width: int = 5
-    note: str = ""
-    uses_added: bool = False                # reads the added position (needs search())
-    ranges: tuple[tuple[str, int, Any], ...] = ()   # (op, 0 col | 1 const, x): AVET range on v
-    range_filters: tuple[Any, ...] = ()     # the FilterSteps those ranges make redundant
-    params: tuple[tuple[int, int], ...] = ()  # (position, parameter slot): run-time constants
-    keys_ids: bool = False                  # every key needing ident resolution holds ids
-    id_vars: tuple[Var, ...] = ()           # new variables that will hold ids
-
-
-@dataclass(eq=False, slots=True)
-class FilterStep:
-    """Keep rows for which a predicate is truthy."""
-
-    fn: builtins.Fn | None
-    fn_col: tuple[int, int] | None          # [(?f ?x)]: the function's (0, col) | (3, param)
-    args: tuple[tuple[int, Any], ...]       # (0, col) | (1, constant) | (2, source) | (3, param)
-    form: Any
-
-
-@dataclass(eq=False, slots=True)
-class BindStep:
-    """Call a function per row and bind its result (scalar, tuple, collection, relation)."""
-
-    fn: builtins.Fn | None
-    fn_col: tuple[int, int] | None
-    args: tuple[tuple[int, Any], ...]
-    binding: Any
-    bind_vars: tuple[Var, ...]              # the binding's variables, in order ('_' dropped)
-    new_idx: tuple[int, ...]                # indices into bind_vars that become new columns
-    eq_checks: tuple[tuple[int, int], ...]  # (index into bind_vars, row column) must be equal
-    dup_checks: tuple[tuple[int, int], ...]  # two places of one new var in the binding
-    new_vars: tuple[Var, ...]
-    form: Any
-    param_checks: tuple[tuple[int, int], ...] = ()  # (index into bind_vars, parameter slot)
-
-
-@dataclass(eq=False, slots=True)
-class Block:
-    """Steps run in order from a seed relation with columns ``seed_vars``."""
-
-    seed_vars: tuple[Var, ...]
-    steps: tuple[Any, ...]
-    vars: tuple[Var, ...]                   # columns after the last step
-
-    def cols(self, wanted: tuple[Var, ...]) -> tuple[int, ...]:
-        idx = {v: i for i, v in enumerate(self.vars)}
-        return tuple(idx[v] for v in wanted)
-
-
-@dataclass(eq=False, slots=True)
-class NotStep:
-    """Drop rows for which the sub-block, seeded with their ``key_cols``, finds anything."""
-
-    key_cols: tuple[int, ...]
-    block: Block
-    form: Any
-
-
-@dataclass(eq=False, slots=True)
-class OrStep:
-    """Union of branches seeded with the bound join variables; joined back to the rows."""
-
-    key_cols: tuple[int, ...]
-    branches: tuple[Block, ...]
-    out_cols: tuple[tuple[int, ...], ...]   # per branch: columns of new_vars in its result
-    new_vars: tuple[Var, ...]
-    form: Any
-
-
-@dataclass(eq=False, slots=True)
-class RuleStep:
-    """Call a rule: evaluate it for the distinct bound arguments, join the answers back."""
-
-    call: Any                               # rules.RuleCall
-    args: tuple[tuple[int, Any], ...]       # per bound position: (0, col) | (1, constant)
-    out: tuple[tuple[int, Any], ...]        # per free position: (0, new var index) | (1, const)
-                                            # | (2, row col: must equal) | (3, '_')
-    dup_checks: tuple[tuple[int, int], ...]  # free positions holding one new var twice
-    new_vars: tuple[Var, ...]
-    form: Any
-
-
-class Env(dict):  # type: ignore[type-arg]
-    """Variables bound in a block: ``env[var]`` is a row column; ``env.params[var]`` is the
-    slot of a scalar input (a parameter: a constant for the whole execution, never a column)."""
-
-    def __init__(self, cols: Any = (), params: dict[Var, int] | None = None,
-                 ids: set[Var] | None = None) -> None:
-        super().__init__(cols)
-        self.params: dict[Var, int] = params if params is not None else {}
-        #: variables known to hold entity (or attribute) ids: bound by a Db pattern at
-        #: e, a or tx, or at v of a ref attribute.  Joins on them skip ident resolution.
-        self.ids: set[Var] = ids if ids is not None else set()
-
-    def has(self, v: Any) -> bool:
-        return v in self or v in self.params
-
-    def spec(self, v: Var) -> tuple[int, int]:
-        """(0, column) or (3, parameter slot)."""
-        return (0, self[v]) if v in self else (3, self.params[v])
-
-
-class Unplannable(Exception):
-    """Internal: a clause (or branch) cannot run with the variables bound so far."""
-
-    def __init__(self, message: str, form: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.form = form
+__all__ = ["Planner", "plan_query", "input_sources"]
 
 
 # ---------------------------------------------------------------- estimates
@@ -234,7 +101,7 @@ class Planner:
         self.sources = sources
         self.rules = rules or {}
         self.query_form = query_form
-        self.rule_program: Any = None       # rules.RuleProgram, made on first rule call
+        self.rule_program: RuleProgram | None = None   # made on the first rule call
         self._or_memo: dict[Any, Any] = {}
         self.extra_sources: dict[str, SourceInfo] = {}
 
@@ -265,9 +132,9 @@ class Planner:
                                    f"{show(form)}, expected {want}", form=form, fn=name)
         return f, None
 
-    def _fn_args(self, args: tuple[Any, ...], bound: dict[Var, int], form: Any,
+    def _fn_args(self, args: tuple[Any, ...], bound: Env, form: Any,
                  default_src: SrcVar) -> tuple[tuple[int, Any], ...]:
-        out = []
+        out: list[tuple[int, Any]] = []
         missing = [a.name for a in args if isinstance(a, Var) and not bound.has(a)]
         if missing:
             raise Unplannable(f"Insufficient bindings: {missing} not bound in {show(form)}", form)
@@ -284,7 +151,7 @@ class Planner:
 
     # -- pattern ---------------------------------------------------------------
 
-    def plan_pattern(self, c: Pattern, bound: dict[Var, int], default_src: SrcVar) -> PatternStep:
+    def plan_pattern(self, c: Pattern, bound: Env, default_src: SrcVar) -> PatternStep:
         src = c.source if c.source.name != "$" else default_src
         info = self.source(src, c.form)
         terms = c.terms
@@ -354,7 +221,6 @@ class Planner:
                 consts.append((1, attr.id))  # type: ignore[union-attr]
             elif pos == 2 and attr is not None:
                 try:
-                    from fact_store.schema import coerce
                     consts.append((2, coerce(attr, v)))
                 except Exception:  # noqa: BLE001 - a value of the wrong type matches nothing
                     never = True
@@ -380,8 +246,8 @@ class Planner:
         uses_added = len(terms) == 5 and not isinstance(terms[4], Blank)
         keys_ids = all(terms[p] in bound.ids for p in key_pos
                        if p in (0, 1, 3) or (p == 2 and ref_v))
-        id_vars = tuple(terms[p] for p in out_pos if info.is_db and (
-            p in (0, 1, 3) or (p == 2 and ref_v)))
+        id_vars = cast(tuple[Var, ...], tuple(terms[p] for p in out_pos if info.is_db and (
+            p in (0, 1, 3) or (p == 2 and ref_v))))
         return PatternStep(src.name, info.is_db, tuple(consts), tuple(late), tuple(key_cols),
                            tuple(key_pos), tuple(out_pos), tuple(eq_pos), tuple(new_vars), ref_v,
                            never, est, c.form, len(terms), note, uses_added,
@@ -389,7 +255,7 @@ class Planner:
 
     # -- predicates and functions ----------------------------------------------
 
-    def plan_predicate(self, c: Predicate, bound: dict[Var, int],
+    def plan_predicate(self, c: Predicate, bound: Env,
                        default_src: SrcVar) -> FilterStep:
         f, fcol = self.resolve_fn(c.fn, c.fn_var, len(c.args), c.form, bound)
         args = self._fn_args(c.args, bound, c.form, default_src)
@@ -398,7 +264,7 @@ class Planner:
                                    f"{show(c.form)}", form=c.form)
         return FilterStep(f, fcol, args, c.form)
 
-    def plan_function(self, c: Function, bound: dict[Var, int],
+    def plan_function(self, c: Function, bound: Env,
                       default_src: SrcVar) -> BindStep:
         f, fcol = self.resolve_fn(c.fn, c.fn_var, len(c.args), c.form, bound)
         args = self._fn_args(c.args, bound, c.form, default_src)
@@ -424,7 +290,7 @@ class Planner:
 
     # -- not / or --------------------------------------------------------------
 
-    def plan_not(self, c: Not, bound: dict[Var, int], visible: set[Var],
+    def plan_not(self, c: Not, bound: Env, visible: set[Var],
                  default_src: SrcVar) -> NotStep:
         src = c.source if c.source.name != "$" else default_src
         inner = set().union(*(clause_vars(x) for x in c.clauses))
@@ -449,7 +315,7 @@ class Planner:
                                 ids=bound.ids & set(keys))
         return NotStep(tuple(bound[v] for v in keys), block, c.form)
 
-    def plan_or(self, c: Or, bound: dict[Var, int], default_src: SrcVar) -> OrStep:
+    def plan_or(self, c: Or, bound: Env, default_src: SrcVar) -> OrStep:
         src = c.source if c.source.name != "$" else default_src
         if c.join_vars is not None:
             vars_ = list(c.join_vars)
@@ -482,9 +348,8 @@ class Planner:
 
     # -- rules -------------------------------------------------------------------
 
-    def plan_rule_call(self, c: RuleExpr, bound: dict[Var, int],
+    def plan_rule_call(self, c: RuleExpr, bound: Env,
                        default_src: SrcVar) -> RuleStep:
-        from fact_store.query import rules as rules_mod
         if c.name not in self.rules:
             if builtins.resolve_fn(c.name) is not None:
                 raise QuerySyntaxError(f"{c.name} is a function: call it as [({c.name} ...)], "
@@ -507,18 +372,24 @@ class Planner:
                                   f"{show(a)} bound in {show(c.form)}", c.form)
             adorn.append(is_bound)
         if self.rule_program is None:
-            self.rule_program = rules_mod.RuleProgram(self)
+            self.rule_program = RuleProgram(self)
         if self.rule_program.in_group(c.name):
             return self.rule_program.idb_step(c, bound, src.name)  # type: ignore[return-value]
         call = self.rule_program.call(c.name, tuple(adorn), src.name, c.form)
-        args, out, new_vars, dups = [], [], [], []
+        args: list[tuple[int, Any]] = []
+        out: list[tuple[int, Any]] = []
+        new_vars: list[Var] = []
+        dups: list[tuple[int, int]] = []
         first: dict[Var, int] = {}
-        for a, is_b in zip(c.args, adorn):
+        for arg, is_b in zip(c.args, adorn):
             if is_b:
-                args.append(bound.spec(a) if isinstance(a, Var) else (1, a.value))
-            elif isinstance(a, Blank):
+                args.append(bound.spec(arg) if isinstance(arg, Var) else (1, cast(Const, arg).value))
+                continue
+            if isinstance(arg, Blank):
                 out.append((3, None))
-            elif a in first:
+                continue
+            a = cast(Var, arg)    # a constant is always bound
+            if a in first:
                 dups.append((first[a], len(out)))
                 out.append((3, None))
             else:
@@ -557,7 +428,7 @@ class Planner:
                 visible = set(bound) | set(bound.params) | (extra_visible or set())
                 for o in remaining:
                     if o is not c:
-                        visible |= o.vars if isinstance(o, _Prebuilt) else bound_by_clause(o)
+                        visible |= o.vars if isinstance(o, Prebuilt) else bound_by_clause(o)
                 try:
                     if isinstance(c, RuleExpr) and not (     # planned only if chosen
                             self.rule_program is not None and self.rule_program.in_group(c.name)):
@@ -573,8 +444,7 @@ class Planner:
                     if cost == _COST_FILTER:
                         break
             if best is None:
-                exc = errors[0]
-                raise Unplannable(exc.message, exc.form)
+                raise Unplannable(errors[0].message, errors[0].form)
             c, step = best
             if step is c:
                 step = self._make(c, bound, default_src, set())
@@ -590,7 +460,7 @@ class Planner:
         _attach_ranges(steps, len(seed_vars))
         return Block(tuple(seed_vars), tuple(steps), tuple(cols))
 
-    def _make(self, c: Any, bound: dict[Var, int], default_src: SrcVar,
+    def _make(self, c: Any, bound: Env, default_src: SrcVar,
               visible: set[Var]) -> Any:
         if isinstance(c, Pattern):
             return self.plan_pattern(c, bound, default_src)
@@ -607,7 +477,7 @@ class Planner:
         if isinstance(c, And):
             raise QuerySyntaxError(f"(and ...) is only allowed inside (or ...), got "
                                    f"{show(c)}", form=c)
-        if isinstance(c, _Prebuilt):
+        if isinstance(c, Prebuilt):
             return c.make(bound)
         raise QuerySyntaxError(f"Unknown clause {show(c)}", form=c)
 
@@ -626,7 +496,7 @@ class Planner:
                          for a in c.args)
         return 50.0 if some_bound else (5000.0 if not bound else 5e6)
 
-    def _cost(self, step: Any, bound: dict[Var, int]) -> float:
+    def _cost(self, step: Any, bound: Env) -> float:
         if isinstance(step, FilterStep):
             return _COST_FILTER
         if isinstance(step, NotStep):
@@ -644,8 +514,8 @@ class Planner:
             return 50.0 if step.args else (5000.0 if not bound else 5e6)
         pat = getattr(step, "pattern", None)
         if pat is not None:
-            return pat.est if (pat.key_cols or not bound) else pat.est * 1000.0
-        return getattr(step, "est", 100.0)
+            return float(pat.est if (pat.key_cols or not bound) else pat.est * 1000.0)
+        return float(getattr(step, "est", 100.0))
 
 
 _RANGE_OPS = {"<": ">", ">": "<", "<=": ">=", ">=": "<="}
@@ -684,15 +554,6 @@ def _attach_ranges(steps: list[Any], nseed: int) -> None:
     st.range_filters = tuple(absorbed)
 
 
-@dataclass(eq=False)
-class _Prebuilt:
-    """A pseudo-clause (an input relation, a rule's delta or demand) planned by a callback."""
-
-    make: Callable[[dict[Var, int]], Any]
-    vars: frozenset[Var] = field(default_factory=frozenset)
-    form: Any = None
-
-
 def _ordered_vars(clauses: Any) -> list[Var]:
     seen: dict[Var, None] = {}
     for c in clauses:
@@ -702,27 +563,6 @@ def _ordered_vars(clauses: Any) -> list[Var]:
 
 
 # ---------------------------------------------------------------- the query plan
-
-@dataclass(eq=False, slots=True)
-class Component:
-    block: Block
-    out_vars: tuple[Var, ...]               # the find/with vars this component provides
-    out_cols: tuple[int, ...]
-
-
-@dataclass(eq=False, slots=True)
-class QueryPlan:
-    query: Query
-    scalar_vars: tuple[Var, ...]
-    input_rels: tuple[tuple[int, str, tuple[Var, ...]], ...]   # (:in index, source name, vars)
-    components: tuple[Component, ...]
-    needed: tuple[Var, ...]                 # find + with vars, in the order of the joined tuple
-    find: Any                               # the FindSpec
-    sources: dict[str, SourceInfo]
-    rule_program: Any = None
-    scalar_idx: tuple[int, ...] = ()        # :in bindings that are scalars (parameters)
-    find_params: tuple[int, ...] = ()       # parameter slots :find needs, first in each tuple
-
 
 def input_sources(query: Query) -> tuple[list[int], list[tuple[int, str, Any]]]:
     """Split :in bindings into scalar seeds and relations (pseudo-sources).
@@ -768,15 +608,14 @@ def plan_query(query: Query, sources: dict[str, SourceInfo],
     params = {v: i for i, v in enumerate(scalar_vars)}
     all_sources = dict(sources)
     input_rels = []
-    pseudo: list[_Prebuilt] = []
+    pseudo: list[Prebuilt] = []
     for i, name, b in rel_inputs:
         terms = tuple(v if isinstance(v, Var) else Blank() for v in _bind_terms(b))
         vars_ = tuple(v for v in terms if isinstance(v, Var))
         all_sources[name] = SourceInfo(name, False, None, len(terms))
         input_rels.append((i, name, vars_))
-        from fact_store.query.find import _bshow
-        pat = Pattern(SrcVar(name), terms, [Keyword(":in"), Symbol(_bshow(b))])
-        pseudo.append(_Prebuilt(make=None, vars=frozenset(vars_), form=pat))  # type: ignore[arg-type]
+        pat = Pattern(SrcVar(name), terms, [Keyword(":in"), Symbol(show_binding(b))])
+        pseudo.append(Prebuilt(make=None, vars=frozenset(vars_), form=pat))  # type: ignore[arg-type]
     planner = Planner(all_sources, rules, query.form)
     for p in pseudo:
         pat = p.form
@@ -793,7 +632,7 @@ def plan_query(query: Query, sources: dict[str, SourceInfo],
 
     owner: dict[Var, int] = {}
     for i, c in enumerate(clauses):
-        vs = c.vars if isinstance(c, _Prebuilt) else clause_vars(c)
+        vs = c.vars if isinstance(c, Prebuilt) else clause_vars(c)
         for v in vs:
             if v in scalar_set:
                 continue
@@ -834,7 +673,7 @@ def _bind_terms(b: Any) -> list[Any]:
     if isinstance(inner, BindIgnore):
         return [None]
     if isinstance(inner, BindTuple):
-        out = []
+        out: list[Var | None] = []
         for x in inner.bindings:
             if isinstance(x, BindScalar):
                 out.append(x.var)
@@ -863,7 +702,3 @@ def _needed_vars(query: Query) -> tuple[Var, ...]:
     for v in query.with_:
         out.setdefault(v, None)
     return tuple(out)
-
-
-__all__ += ["Component", "input_sources", "FindRel", "FindColl", "FindScalar", "FindTuple",
-            "RulesVar"]

@@ -1,9 +1,16 @@
-"""Rules: planned per call site adornment, evaluated bottom-up, seeded by the bound arguments.
+"""Rule expansion: each rule call planned for its call site's adornment (evaluated in execute.py).
+
+Part of the plan stage: ``plan.py``'s planner makes one :class:`RuleProgram`
+per query and calls it for each rule call; the program plans rule bodies back
+through the planner (:class:`BlockPlanner`) and returns the
+:class:`~fact_store.query.steps.RuleCall` or
+:class:`~fact_store.query.steps.IdbStep` that ``execute.py`` evaluates.
 
 A rule call such as ``(reach ?r ?y)`` with ``?r`` bound is planned for the
 *adornment* ``bf`` (first argument bound, second free) and evaluated only
 for the distinct values of ``?r`` the query has: the magic-set idea, done
-without rewriting the program.  Three evaluation modes, chosen at plan time:
+without rewriting the program.  Three evaluation modes, chosen here at plan
+time (``execute.py`` explains how each runs):
 
 * **non-recursive** rules: every branch runs once, seeded with the bound
   arguments, and the answers are joined back.
@@ -30,78 +37,37 @@ recursive group is split into one branch per alternative.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
-from dataclasses import dataclass, field
-from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol, cast
 
 from fact_store.errors import QueryError
 from fact_store.query.parse import (
-    And, Blank, Const, Not, Or, Pattern, RuleBranch, RuleExpr, SrcVar, Var, clause_vars,
-    iter_clauses, show,
+    And, BindColl, BindScalar, BindTuple, Blank, Const, Not, Or, Pattern, RuleBranch, RuleExpr,
+    SrcVar, Var, clause_vars, iter_clauses, show,
 )
-from fact_store.query.plan import Block, PatternStep, Planner, Unplannable, _Prebuilt
+from fact_store.query.steps import (Block, Env, IdbStep, PatternStep, Prebuilt, RuleCall,
+                                    SourceInfo, Table, TableBody, Unplannable)
 
-__all__ = ["RuleProgram", "RuleCall", "IdbStep", "evaluate_call"]
+__all__ = ["RuleProgram", "BlockPlanner"]
+
+
+class BlockPlanner(Protocol):
+    """What rule planning needs of the query planner (``plan.Planner``), which makes one
+    :class:`RuleProgram` per query and is passed to it: rule bodies are planned as blocks."""
+
+    rules: dict[str, Any]
+    extra_sources: dict[str, SourceInfo]
+
+    def plan_block(self, clauses: tuple[Any, ...], seed_vars: tuple[Var, ...],
+                   default_src: SrcVar, required: tuple[Var, ...] = (),
+                   first: Any = None, extra_visible: set[Var] | None = None,
+                   params: dict[Var, int] | None = None, ids: set[Var] | None = None) -> Block: ...
+
+    def plan_pattern(self, c: Pattern, bound: Env, default_src: SrcVar) -> PatternStep: ...
 
 _SEED = Var("? seed")
 _ids = itertools.count(1)
-
-
-@dataclass(eq=False, slots=True)
-class IdbStep:
-    """A call, inside a recursive group, to a rule of the same group: read its answer table."""
-
-    table: Any
-    pattern: PatternStep
-    demand: tuple[tuple[int, Any], ...]     # bound arguments: (0, col) | (1, constant)
-    new_vars: tuple[Var, ...]
-    form: Any
-    clause: Any = None
-
-
-@dataclass(eq=False, slots=True)
-class TableBody:
-    seed_block: Block                       # seeded with the bound head variables
-    head_cols: tuple[int, ...]
-    variants: list[tuple[Any, Block, tuple[int, ...]]] = field(default_factory=list)
-
-
-@dataclass(eq=False, slots=True)
-class Table:
-    id: int
-    name: str
-    adorn: tuple[bool, ...]
-    src: str
-    bodies: list[TableBody] = field(default_factory=list)
-
-    @property
-    def bound_pos(self) -> tuple[int, ...]:
-        return tuple(i for i, b in enumerate(self.adorn) if b)
-
-
-@dataclass(eq=False, slots=True)
-class RuleCall:
-    """A rule planned for one adornment (which arguments the caller binds)."""
-
-    name: str
-    adorn: tuple[bool, ...]
-    src: str
-    mode: str                               # "nonrec" | "factored" | "general"
-    form: Any
-    bodies: list[tuple[Block, tuple[int, ...]]] = field(default_factory=list)
-    rec_bodies: list[tuple[Block, tuple[tuple[int, Any], ...]]] = field(default_factory=list)
-    exit_bodies: list[tuple[Block, tuple[int, ...]]] = field(default_factory=list)
-    tables: list[Table] = field(default_factory=list)
-    root: Table | None = None
-
-    @property
-    def bound_pos(self) -> tuple[int, ...]:
-        return tuple(i for i, b in enumerate(self.adorn) if b)
-
-    @property
-    def free_pos(self) -> tuple[int, ...]:
-        return tuple(i for i, b in enumerate(self.adorn) if not b)
 
 
 # ---------------------------------------------------------------- planning
@@ -160,7 +126,7 @@ def _sccs(rules: dict[str, tuple[RuleBranch, ...]]) -> dict[str, frozenset[str]]
 class RuleProgram:
     """The rules of one query, planned per (rule, adornment, source) on demand."""
 
-    def __init__(self, planner: Planner) -> None:
+    def __init__(self, planner: BlockPlanner) -> None:
         self.planner = planner
         self.rules: dict[str, tuple[RuleBranch, ...]] = planner.rules
         self.scc = _sccs(self.rules)
@@ -239,11 +205,10 @@ class RuleProgram:
                 blk = self._plan(b, b.clauses, seed, src, b.head)
                 call.bodies.append((blk, blk.cols(b.head)))
             return call
-        call = self._try_factored(name, adorn, src, branches, form)
-        if call is None:
-            call = self._plan_general(name, adorn, src, form)
-        self.calls[key] = call
-        return call
+        factored = self._try_factored(name, adorn, src, branches, form)
+        planned = factored if factored is not None else self._plan_general(name, adorn, src, form)
+        self.calls[key] = planned
+        return planned
 
     def _plan(self, b: RuleBranch, clauses: tuple[Any, ...], seed: tuple[Var, ...], src: str,
               required: tuple[Any, ...], first: Any = None) -> Block:
@@ -295,10 +260,11 @@ class RuleProgram:
         try:
             for b, atom, others in rec:
                 seed = (_SEED,) + tuple(b.head[i] for i in bpos)
-                need = tuple(atom.args[i] for i in bpos if isinstance(atom.args[i], Var))
+                bound_args = [atom.args[i] for i in bpos]
+                need = tuple(a for a in bound_args if isinstance(a, Var))
                 blk = self.planner.plan_block(others, seed, SrcVar(src), required=need)
-                spec = tuple((0, blk.cols((atom.args[i],))[0]) if isinstance(atom.args[i], Var)
-                             else (1, atom.args[i].value) for i in bpos)
+                spec = tuple((0, blk.cols((a,))[0]) if isinstance(a, Var)
+                             else (1, cast(Const, a).value) for a in bound_args)
                 call.rec_bodies.append((blk, spec))
         except Unplannable:
             del self.calls[(name, adorn, src)]
@@ -344,7 +310,7 @@ class RuleProgram:
                 atoms = [c for c in b.clauses if isinstance(c, RuleExpr) and self.in_group(c.name)]
                 for atom in atoms:
                     at = self._atom_tables[(t.id, id(atom))]
-                    delta = _Prebuilt(make=None, vars=frozenset(clause_vars(atom)),  # type: ignore
+                    delta = Prebuilt(make=None, vars=frozenset(clause_vars(atom)),  # type: ignore
                                       form=atom.form)
                     dpat = Pattern(SrcVar(f"$ delta {at.id}"), atom.args, atom.form)
                     delta.make = (lambda p: lambda bound: self.planner.plan_pattern(
@@ -356,7 +322,7 @@ class RuleProgram:
                                        [Var("magic"), *(v.name for v in seed)])
                         self.planner.extra_sources[f"$ magic {t.id}"] = \
                             _coll_info(f"$ magic {t.id}")
-                        clauses.append(_Prebuilt(
+                        clauses.append(Prebuilt(
                             make=(lambda p: lambda bound: self.planner.plan_pattern(
                                 p, bound, SrcVar("$")))(mpat),
                             vars=frozenset(seed), form=mpat.form))
@@ -366,7 +332,7 @@ class RuleProgram:
             self._current.pop()
         return t
 
-    def idb_step(self, c: RuleExpr, bound: dict[Var, int], src: str) -> IdbStep:
+    def idb_step(self, c: RuleExpr, bound: Env, src: str) -> IdbStep:
         """Plan a call to a rule of the group being planned (a read of its answer table)."""
         me = self._current[-1]
         at = self._atom_tables.get((me.id, id(c)))
@@ -386,7 +352,7 @@ class RuleProgram:
             elif a in bound:
                 demand.append((0, bound[a]))
             else:
-                raise Unplannable(f"Insufficient bindings: {a.name} not bound in {show(c.form)}",
+                raise Unplannable(f"Insufficient bindings: {show(a)} not bound in {show(c.form)}",
                                   c.form)
         name = f"$ idb {at.id}"
         self.planner.extra_sources[name] = _coll_info(name)
@@ -396,14 +362,12 @@ class RuleProgram:
         return IdbStep(at, pat, tuple(demand), pat.new_vars, c.form, c)
 
 
-def _coll_info(name: str) -> Any:
-    from fact_store.query.plan import SourceInfo
+def _coll_info(name: str) -> SourceInfo:
     return SourceInfo(name, False, None)
 
 
 def _rename(c: Any, ren: dict[Var, Var]) -> Any:
     """``c`` with variables renamed (for splitting an or-join inside a rule)."""
-    import dataclasses
 
     def term(t: Any) -> Any:
         return ren.get(t, t) if isinstance(t, Var) else t
@@ -433,233 +397,11 @@ def _rename(c: Any, ren: dict[Var, Var]) -> Any:
 
 
 def _rename_binding(b: Any, ren: dict[Var, Var]) -> Any:
-    import dataclasses
-
-    from fact_store.query.parse import BindColl, BindScalar, BindTuple
     if isinstance(b, BindScalar):
         return BindScalar(ren.get(b.var, b.var))
     if isinstance(b, BindTuple):
         return BindTuple(tuple(_rename_binding(x, ren) for x in b.bindings))
     if isinstance(b, BindColl):
         return BindColl(_rename_binding(b.binding, ren))
-    return dataclasses.replace(b) if dataclasses.is_dataclass(b) else b
+    return dataclasses.replace(b) if dataclasses.is_dataclass(b) and not isinstance(b, type) else b
 
-
-# ---------------------------------------------------------------- evaluation
-
-def evaluate_call(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
-    """Answers of ``call`` for the bound-argument tuples ``seeds``: {seed: {free tuple}}."""
-    if call.mode == "nonrec":
-        return _eval_nonrec(ctx, call, seeds)
-    if call.mode == "factored":
-        return _eval_factored(ctx, call, seeds)
-    return _eval_general(ctx, call, seeds)
-
-
-def _getter(cols: tuple[int, ...]) -> Any:
-    if len(cols) == 1:
-        c = cols[0]
-        return lambda r: (r[c],)
-    if not cols:
-        return lambda r: ()
-    return itemgetter(*cols)
-
-
-def _eval_nonrec(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
-    from fact_store.query.execute import run_block
-    bpos, fpos = call.bound_pos, call.free_pos
-    answers: dict[Any, set[Any]] = {}
-    for blk, head_cols in call.bodies:
-        res = run_block(ctx, blk, seeds)
-        kg = _getter(tuple(head_cols[i] for i in bpos))
-        fg = _getter(tuple(head_cols[i] for i in fpos))
-        for r in res:
-            k = kg(r)
-            s = answers.get(k)
-            if s is None:
-                s = answers[k] = set()
-            s.add(fg(r))
-    return answers
-
-
-def _eval_factored(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
-    from fact_store.query.execute import run_block
-    reached: set[tuple[Any, ...]] = set()
-    delta = []
-    for s in seeds:
-        row = (s,) + s
-        if row not in reached:
-            reached.add(row)
-            delta.append(row)
-    from fact_store.query.execute import check_deadline, over_rows
-    while delta:
-        check_deadline(ctx, call)
-        if len(reached) > ctx.max_rows:
-            raise over_rows(ctx, len(reached), call)
-        new: list[tuple[Any, ...]] = []
-        for blk, spec in call.rec_bodies:
-            res = run_block(ctx, blk, delta)
-            if not res:
-                continue
-            if all(k == 0 for k, _ in spec):
-                g = itemgetter(0, *[x for _, x in spec])
-                for r in res:
-                    t = g(r)
-                    if t not in reached:
-                        reached.add(t)
-                        new.append(t)
-            else:
-                for r in res:
-                    t = (r[0],) + tuple(r[x] if k == 0 else x for k, x in spec)
-                    if t not in reached:
-                        reached.add(t)
-                        new.append(t)
-        delta = new
-    rows = list(reached)
-    answers: dict[Any, set[Any]] = {}
-    one_seed = len(seeds) == 1
-    for blk, free_cols in call.exit_bodies:
-        res = run_block(ctx, blk, rows)
-        if not res:
-            continue
-        if one_seed:       # every row belongs to the one seed: no grouping needed
-            s = answers.setdefault(seeds[0], set())
-            if len(free_cols) == 1:
-                c = free_cols[0]
-                s.update([(r[c],) for r in res])
-            else:
-                g = itemgetter(*free_cols)
-                s.update([g(r) for r in res])
-            continue
-        fg = _getter(free_cols)
-        for r in res:
-            s = answers.get(r[0])
-            if s is None:
-                s = answers[r[0]] = set()
-            s.add(fg(r))
-    return answers
-
-
-def _eval_general(ctx: Any, call: RuleCall, seeds: list[tuple[Any, ...]]) -> dict[Any, Any]:
-    from fact_store.query.execute import UNIT_ROWS, CollSource, run_block
-    tables = call.tables
-    names = []
-    for t in tables:
-        names += [f"$ idb {t.id}", f"$ magic {t.id}", f"$ delta {t.id}"]
-    saved = {n: ctx.sources.get(n) for n in names}
-    saved_state = {t.id: ctx.rule_state.get(("demands", t.id)) for t in tables}
-    ans = {t.id: CollSource([]) for t in tables}
-    ans_set: dict[int, set[Any]] = {t.id: set() for t in tables}
-    magic = {t.id: CollSource([]) for t in tables}
-    magic_set: dict[int, set[Any]] = {t.id: set() for t in tables}
-    dmagic: dict[int, list[Any]] = {t.id: [] for t in tables}
-    dans: dict[int, list[Any]] = {t.id: [] for t in tables}
-    try:
-        for t in tables:
-            ctx.sources[f"$ idb {t.id}"] = ans[t.id]
-            ctx.sources[f"$ magic {t.id}"] = magic[t.id]
-            ctx.rule_state[("demands", t.id)] = set()
-        root = call.root
-        assert root is not None
-        fresh = [s for s in dict.fromkeys(seeds)]
-        magic_set[root.id].update(fresh)
-        magic[root.id].add(list(fresh))
-        dmagic[root.id] = fresh
-        from fact_store.query.execute import check_deadline, over_rows
-        while True:
-            check_deadline(ctx, call)
-            total = sum(len(ans[t.id].rows) for t in tables)
-            if total > ctx.max_rows:
-                raise over_rows(ctx, total, call)
-            new_ans: dict[int, set[Any]] = {t.id: set() for t in tables}
-            for t in tables:
-                for body in t.bodies:
-                    if dmagic[t.id]:
-                        res = run_block(ctx, body.seed_block, dmagic[t.id])
-                        if res:
-                            hg = itemgetter(*body.head_cols)
-                            new_ans[t.id].update(_tuples(hg, res, len(body.head_cols)))
-                    for at, vblk, hcols in body.variants:
-                        if not dans[at.id]:
-                            continue
-                        ctx.sources[f"$ delta {at.id}"] = CollSource(dans[at.id])
-                        res = run_block(ctx, vblk, UNIT_ROWS)
-                        if res:
-                            hg = itemgetter(*hcols)
-                            new_ans[t.id].update(_tuples(hg, res, len(hcols)))
-            progress = False
-            for t in tables:
-                seen = ans_set[t.id]
-                na = [x for x in new_ans[t.id] if x not in seen]
-                seen.update(na)
-                if na:
-                    ans[t.id].add(na)
-                dans[t.id] = na
-                dem = ctx.rule_state[("demands", t.id)]
-                ms = magic_set[t.id]
-                dm = [x for x in dem if x not in ms]
-                dem.clear()
-                ms.update(dm)
-                if dm:
-                    magic[t.id].add(dm)
-                dmagic[t.id] = dm
-                progress = progress or bool(na) or bool(dm)
-            if not progress:
-                break
-        bpos = root.bound_pos
-        fpos = tuple(i for i, b in enumerate(root.adorn) if not b)
-        kg = _getter(bpos)
-        fg = _getter(fpos)
-        answers: dict[Any, set[Any]] = {}
-        for x in ans[root.id].rows:
-            k = kg(x)
-            s = answers.get(k)
-            if s is None:
-                s = answers[k] = set()
-            s.add(fg(x))
-        return answers
-    finally:
-        for n, v in saved.items():
-            if v is None:
-                ctx.sources.pop(n, None)
-            else:
-                ctx.sources[n] = v
-        for tid, v in saved_state.items():
-            if v is None:
-                ctx.rule_state.pop(("demands", tid), None)
-            else:
-                ctx.rule_state[("demands", tid)] = v
-
-
-def _tuples(g: Any, rows: list[Any], n: int) -> Any:
-    if n == 1:
-        return ((g(r),) for r in rows)
-    return (g(r) for r in rows)
-
-
-def _run_idb(ctx: Any, st: IdbStep, rows: list[Any]) -> list[Any]:
-    from fact_store.query.patterns import run_pattern
-    dem = ctx.rule_state[("demands", st.table.id)]
-    spec = st.demand
-    if spec:
-        if all(k == 0 for k, _ in spec):
-            cols = [x for _, x in spec]
-            if len(cols) == 1:
-                c = cols[0]
-                dem.update((r[c],) for r in rows)
-            else:
-                g = itemgetter(*cols)
-                dem.update(g(r) for r in rows)
-        else:
-            dem.update(tuple(r[x] if k == 0 else x for k, x in spec) for r in rows)
-    else:
-        dem.add(())
-    return run_pattern(ctx, st.pattern, rows)
-
-
-def _register() -> None:
-    from fact_store.query.execute import register_runner
-    register_runner(IdbStep, _run_idb)
-
-
-_register()

@@ -14,33 +14,41 @@ violation. Datomic's rules, checked here:
   components, recursively;
 - composite tuples (``:db/tupleAttrs``) follow their parts;
 - schema datoms rebuild the schema, refusing changes Datomic refuses.
+
+:func:`transact` runs them as named passes over db-before, each adding to one
+:class:`Changes` (assertions, retractions, violations): ``_retract_entities``,
+``_cas``, ``_operations``, ``_cardinality``, ``_uniqueness``, ``_composites``,
+``_tx_entity``; then :func:`next_schema` (``schema.schema_after``, shared with
+``peer`` for log records) and ``Db.apply_datoms``, the declared write path.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fact_store.datom import TX0, Datom, t_to_tx
-from fact_store.edn.values import Keyword
+from fact_store.dbapi import Database, WritableDatabase
 from fact_store.errors import (CardinalityConflict, CasFailed, DatomsConflict, InvalidTxData,
                                LimitExceeded, SchemaError, TransactionError, UniqueConflict)
-from fact_store.schema import (DB_IDENT, DB_TX_INSTANT, SCHEMA_ATTRS, Attr, TupleValue, show,
-                               attr_from_entity, check_change)
+from fact_store.schema import (DB_TX_INSTANT, SCHEMA_PROPS, Schema, TupleValue, schema_after,
+                               schema_entities, show)
 from fact_store.tx.expand import ADD, expand
-from fact_store.tx.resolve import resolve
+from fact_store.tx.resolve import Resolved, resolve
 
 #: Default maximum number of datoms in one transaction (RELIABILITY V3).
 MAX_TX_DATOMS = 100_000
 
+D = TypeVar("D", bound=WritableDatabase)
+
 
 @dataclass(frozen=True, slots=True)
-class TxReport:
+class TxReport(Generic[D]):
     """What a transaction did: ``db_before``, ``db_after``, ``tx_data`` (the datoms) and ``tempids``."""
 
-    db_before: Any
-    db_after: Any
+    db_before: D
+    db_after: D
     tx_data: list[Datom]
     tempids: dict[Any, int]
 
@@ -69,9 +77,14 @@ def _raise(errors: list[TransactionError]) -> None:
     raise err
 
 
-def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
-             max_datoms: int | None = MAX_TX_DATOMS) -> TxReport:
+def transact(db: D, tx_data: Any, instant: _dt.datetime | None = None,
+             max_datoms: int | None = MAX_TX_DATOMS) -> TxReport[D]:
     """Run ``tx_data`` against ``db``; return the TxReport. ``db`` is never changed.
+
+    The passes, in order (each reads db-before and the changes so far):
+    retract-entity, cas, the operations (with the in-transaction conflicts),
+    cardinality (redundancy, implicit retraction), uniqueness, composite tuples,
+    the transaction entity; then, if nothing failed, the schema and db-after.
 
     :raises TransactionError: (a subclass) listing every violation; nothing is applied.
     """
@@ -81,24 +94,56 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
     tx = t_to_tx(t)
     ex = expand(db, tx_data)
     rs = resolve(db, ex, tx)
-    errors = rs.errors
+    ch = Changes(rs.errors)
+    _retract_entities(db, rs, ch)
+    cas_ops = _cas(db, rs, ch)
+    ops = rs.ops + cas_ops if cas_ops else rs.ops
+    if max_datoms is not None and len(ops) > max_datoms:
+        raise LimitExceeded(f"transaction has {len(ops)} datoms, more than the limit of "
+                            f"{max_datoms}", limit=max_datoms, count=len(ops))
+    _operations(db, ops, ch)
+    new_adds = _cardinality(db, ch)
+    _uniqueness(db, new_adds, ch)
+    _composites(db, new_adds, ch)
+    instant = _tx_entity(db, tx, instant, new_adds, ch)
+    if ch.errors:
+        _raise(ch.errors)
+
+    retract_list = [(e, a, v, otx) for (e, a, v), otx in ch.retracts.items()]
+    schema = db.schema
+    schema_es = schema_entities(new_adds, retract_list)
+    new_schema = next_schema(db, schema_es, new_adds, retract_list) if schema_es else schema
+    next_eid = max(rs.next_eid, db.next_eid)
+    for e, _, _ in new_adds:  # an explicit eid never handed out must not be handed out later
+        if next_eid <= e < TX0:
+            next_eid = e + 1
+    db_after = db.apply_datoms(t, new_adds, retract_list, new_schema, next_eid, instant)
+    if schema_es:
+        _check_schema_data(schema, new_schema, db_after, schema_es)
+    tx_datoms = [Datom(e, a, v, tx, True) for e, a, v in new_adds]
+    tx_datoms.extend(Datom(e, a, v, tx, False) for e, a, v, _ in retract_list)
+    return TxReport(db, db_after, tx_datoms, rs.tempids)
+
+
+class Changes:
+    """What the passes have decided so far, and every violation found."""
+
+    __slots__ = ("errors", "adds", "retracts", "explicit_rm", "card_one")
+
+    def __init__(self, errors: list[TransactionError]) -> None:
+        self.errors = errors
+        self.adds: dict[tuple[int, int, Any], Any] = {}       # (e, a, v) -> form
+        self.retracts: dict[tuple[int, int, Any], int] = {}   # (e, a, v) -> tx of the datom
+        self.explicit_rm: set[tuple[int, int, Any]] = set()   # retracted by the tx-data itself
+        self.card_one: dict[tuple[int, int], Any] = {}        # (e, a) -> value asserted here
+
+
+def _retract_entities(db: Database, rs: Resolved, ch: Changes) -> None:
+    """``:db/retractEntity`` (its datoms, the refs to it, its components, recursively) and
+    ``[:db/retract e a]`` without a value."""
     search = db.search
     schema = db.schema
-
-    adds: dict[tuple[int, int, Any], Any] = {}       # (e, a, v) -> form
-    retracts: dict[tuple[int, int, Any], int] = {}   # (e, a, v) -> tx of the datom retracted
-    explicit_rm: set[tuple[int, int, Any]] = set()
-    card_one: dict[tuple[int, int], Any] = {}        # (e, a) -> value asserted in this tx
-    touched_one: list[tuple[int, Attr, Any]] = []
-
-    def retract_existing(e: int, a: int, v: Any, explicit: bool) -> None:
-        rows = search(e, a, v)
-        if rows:
-            retracts[(e, a, v)] = rows[0][3]
-        if explicit:
-            explicit_rm.add((e, a, v))
-
-    # :db/retractEntity, with component cascade and refs to the entity
+    retracts, explicit_rm = ch.retracts, ch.explicit_rm
     if rs.retract_entities:
         seen: set[int] = set()
         stack = [e for e, _ in rs.retract_entities]
@@ -122,9 +167,12 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
             retracts[(r[0], r[1], r[2])] = r[3]
             explicit_rm.add((r[0], r[1], r[2]))
 
-    # :db/cas against db-before
+
+def _cas(db: Database, rs: Resolved, ch: Changes) -> list[Any]:
+    """``:db/cas`` against db-before: the assertions of those that hold."""
     cas_seen: set[tuple[int, int]] = set()
     cas_ops = []
+    errors = ch.errors
     for e, attr, old, new, form in rs.cas:
         if (e, attr.id) in cas_seen:
             errors.append(DatomsConflict(
@@ -132,7 +180,7 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
                 "see db-before)", entity=e, attribute=attr.ident))
             continue
         cas_seen.add((e, attr.id))
-        rows = search(e, attr.id)
+        rows = db.search(e, attr.id)
         cur = rows[0][2] if rows else None
         if cur != old or (cur is not None and type(cur) is not type(old)):
             errors.append(CasFailed(
@@ -140,12 +188,16 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
                 entity=e, attribute=attr.ident, expected=old, found=cur))
             continue
         cas_ops.append((ADD, e, attr, new, form))
+    return cas_ops
 
-    ops = rs.ops + cas_ops if cas_ops else rs.ops
-    if max_datoms is not None and len(ops) > max_datoms:
-        raise LimitExceeded(f"transaction has {len(ops)} datoms, more than the limit of "
-                            f"{max_datoms}", limit=max_datoms, count=len(ops))
 
+def _operations(db: Database, ops: list[Any], ch: Changes) -> None:
+    """Collect assertions and explicit retractions; refuse two values for one cardinality-one
+    attribute, and a datom both asserted and retracted, in one transaction."""
+    search = db.search
+    schema = db.schema
+    adds, retracts, explicit_rm, card_one, errors = (ch.adds, ch.retracts, ch.explicit_rm,
+                                                     ch.card_one, ch.errors)
     for op, e, attr, v, form in ops:
         a = attr.id
         key = (e, a, v)
@@ -161,22 +213,31 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
                         values=[prev, v]))
                     continue
                 card_one[(e, a)] = v
-                touched_one.append((e, attr, v))
             adds[key] = form
         else:
-            retract_existing(e, a, v, True)
+            rows = search(e, a, v)
+            if rows:
+                retracts[key] = rows[0][3]
+            explicit_rm.add(key)
     for key in explicit_rm:
         if key in adds:
             e, a, v = key
+            ident = schema.require(a).ident
             errors.append(DatomsConflict(
-                f"datom [{e} {schema.attr(a).ident} {show(v)}] is both asserted and retracted in one "
-                "transaction", entity=e, attribute=schema.attr(a).ident, value=v))
+                f"datom [{e} {ident} {show(v)}] is both asserted and retracted in one "
+                "transaction", entity=e, attribute=ident, value=v))
 
-    # redundancy, implicit retraction of cardinality-one values
+
+def _cardinality(db: Database, ch: Changes) -> list[tuple[int, int, Any]]:
+    """Drop redundant assertions; a new cardinality-one value retracts the old one.
+    Returns the assertions that change the db."""
+    search = db.search
+    schema = db.schema
+    retracts = ch.retracts
     new_adds: list[tuple[int, int, Any]] = []
-    for key in adds:
+    for key in ch.adds:
         e, a, v = key
-        attr = schema.attr(a)
+        attr = schema.require(a)
         if attr.many:
             if search(e, a, v):
                 continue
@@ -191,11 +252,16 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
                     retracts[(e, a, r[2])] = r[3]
             if not present:
                 new_adds.append(key)
+    return new_adds
 
-    # uniqueness
+
+def _uniqueness(db: Database, new_adds: list[tuple[int, int, Any]], ch: Changes) -> None:
+    """A ``:db/unique`` value may be held by one entity, in db-after and in the transaction."""
+    schema = db.schema
+    errors, retracts = ch.errors, ch.retracts
     unique_seen: dict[tuple[int, Any], int] = {}
     for e, a, v in new_adds:
-        attr = schema.attr(a)
+        attr = schema.require(a)
         if attr.unique is None:
             continue
         other = unique_seen.get((a, v))
@@ -205,128 +271,78 @@ def transact(db: Any, tx_data: Any, instant: _dt.datetime | None = None,
                 "transaction", attribute=attr.ident, value=v, entities=[other, e]))
             continue
         unique_seen[(a, v)] = e
-        for r in search(None, a, v):
+        for r in db.search(None, a, v):
             if r[0] != e and (r[0], a, v) not in retracts:
                 errors.append(UniqueConflict(
                     f"{attr.ident} value {show(v)} is already held by entity {r[0]}"
                     f" (asserted for {e})", attribute=attr.ident, value=v, existing=r[0], entity=e))
 
-    # composite tuples follow their parts
-    composites = schema.composites
-    if composites:
-        changed_keys = [k for k in new_adds if k[1] in composites]
-        changed_keys += [k for k in retracts if k[1] in composites]
-        done: set[tuple[int, int]] = set()
-        for e, a, _v in changed_keys:
-            for comp in composites[a]:
-                if (e, comp.id) in done:
-                    continue
-                done.add((e, comp.id))
-                parts = []
-                for part in comp.tuple_attrs or ():
-                    val = card_one.get((e, part))
-                    if val is None:
-                        rows = [r for r in search(e, part) if (e, part, r[2]) not in retracts]
-                        val = rows[0][2] if rows else None
-                    parts.append(val)
-                cur_rows = search(e, comp.id)
-                cur = cur_rows[0] if cur_rows else None
-                newv = None if all(p is None for p in parts) else TupleValue(parts)
-                if cur is not None and (newv is None or tuple(cur[2]) != tuple(newv)):
-                    retracts[(e, comp.id, cur[2])] = cur[3]
-                if newv is not None and (cur is None or tuple(cur[2]) != tuple(newv)):
-                    if comp.unique is not None:
-                        for r in search(None, comp.id, newv):
-                            if r[0] != e:
-                                errors.append(UniqueConflict(
-                                    f"{comp.ident} value {show(list(newv))} is already held by entity "
-                                    f"{r[0]}", attribute=comp.ident, value=newv, existing=r[0]))
-                    new_adds.append((e, comp.id, newv))
 
-    # the transaction entity
+def _composites(db: Database, new_adds: list[tuple[int, int, Any]], ch: Changes) -> None:
+    """Composite tuples (``:db/tupleAttrs``) follow their parts: appended to ``new_adds``."""
+    composites = db.schema.composites
+    if not composites:
+        return
+    search = db.search
+    retracts, card_one, errors = ch.retracts, ch.card_one, ch.errors
+    changed_keys = [k for k in new_adds if k[1] in composites]
+    changed_keys += [k for k in retracts if k[1] in composites]
+    done: set[tuple[int, int]] = set()
+    for e, a, _v in changed_keys:
+        for comp in composites[a]:
+            if (e, comp.id) in done:
+                continue
+            done.add((e, comp.id))
+            parts = []
+            for part in comp.tuple_attrs or ():
+                val = card_one.get((e, part))
+                if val is None:
+                    rows = [r for r in search(e, part) if (e, part, r[2]) not in retracts]
+                    val = rows[0][2] if rows else None
+                parts.append(val)
+            cur_rows = search(e, comp.id)
+            cur = cur_rows[0] if cur_rows else None
+            newv = None if all(p is None for p in parts) else TupleValue(parts)
+            if cur is not None and (newv is None or tuple(cur[2]) != tuple(newv)):
+                retracts[(e, comp.id, cur[2])] = cur[3]
+            if newv is not None and (cur is None or tuple(cur[2]) != tuple(newv)):
+                if comp.unique is not None:
+                    for r in search(None, comp.id, newv):
+                        if r[0] != e:
+                            errors.append(UniqueConflict(
+                                f"{comp.ident} value {show(list(newv))} is already held by entity "
+                                f"{r[0]}", attribute=comp.ident, value=newv, existing=r[0]))
+                new_adds.append((e, comp.id, newv))
+
+
+def _tx_entity(db: Database, tx: int, instant: _dt.datetime | None,
+               new_adds: list[tuple[int, int, Any]], ch: Changes) -> _dt.datetime:
+    """The transaction entity's ``:db/txInstant``: the caller's, never older than the last one."""
     instant = instant or _dt.datetime.now(_dt.timezone.utc)
-    user_instant = card_one.get((tx, DB_TX_INSTANT))
+    user_instant = ch.card_one.get((tx, DB_TX_INSTANT))
     if user_instant is not None:
         instant = user_instant
         if instant < db.last_instant:
-            errors.append(InvalidTxData(
+            ch.errors.append(InvalidTxData(
                 f":db/txInstant {instant.isoformat()} is older than the previous transaction's "
                 f"{db.last_instant.isoformat()}", instant=instant))
     else:
         if instant < db.last_instant:
             instant = db.last_instant
         new_adds.append((tx, DB_TX_INSTANT, instant))
-
-    if errors:
-        _raise(errors)
-
-    # schema changes
-    retract_list = [(e, a, v, otx) for (e, a, v), otx in retracts.items()]
-    new_schema = schema
-    schema_es = {e for e, a, _ in new_adds if a in SCHEMA_ATTRS}
-    schema_es.update(e for e, a, _, _ in retract_list if a in SCHEMA_ATTRS)
-    if schema_es:
-        new_schema = _schema_after(db, schema, schema_es, new_adds, retract_list)
-    next_eid = max(rs.next_eid, db.next_eid)
-    for e, _, _ in new_adds:  # an explicit eid never handed out must not be handed out later
-        if next_eid <= e < TX0:
-            next_eid = e + 1
-    db_after = db._apply(t, new_adds, retract_list, new_schema, next_eid, instant)
-    if schema_es:
-        _check_schema_data(db, schema, new_schema, db_after, schema_es)
-    tx_datoms = [Datom(e, a, v, tx, True) for e, a, v in new_adds]
-    tx_datoms.extend(Datom(e, a, v, tx, False) for e, a, v, _ in retract_list)
-    return TxReport(db, db_after, tx_datoms, rs.tempids)
+    return instant
 
 
-def _schema_after(db: Any, schema: Any, es: set[int], adds: list[tuple[int, int, Any]],
-                  retracts: list[tuple[int, int, Any, int]]) -> Any:
-    ident_of = dict(schema.ident_of)
-    props: dict[int, dict[int, Any]] = {}
-    for e in es:
-        p: dict[int, Any] = {}
-        for r in db.search(e):
-            if r[1] in SCHEMA_ATTRS or r[1] == 8:
-                p[r[1]] = r[2]
-        props[e] = p
-    for e, a, v, _ in retracts:
-        if e in props and props[e].get(a) == v:
-            del props[e][a]
-    for e, a, v in adds:
-        if e in props:
-            props[e][a] = v
-    removed: list[Keyword] = []
-    new_idents: dict[Keyword, int] = {}
-    for e in es:
-        old_ident = schema.ident_of.get(e)
-        ident = props[e].get(DB_IDENT)
-        if old_ident is not None and old_ident != ident:
-            removed.append(old_ident)
-            ident_of.pop(e, None)
-        if ident is not None:
-            owner = schema.idents.get(ident)
-            if owner is not None and owner != e:
-                raise SchemaError(f"ident {ident} already names entity {owner}", ident=ident)
-            new_idents[Keyword(ident)] = e
-            ident_of[e] = Keyword(ident)
-    interim = schema.with_changes([], new_idents, removed)
-    attrs: list[Attr] = []
-    for e in es:
-        old = schema.attr(e)
-        new = attr_from_entity(e, props[e], ident_of, interim)
-        if old is not None:
-            if new is None:
-                raise SchemaError(f"cannot retract the definition of installed attribute {old.ident}",
-                                  attribute=old.ident)
-            check_change(old, new)
-        if new is not None:
-            if e < 1 << 20 and old is not None and new != old and old.id < 20:
-                raise SchemaError(f"cannot alter bootstrap attribute {old.ident}", attribute=old.ident)
-            attrs.append(new)
-    return schema.with_changes(attrs, new_idents, removed)
+def next_schema(db: Database, es: set[int], adds: list[tuple[int, int, Any]],
+                retracts: list[tuple[int, int, Any, int]]) -> Schema:
+    """The schema after ``adds`` and ``retracts`` change the schema entities ``es`` of ``db``
+    (``schema.schema_entities``). Used for transactions and for log records alike."""
+    before = {e: {r[1]: r[2] for r in db.search(e) if r[1] in SCHEMA_PROPS} for e in es}
+    return schema_after(db.schema, before, adds, retracts)
 
 
-def _check_schema_data(db: Any, old_schema: Any, new_schema: Any, db_after: Any, es: set[int]) -> None:
+def _check_schema_data(old_schema: Schema, new_schema: Schema, db_after: Database,
+                       es: set[int]) -> None:
     """Data checks for changes Datomic allows only when the data already fits."""
     for e in es:
         old, new = old_schema.attr(e), new_schema.attr(e)
@@ -334,14 +350,14 @@ def _check_schema_data(db: Any, old_schema: Any, new_schema: Any, db_after: Any,
             continue
         if new.unique is not None and old.unique is None:
             prev = None
-            for r in db_after._avet.prefix((e,)):
+            for r in db_after.index("avet").prefix((e,)):
                 if prev is not None and prev[1] == r[1] and prev[2] != r[2]:
                     raise SchemaError(f"cannot make {new.ident} unique: value {r[1]!r} is held by "
                                       f"entities {prev[2]} and {r[2]}", attribute=new.ident)
                 prev = r
         if old.many and not new.many:
             prev = None
-            for r in db_after._aevt.prefix((e,)):
+            for r in db_after.index("aevt").prefix((e,)):
                 if prev is not None and prev[1] == r[1]:
                     raise SchemaError(f"cannot make {new.ident} cardinality one: entity {r[1]} has "
                                       "several values", attribute=new.ident)

@@ -14,6 +14,7 @@ from typing import Any, Iterator
 
 from fact_store.edn.reader import DEFAULT_MAX_DEPTH
 from fact_store.edn.values import Keyword, Symbol
+from fact_store.dbapi import Database
 from fact_store.errors import (FactStoreError, InvalidTxData, LimitExceeded, TransactionError,
                                TxFunctionError, UnknownAttribute, UnknownEntity, UnknownTxFunction)
 from fact_store.schema import Attr, TUPLE, TupleValue, coerce, show
@@ -111,7 +112,7 @@ def _is_lookup_form(x: Any) -> bool:
 class _Expander:
     __slots__ = ("db", "schema", "out", "depth", "level")
 
-    def __init__(self, db: Any) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
         self.schema = db.schema
         self.out = Expanded()
@@ -402,7 +403,7 @@ class _Expander:
             self.depth -= 1
 
 
-def expand(db: Any, tx_data: Any) -> Expanded:
+def expand(db: Database, tx_data: Any) -> Expanded:
     """Stage 1 of a transaction. Errors are collected in ``Expanded.errors``."""
     if isinstance(tx_data, (str, bytes, dict)) or not hasattr(tx_data, "__iter__"):
         raise InvalidTxData(f"tx-data must be a list of forms, got {type(tx_data).__name__}",

@@ -11,8 +11,9 @@ used only as a value is an error. ``"datomic.tx"`` is the transaction itself.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
+from fact_store.dbapi import Database
 from fact_store.errors import TransactionError, UniqueConflict, UnknownEntity, UnresolvedTempid
 from fact_store.schema import Attr, show
 from fact_store.tx.expand import (ADD, TX_TEMPID, AutoTempId, Expanded, LookupRef, Op, TempId)
@@ -31,7 +32,7 @@ class Resolved:
     errors: list[TransactionError] = field(default_factory=list)
 
 
-def resolve(db: Any, ex: Expanded, tx_eid: int) -> Resolved:
+def resolve(db: Database, ex: Expanded, tx_eid: int) -> Resolved:
     """Stage 2 of a transaction: returns ints only (errors collected in ``Resolved.errors``)."""
     out = Resolved(errors=list(ex.errors))
     errors = out.errors
@@ -130,7 +131,7 @@ def resolve(db: Any, ex: Expanded, tx_eid: int) -> Resolved:
             return eid
         if isinstance(x, LookupRef):
             return lookup(x)
-        return x
+        return cast(int, x)
 
     for o in ops:  # first appearance order in entity position
         if isinstance(o.e, TempId):

@@ -67,12 +67,12 @@ def test_reopen_equals_replay_and_snapshot(store_uri):
     c.checkpoint()
     for i in range(5):
         c.transact([{":c/name": f"n{i}", ":c/n": i + 100}])
-    before = list(c.db()._eavt), list(c.db()._heavt), c.db().basis_t
+    before = list(c.db().index("eavt")), list(c.db().history_index()), c.db().basis_t
     c.close()
     if store_uri.startswith("mem:"):
         return
     c2 = fs.connect(store_uri)
-    after = list(c2.db()._eavt), list(c2.db()._heavt), c2.db().basis_t
+    after = list(c2.db().index("eavt")), list(c2.db().history_index()), c2.db().basis_t
     c2.close()
     assert after == before
 
@@ -115,11 +115,11 @@ def test_tuple_values_survive_the_log_and_snapshots(store_uri):
     c.transact([{":t/a": "x", ":t/b": 1, ":t/pair": [(1, "p"), (2, None)]}, {":t/a": "y"}])
     c.checkpoint()
     c.transact([{":t/a": "z", ":t/pair": [(None, "q")]}])
-    before = list(c.db()._eavt), list(c.db()._avet)
+    before = list(c.db().index("eavt")), list(c.db().index("avet"))
     c.close()
     if store_uri.startswith("mem:"):
         return
     c2 = fs.connect(store_uri)
-    assert (list(c2.db()._eavt), list(c2.db()._avet)) == before
+    assert (list(c2.db().index("eavt")), list(c2.db().index("avet"))) == before
     assert sorted(d.v for d in c2.db().datoms(":aevt", ":t/ab")) == [("x", 1), ("y", None), ("z", None)]
     c2.close()

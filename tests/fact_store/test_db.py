@@ -93,3 +93,54 @@ def test_search_by_value_alone_finds_every_attribute(db):
     assert len(db2.search(v=37)) == 2
     assert [r[2] for r in db2.search(v="a")] == ["a"]
     assert db2.count(a=n) == 2 and db2.count(a=n, v=37) == 2 and db2.count(a=n, v=1) == 0
+
+
+# -- the declared seam (fact_store/dbapi.py) ---------------------------------------------------
+
+def test_index_gives_each_covering_index_in_its_own_order(db):
+    db2 = transact(db, [{":db/id": "a", ":d/name": "a", ":d/n": 1},
+                        {":db/id": "b", ":d/name": "b", ":d/friend": "a"}]).db_after
+    rows = {(r[0], r[1], r[2], r[3]) for r in db2.search()}
+    assert set(db2.index("eavt")) == rows
+    assert {(e, a, v, tx) for a, e, v, tx in db2.index("aevt")} == rows
+    assert {(e, a, v, tx) for a, v, e, tx in db2.index("avet")} == rows
+    refs = db2.schema.ref_ids
+    assert db2.schema.attr(":d/friend").id in refs
+    assert {(e, a, v, tx) for v, a, e, tx in db2.index("vaet")} == {r for r in rows if r[1] in refs}
+    assert db2.index(":eavt") is db2.index("eavt")
+
+
+def test_index_is_refused_on_filtered_dbs_and_unknown_names(db):
+    for filtered in (db.as_of(0), db.since(0), db.history()):
+        with pytest.raises(fs.FactStoreError, match="filtered db"):
+            filtered.index("eavt")
+    with pytest.raises(fs.FactStoreError, match="unknown index"):
+        db.index("teav")
+
+
+def test_apply_datoms_is_the_write_path_and_leaves_db_before_alone(db):
+    n = db.schema.attr(":d/n").id
+    after = db.apply_datoms(db.basis_t + 1, [(db.next_eid, n, 7)], [], db.schema, db.next_eid + 1,
+                            db.last_instant)
+    assert after.search(db.next_eid, n) == [(db.next_eid, n, 7, fs.t_to_tx(db.basis_t + 1), True)]
+    assert db.search(db.next_eid, n) == []
+    assert (db.next_eid, n, 7, fs.t_to_tx(db.basis_t + 1), True) in set(after.history_index())
+
+
+def test_with_q_pull_are_methods_of_db(db):
+    """Defined on the class itself (nothing attaches them at import time)."""
+    for name in ("with_", "q", "pull", "pull_many"):
+        assert name in Db.__dict__
+    report = db.with_([{":db/id": "x", ":d/name": "x"}])
+    e = report.tempids["x"]
+    assert report.db_after.q("[:find ?e . :where [?e :d/name \"x\"]]") == e
+    assert report.db_after.pull([":d/name"], e) == {":d/name": "x"}
+    assert report.db_after.pull_many([":d/name"], [e]) == [{":d/name": "x"}]
+
+
+def test_schema_and_attr_are_public(db):
+    assert "Schema" in fs.__all__ and "Attr" in fs.__all__
+    assert isinstance(db.schema, fs.Schema)
+    attr = db.schema.attr(":d/name")
+    assert isinstance(attr, fs.Attr) and not attr.builtin and attr.unique == ":db.unique/identity"
+    assert db.schema.attr(":db/ident").builtin

@@ -105,7 +105,7 @@ class DbMachine(RuleBasedStateMachine):
     def indexes_match_model(self):
         db = self.db
         assert self.as_model(db) == self.model
-        for idx in (db._eavt, db._aevt, db._avet, db._vaet, db._heavt, db._havet):
+        for idx in (db._eavt, db._aevt, db._avet, db._vaet, db.history_index(), db._hist.indexes()[1]):
             idx._check()
         eavt = {(r[0], r[1], r[2]) for r in db._eavt}
         assert eavt == {(r[1], r[0], r[2]) for r in db._aevt}

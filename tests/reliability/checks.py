@@ -48,8 +48,8 @@ def index_fingerprint(db: Db) -> tuple[Any, ...]:
     """Everything a query can see of a Db: the 4 covering indexes and history, typed."""
     def typed(rows: Any) -> list[tuple[Any, ...]]:
         return [tuple((type(x).__name__, x) for x in r) for r in rows]
-    return (db.basis_t, db.next_eid, typed(db._eavt), typed(db._aevt), typed(db._avet),
-            typed(db._vaet), typed(db._heavt))
+    return (db.basis_t, db.next_eid, *(typed(db.index(n)) for n in ("eavt", "aevt", "avet", "vaet")),
+            typed(db.history_index()))
 
 
 def full_replay(store: FileStore) -> Db:

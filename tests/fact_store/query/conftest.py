@@ -84,7 +84,7 @@ def strategy(request, monkeypatch):
     """Run the test under each join strategy (see the module docstring)."""
     if request.param == "search+lookup":
         monkeypatch.setattr(patterns, "LOOKUP_COST", 0.0)
-        monkeypatch.setattr(patterns, "_raw_supported", lambda db: False)
+        monkeypatch.setattr(patterns, "RAW_INDEXES", False)
     elif request.param == "scan":
         monkeypatch.setattr(patterns, "LOOKUP_COST", 1e18)
     return request.param

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import fact_store
 from fact_store.query import Explain, _prepare, explain, q
-from fact_store.query.plan import FilterStep, NotStep, PatternStep
+from fact_store.query.steps import FilterStep, NotStep, PatternStep
 from tests.fact_store.query.conftest import SCHEMA
 
 

@@ -124,7 +124,7 @@ def test_bound_root_reads_only_what_it_reaches(rules, monkeypatch):
     and semi-naive evaluation reads each reached entity a bounded number of times."""
     from fact_store.query import patterns
     monkeypatch.setattr(patterns, "LOOKUP_COST", 0.0)          # per-row lookups only
-    monkeypatch.setattr(patterns, "_raw_supported", lambda db: False)
+    monkeypatch.setattr(patterns, "RAW_INDEXES", False)
     db, ids = _chain(100, extra=1000)
     calls = [0]
     cls = type(db)
