@@ -530,24 +530,21 @@ def print_tables(rows: list[dict[str, Any]], summary: dict[str, Any], peers: lis
         t.add_column("op")
         for x in systems:
             t.add_column(x + (" *" if x == "datascript-js" else ""), justify="right")
+        columns = []  # (title, ratios per peer, geometric means per peer)
         for x in peer_systems:
-            t.add_column(f"÷ {x}", justify="right")
-            if s["cold_ratios"].get(x):
-                t.add_column(f"cold ÷ {x}", justify="right")
+            columns.append((f"÷ {x}", s["ratios"].get(x, {}), s["geomean"].get(x)))
+            columns.append((f"cpu ÷ {x}", s["cpu_ratios"].get(x, {}), s["cpu_geomean"].get(x)))
+            if s["cold_cpu_ratios"].get(x):
+                columns.append((f"cold cpu ÷ {x}", s["cold_cpu_ratios"][x], s["cold_cpu_geomean"].get(x)))
+        for title, _, _ in columns:
+            t.add_column(title, justify="right")
         for op in ALL_OPS:
             if op not in per_op:
                 continue
             cells = [f"{per_op[op][x]:,.3f}" if x in per_op[op] else "" for x in systems]
-            for x in peer_systems:
-                cells.append(f"{s['ratios'][x][op]:.2f}" if op in s["ratios"].get(x, {}) else "")
-                if s["cold_ratios"].get(x):
-                    cells.append(f"{s['cold_ratios'][x][op]:.2f}" if op in s["cold_ratios"][x] else "")
+            cells += [f"{r[op]:.2f}" if op in r else "" for _, r, _ in columns]
             t.add_row(op, *cells)
-        geo = []
-        for x in peer_systems:
-            geo.append(f"{s['geomean'][x]:.2f}" if s["geomean"].get(x) else "")
-            if s["cold_ratios"].get(x):
-                geo.append(f"{s['cold_geomean'][x]:.2f}" if s["cold_geomean"].get(x) else "")
+        geo = [f"{g:.2f}" if g else "" for _, _, g in columns]
         t.add_row("geometric mean", *[""] * len(systems), *geo)
         console.print(t)
         if "datascript-js" in systems:

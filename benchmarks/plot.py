@@ -8,7 +8,8 @@ matplotlib is optional: without it the script says so and exits with status
 git-ignored cache venv and runs the plot there. ``--markdown`` prints the
 README's table (medians, ratios of wall and of CPU times, fact-store-cold's
 CPU ratios to DataScript, geometric means, the load, machine and commit)
-instead of plotting; it needs nothing but the standard library.
+instead of plotting, and with two sizes how each op's CPU time grows from one to
+the other; it needs nothing but the standard library.
 """
 
 from __future__ import annotations
@@ -101,6 +102,31 @@ def markdown(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def growth(doc: dict[str, Any]) -> str:
+    """How each system's CPU time per op grows from the smallest size to the largest (markdown)."""
+    sizes = runs_by_size(doc)
+    if len(sizes) < 2:
+        return ""
+    lo, hi = min(sizes), max(sizes)
+    a = sizes[lo]["summary"].get("cpu_medians") or {}
+    b = sizes[hi]["summary"].get("cpu_medians") or {}
+    systems = [y for y in ("fact-store", "datascript-js", "sqlite-mem")
+               if any(y in v for v in b.values())]
+    lines = [f"CPU time per execution growing from {lo:,} to {hi:,} ({hi // lo}x the data):", "",
+             "| op | " + " | ".join(f"{y} ms at {hi:,}" for y in systems) + " | "
+             + " | ".join(f"{y} growth" for y in systems) + " |",
+             "|---|" + "---:|" * (2 * len(systems))]
+    for op in ORDER:
+        if op not in b:
+            continue
+        cells = [f"{b[op][y]:,.3g}" if y in b[op] and b[op][y] < 100 else
+                 (f"{b[op][y]:,.0f}" if y in b[op] else "") for y in systems]
+        cells += [f"{b[op][y] / a[op][y]:.1f}x" if y in b[op] and y in a.get(op, {}) and a[op][y] > 0 else ""
+                  for y in systems]
+        lines.append(f"| `{op}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def plot(doc: dict[str, Any], out: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -158,6 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = json.loads(Path(args.results or latest_results()).read_text())
     if args.markdown:
         print(markdown(doc))
+        print(growth(doc))
         return 0
     try:
         import matplotlib  # noqa: F401

@@ -8,7 +8,10 @@ runs as an *op server*: one process that builds its standard db once,
 untimed, then answers commands, one JSON object per line on stdin/stdout:
 
 - ``{"cmd": "prepare", "system": s, "op": o}``: build the op (untimed); for a
-  read, run its 3 warm-ups, choosing the batch B with B x fastest >= 20 ms;
+  read, run its 3 warm-ups, choosing the batch B with B x fastest >= 20 ms of
+  CPU time (CPU, not wall: on a loaded machine every system's samples then
+  last longer than a time slice, and the scheduler's preemption weighs on
+  all of them alike);
   answer ``{"batch": B}`` (a transaction op's warm-up is a sample that the
   runner throws away);
 - ``{"cmd": "sample", ...}``: one timed repetition (a transaction op's untimed
@@ -95,9 +98,9 @@ class Server:
             return 1
         fastest = float("inf")
         for _ in range(1 if self.quick else READ_WARMUPS):
-            t0 = time.perf_counter()
+            c0 = time.process_time()
             self.result[key] = op.fn()
-            fastest = min(fastest, (time.perf_counter() - t0) * 1000)
+            fastest = min(fastest, (time.process_time() - c0) * 1000)
         if self.quick:
             return 1
         return next((b for b in (1, 10, 100, 1000) if b * fastest >= BATCH_MS), 1000)
