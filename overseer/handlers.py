@@ -35,7 +35,7 @@ from typing import Any, NoReturn
 import fact_store as fs
 from fact_store.edn import show
 
-from overseer.claim import ABORT, FAIL, FAULT, FINISH, RELEASE
+from overseer.transitions import ABORT, FAIL, FAULT, FINISH, RELEASE
 from overseer.errors import ConfigError, HandlerNotFound, JobAborted, JobFaulted, WorkerInterrupted
 from overseer.graph import keyword
 

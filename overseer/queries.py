@@ -171,8 +171,86 @@ JOB_ROWS = """
         [(get-else $ ?j :job/attempt 0) ?attempt]]
 """
 
+# -- the views' queries (status, status_cli, the web console) --------------------------
+
+# Jobs by type and status: the matrix of `overseer status`.
+TYPE_STATUS_COUNTS = """
+[:find ?type ?status (count ?j)
+ :where [?j :job/type ?type]
+        [?j :job/status ?status]]
+"""
+
+# Started jobs with their worker, attempt, last heartbeat (0 when none yet) and the
+# attempt known to have started its handler (a job whose ?running differs from its
+# ?attempt is claimed, waiting in its worker's batch, not yet running).
+RUNNING = """
+[:find ?id ?type ?owner ?attempt ?hb ?running
+ :where [?j :job/status :started]
+        [?j :job/id ?id]
+        [?j :job/type ?type]
+        [(get-else $ ?j :job/owner "") ?owner]
+        [(get-else $ ?j :job/attempt 0) ?attempt]
+        [(get-else $ ?j :job/heartbeat 0) ?hb]
+        [(get-else $ ?j :job/running 0) ?running]]
+"""
+
+# Failed jobs, the transaction that made them fail (its instant says when) and why.
+FAILURES = """
+[:find ?id ?type ?failure ?when
+ :where [?j :job/status :failed ?tx]
+        [?j :job/id ?id]
+        [?j :job/type ?type]
+        [(get-else $ ?j :job/failure "") ?failure]
+        [?tx :db/txInstant ?when]]
+"""
+
+# Every job, for `jobs list`.
+ALL_JOBS = """
+[:find ?id ?type ?status ?owner ?attempt
+ :where [?j :job/id ?id]
+        [?j :job/type ?type]
+        [?j :job/status ?status]
+        [(get-else $ ?j :job/owner "") ?owner]
+        [(get-else $ ?j :job/attempt 0) ?attempt]]
+"""
+
+# The status changes of one job, from the history db (assertions only).
+STATUS_HISTORY = """
+[:find ?status ?tx
+ :in $ ?j
+ :where [?j :job/status ?status ?tx true]]
+"""
+
+# The direct dependents of one job.
+DEPENDENTS = """
+[:find [?id ...]
+ :in $ ?j
+ :where [?d :job/dep ?j]
+        [?d :job/id ?id]]
+"""
+
+# Failed jobs with their failure JSON ("{}" when none).
+FAILED_JOBS = """
+[:find ?id ?type ?failure
+ :where [?j :job/status :failed]
+        [?j :job/id ?id]
+        [?j :job/type ?type]
+        [(get-else $ ?j :job/failure "{}") ?failure]]
+"""
+
+# The ids of the direct dependencies of one job.
+DEPS = "[:find [?id ...] :in $ ?j :where [?j :job/dep ?d] [?d :job/id ?id]]"
+
+# The status of the job with one id.
+STATUS_OF = "[:find ?s . :in $ ?id :where [?d :job/id ?id] [?d :job/status ?s]]"
+
 
 # -- the functions ----------------------------------------------------------------------
+
+def has_jobs(db: Any) -> bool:
+    """Is overseer's schema (``:job/id``, ``:job/status``) installed in ``db``?"""
+    return db.schema.attr(":job/id") is not None and db.schema.attr(":job/status") is not None
+
 
 def _kw(x: Any) -> fs.Keyword:
     if isinstance(x, fs.Keyword):

@@ -24,28 +24,6 @@ import fact_store as fs
 from overseer import queries
 from overseer.schema import STATUSES, TERMINAL
 
-# Started jobs; ?running is the attempt last known to have started its handler
-# (a job whose ?running differs from its ?attempt is claimed, not yet running).
-RUNNING = """
-[:find ?id ?type ?owner ?attempt ?heartbeat ?running
- :where [?j :job/status :started]
-        [?j :job/id ?id]
-        [?j :job/type ?type]
-        [(get-else $ ?j :job/owner "") ?owner]
-        [(get-else $ ?j :job/attempt 0) ?attempt]
-        [(get-else $ ?j :job/heartbeat 0) ?heartbeat]
-        [(get-else $ ?j :job/running 0) ?running]]
-"""
-
-FAILED = """
-[:find ?id ?type ?failure
- :where [?j :job/status :failed]
-        [?j :job/id ?id]
-        [?j :job/type ?type]
-        [(get-else $ ?j :job/failure "{}") ?failure]]
-"""
-
-
 @dataclass(frozen=True, slots=True)
 class Progress:
     """How many jobs have each status."""
@@ -82,13 +60,13 @@ def running(db: Any) -> list[dict[str, Any]]:
     """
     return [{"id": i, "type": t, "owner": o, "attempt": a, "heartbeat": h,
              "state": "running" if r == a else "claimed"}
-            for i, t, o, a, h, r in sorted(fs.q(RUNNING, db))]
+            for i, t, o, a, h, r in sorted(fs.q(queries.RUNNING, db))]
 
 
 def failed(db: Any) -> list[dict[str, Any]]:
     """The failed jobs with their failure info (decoded from ``:job/failure``)."""
     out = []
-    for i, t, f in sorted(fs.q(FAILED, db)):
+    for i, t, f in sorted(fs.q(queries.FAILED_JOBS, db)):
         try:
             info = json.loads(f)
         except ValueError:

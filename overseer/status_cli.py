@@ -16,7 +16,9 @@ be read), 2 for usage errors. ``--watch`` redraws the view until Ctrl-C.
 
 The read-only views are pure functions of one Db value and ``now`` (epoch
 milliseconds, the unit of ``:job/heartbeat``), so the tests pass a fixed clock:
-:func:`status_report`, :func:`job_rows`, :func:`job_detail`.
+:func:`status_report`, :func:`job_rows`, :func:`job_detail`. Their queries are in
+:mod:`overseer.queries`; ``retry`` and ``abort`` submit the tx-data of
+:func:`overseer.transitions.retry_txn` and :func:`~overseer.transitions.abort_txn`.
 """
 
 from __future__ import annotations
@@ -34,11 +36,11 @@ import fact_store as fs
 from fact_store.edn import show
 
 from overseer import queries
-from overseer.claim import failure_json
 from overseer.errors import OverseerError
 from overseer.graph import graph_txns
-from overseer.schema import (ABORTED, FAILED, STARTED, STATUSES, UNSTARTED,
-                             install_schema)
+from overseer.queries import FAILURES, RUNNING  # noqa: F401  (overseer/web reads them here)
+from overseer.schema import STATUSES, install_schema
+from overseer.transitions import abort_txn, retry_txn
 
 __all__ = ["status_commands", "attach", "status_report", "job_rows", "job_detail",
            "retry_txn", "abort_txn", "StatusReport"]
@@ -49,71 +51,9 @@ DEFAULT_STALE_AFTER = 30.0
 K = fs.Keyword
 F = TypeVar("F", bound=Callable[..., Any])
 
-# -- queries (read-only; the ones overseer's worker also runs are in overseer/queries.py) --
-
-# Jobs by type and status: the matrix of `overseer status`.
-TYPE_STATUS_COUNTS = """
-[:find ?type ?status (count ?j)
- :where [?j :job/type ?type]
-        [?j :job/status ?status]]
-"""
-
-# Started jobs with their worker, attempt, last heartbeat (0 when none yet) and the
-# attempt known to have started its handler (else the job is only claimed).
-RUNNING = """
-[:find ?id ?type ?owner ?attempt ?hb ?running
- :where [?j :job/status :started]
-        [?j :job/id ?id]
-        [?j :job/type ?type]
-        [(get-else $ ?j :job/owner "") ?owner]
-        [(get-else $ ?j :job/attempt 0) ?attempt]
-        [(get-else $ ?j :job/heartbeat 0) ?hb]
-        [(get-else $ ?j :job/running 0) ?running]]
-"""
-
-# Failed jobs, the transaction that made them fail (its instant says when) and why.
-FAILURES = """
-[:find ?id ?type ?failure ?when
- :where [?j :job/status :failed ?tx]
-        [?j :job/id ?id]
-        [?j :job/type ?type]
-        [(get-else $ ?j :job/failure "") ?failure]
-        [?tx :db/txInstant ?when]]
-"""
-
-# Every job, for `jobs list`.
-ALL_JOBS = """
-[:find ?id ?type ?status ?owner ?attempt
- :where [?j :job/id ?id]
-        [?j :job/type ?type]
-        [?j :job/status ?status]
-        [(get-else $ ?j :job/owner "") ?owner]
-        [(get-else $ ?j :job/attempt 0) ?attempt]]
-"""
-
-# The status changes of one job, from the history db (assertions only).
-STATUS_HISTORY = """
-[:find ?status ?tx
- :in $ ?j
- :where [?j :job/status ?status ?tx true]]
-"""
-
-# The direct dependents of one job.
-DEPENDENTS = """
-[:find [?id ...]
- :in $ ?j
- :where [?d :job/dep ?j]
-        [?d :job/id ?id]]
-"""
-
-
 def _name(status: Any) -> str:
     """``:failed`` and ``:job.status/failed`` both read ``failed``."""
     return str(status).rsplit("/", 1)[-1].lstrip(":")
-
-
-def _has_jobs(db: fs.Db) -> bool:
-    return db.schema.attr(":job/id") is not None and db.schema.attr(":job/status") is not None
 
 
 def _reason(failure: str) -> str:
@@ -178,11 +118,11 @@ def status_report(db: fs.Db, now_ms: int, stale_after_ms: int = int(DEFAULT_STAL
     """
     rep = StatusReport(db.basis_t, now_ms, stale_after_ms)
     rep.counts = {_name(s): 0 for s in STATUSES}
-    if not _has_jobs(db):
+    if not queries.has_jobs(db):
         return rep
     for s, n in queries.status_counts(db).items():
         rep.counts[_name(s)] = rep.counts.get(_name(s), 0) + n
-    for typ, s, n in fs.q(TYPE_STATUS_COUNTS, db):
+    for typ, s, n in fs.q(queries.TYPE_STATUS_COUNTS, db):
         row = rep.by_type.setdefault(str(typ), {_name(x): 0 for x in STATUSES})
         row[_name(s)] = row.get(_name(s), 0) + n
     rep.by_type = dict(sorted(rep.by_type.items()))
@@ -193,7 +133,7 @@ def status_report(db: fs.Db, now_ms: int, stale_after_ms: int = int(DEFAULT_STAL
     rep.workers = sorted(live)
     if live and rep.ready:
         rep.unhandled = {str(t): n for t, n in sorted(queries.unhandled_ready(db, now_ms).items())}
-    for jid, typ, owner, attempt, hb, run in sorted(fs.q(RUNNING, db)):
+    for jid, typ, owner, attempt, hb, run in sorted(fs.q(queries.RUNNING, db)):
         age = now_ms - hb if hb else None
         job = {"id": jid, "type": str(typ), "owner": owner, "attempt": attempt,
                "state": "running" if run == attempt else "claimed",
@@ -201,7 +141,7 @@ def status_report(db: fs.Db, now_ms: int, stale_after_ms: int = int(DEFAULT_STAL
         rep.running.append(job)
         if age is None or age > stale_after_ms:
             rep.stale.append(job)
-    rows = sorted(fs.q(FAILURES, db), key=lambda r: (r[3], r[0]), reverse=True)
+    rows = sorted(fs.q(queries.FAILURES, db), key=lambda r: (r[3], r[0]), reverse=True)
     rep.failures = [{"id": jid, "type": str(typ), "when": when, "reason": _reason(failure)}
                     for jid, typ, failure, when in rows[:failures]]
     return rep
@@ -210,11 +150,11 @@ def status_report(db: fs.Db, now_ms: int, stale_after_ms: int = int(DEFAULT_STAL
 def job_rows(db: fs.Db, status: str | None = None, job_type: str | None = None
              ) -> list[tuple[str, str, str, str, int]]:
     """``(id, type, status, owner, attempt)`` of every job, by status (lifecycle order) then id."""
-    if not _has_jobs(db):
+    if not queries.has_jobs(db):
         return []
     order = {_name(s): i for i, s in enumerate(STATUSES)}
     rows = []
-    for jid, typ, st, owner, attempt in fs.q(ALL_JOBS, db):
+    for jid, typ, st, owner, attempt in fs.q(queries.ALL_JOBS, db):
         if status is not None and _name(st) != _name(status):
             continue
         if job_type is not None and str(typ).lstrip(":") != job_type.lstrip(":"):
@@ -226,7 +166,7 @@ def job_rows(db: fs.Db, status: str | None = None, job_type: str | None = None
 
 def job_detail(db: fs.Db, job_id: str) -> dict[str, Any] | None:
     """One job: its attributes, deps, dependents, failure, and status changes from history."""
-    if not _has_jobs(db):
+    if not queries.has_jobs(db):
         return None
     eid = db.entid((":job/id", job_id))
     if eid is None:
@@ -238,12 +178,10 @@ def job_detail(db: fs.Db, job_id: str) -> dict[str, Any] | None:
         if name == ":job/dep":
             continue
         attrs[name] = d.v
-    deps = sorted(fs.q("[:find [?id ...] :in $ ?j :where [?j :job/dep ?d] [?d :job/id ?id]]",
-                       db, eid))
-    dep_status = {i: _name(fs.q("[:find ?s . :in $ ?id :where [?d :job/id ?id] [?d :job/status ?s]]",
-                                 db, i)) for i in deps}
+    deps = sorted(fs.q(queries.DEPS, db, eid))
+    dep_status = {i: _name(fs.q(queries.STATUS_OF, db, i)) for i in deps}
     history = []
-    for st, tx in sorted(fs.q(STATUS_HISTORY, db.history(), eid), key=lambda r: r[1]):
+    for st, tx in sorted(fs.q(queries.STATUS_HISTORY, db.history(), eid), key=lambda r: r[1]):
         inst = next(iter(db.datoms("eavt", tx, ":db/txInstant")), None)
         history.append({"t": fs.tx_to_t(tx), "when": inst.v if inst else None,
                         "status": _name(st)})
@@ -257,89 +195,11 @@ def job_detail(db: fs.Db, job_id: str) -> dict[str, Any] | None:
     return {"id": job_id, "eid": eid, "type": str(attrs.get(":job/type", "")),
             "status": _name(attrs.get(":job/status", "")), "attributes": attrs,
             "deps": [{"id": i, "status": dep_status[i]} for i in deps],
-            "dependents": sorted(fs.q(DEPENDENTS, db, eid)), "failure": info,
+            "dependents": sorted(fs.q(queries.DEPENDENTS, db, eid)), "failure": info,
             "history": history}
 
 
 # -- the steering transactions ----------------------------------------------------------
-
-def _status(db: fs.Db, eid: int) -> Any:
-    rows = list(db.datoms("eavt", eid, ":job/status"))
-    return rows[0].v if rows else None
-
-
-def _require(db: fs.Db, job_id: str) -> int:
-    eid = db.entid((":job/id", job_id)) if _has_jobs(db) else None
-    if eid is None:
-        raise OverseerError(f"no job with id {show(job_id)}", id=job_id)
-    return eid
-
-
-def abort_txn(db: fs.Db, job_id: str, reason: str = "aborted by an operator") -> list[Any]:
-    """tx-data that aborts an unstarted or started job and its unstarted transitive dependents.
-
-    Each status change is a ``:db/cas``, so a worker that claims or finishes
-    the job meanwhile makes the transaction fail instead of being overwritten;
-    a started job's worker is fenced (its outcome needs the job still started).
-
-    :raises OverseerError: no such job, or it already ended.
-    """
-    eid = _require(db, job_id)
-    st = _status(db, eid)
-    if st not in (UNSTARTED, STARTED):
-        raise OverseerError(f"job {show(job_id)} is {st}: only unstarted or started jobs can be "
-                            "aborted", id=job_id, status=st)
-    tx: list[Any] = [[":db/cas", eid, ":job/status", st, ABORTED],
-                     [":db/add", eid, ":job/failure", failure_json("overseer/abort", reason)]]
-    for d in queries.unstarted_dependents(db, [eid]):
-        tx.append([":db/cas", d, ":job/status", UNSTARTED, ABORTED])
-    return tx
-
-
-def retry_txn(db: fs.Db, job_id: str) -> list[Any]:
-    """tx-data that puts a failed or aborted job back to unstarted, with the dependents it aborted.
-
-    Their attempt count starts again (every attempt so far becomes free, so a poison
-    job gets ``max_attempts`` new tries) and any backoff is dropped.
-
-    An aborted transitive dependent is reset too when every one of its deps is
-    reset by this transaction or has not failed or been aborted (otherwise it
-    would wait forever). Status changes are ``:db/cas``; ``:job/failure`` is
-    retracted (the history db keeps it).
-
-    :raises OverseerError: no such job, or it is not failed or aborted.
-    """
-    eid = _require(db, job_id)
-    st = _status(db, eid)
-    if st not in (FAILED, ABORTED):
-        raise OverseerError(f"job {show(job_id)} is {st}: only failed or aborted jobs can be retried",
-                            id=job_id, status=st)
-    reset = {eid}
-    dependents = fs.q("[:find [?j ...] :in $ % ?j0 :where (depends-on ?j ?j0)]", db,
-                      queries.DEPENDS_ON_RULES, eid)
-    aborted = [d for d in dependents if _status(db, d) == ABORTED]
-    changed = True
-    while changed:
-        changed = False
-        for d in aborted:
-            if d in reset:
-                continue
-            deps = [r.v for r in db.datoms("eavt", d, ":job/dep")]
-            if all(x in reset or _status(db, x) not in (FAILED, ABORTED) for x in deps):
-                reset.add(d)
-                changed = True
-    tx: list[Any] = []
-    for e in sorted(reset):
-        tx.append([":db/cas", e, ":job/status", _status(db, e), UNSTARTED])
-        for f in db.datoms("eavt", e, ":job/failure"):
-            tx.append([":db/retract", e, ":job/failure", f.v])
-        # a fresh count of attempts (toward max_attempts) and no backoff left to wait
-        for a in db.datoms("eavt", e, ":job/attempt"):
-            tx.append([":db/add", e, ":job/free-attempts", a.v])
-        for nb in db.datoms("eavt", e, ":job/not-before"):
-            tx.append([":db/retract", e, ":job/not-before", nb.v])
-    return tx
-
 
 # -- click ------------------------------------------------------------------------------
 

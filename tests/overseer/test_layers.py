@@ -5,9 +5,9 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2] / "overseer"
 
-LEVELS = {"errors": 1, "schema": 2, "graph": 2, "queries": 2, "config": 2, "claim": 3, "handlers": 3,
-          "heartbeat": 3, "status": 3, "reporting": 3, "status_cli": 4, "demo": 4, "worker": 4, "cli": 5,
-          "__init__": 6, "__main__": 7}
+LEVELS = {"errors": 1, "schema": 2, "graph": 2, "queries": 2, "config": 2, "transitions": 3, "handlers": 4,
+          "status": 3, "reporting": 3, "claim": 4, "status_cli": 4, "demo": 5, "heartbeat": 5, "worker": 6,
+          "cli": 7, "__init__": 8, "__main__": 9}
 
 
 def test_overseer_modules_import_only_downwards():
@@ -24,7 +24,7 @@ def test_overseer_modules_import_only_downwards():
                 if name == "overseer" and path.stem == "cli":
                     continue  # the command line uses the façade, as any application does
                 parts = name.split(".")
-                theirs = LEVELS.get(parts[1], 6) if len(parts) > 1 else 6
+                theirs = LEVELS.get(parts[1], LEVELS["__init__"]) if len(parts) > 1 else LEVELS["__init__"]
                 if theirs > mine or (theirs == mine and path.stem in ("cli", "__init__") and parts[1:] == [path.stem]):
                     bad.append(f"{path.name}:{node.lineno} imports {name}")
     assert not bad, bad
