@@ -138,14 +138,14 @@ def test_sort_rows_gives_the_full_sort_order_and_its_first_rows(conn):
     """The fast path (plain tuples) and the key path (mixed types) agree with a full sort."""
     import random
 
-    from fact_store.repl import _sort_key, sort_rows
+    from fact_store.repl import sort_key, sort_rows
 
     rng = random.Random(12)
     homogeneous = [(rng.randrange(50), f"s{rng.randrange(50)}") for _ in range(500)]
     mixed = [(rng.choice([None, True, 3, 2.5, "x", fs.Keyword(":k"), (1, 2)]), rng.randrange(9))
              for _ in range(500)]
     for rows in (homogeneous, mixed):
-        full = sorted(rows, key=_sort_key)
+        full = sorted(rows, key=sort_key)
         assert sort_rows(list(rows)) == full
         assert sort_rows(list(rows), limit=17) == full[:17]
 
