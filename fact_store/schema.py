@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from fact_store.edn.writer import show as _edn_show
-from fact_store.edn.values import Keyword, Symbol
+from fact_store.edn.values import Char, Keyword, Symbol
 from fact_store.errors import InvalidValue, LimitExceeded, SchemaError
 
 K = Keyword
@@ -246,6 +246,8 @@ class TupleValue(tuple):  # type: ignore[type-arg]
 
 
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+#: str subclasses that are other EDN types: never accepted as text.
+_NOT_TEXT = (Keyword, Symbol, Char)
 _UTC = _dt.timezone.utc
 
 
@@ -298,7 +300,9 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
     """Check ``value`` against a scalar value type; return the stored form."""
     t = value_type
     if t == ":db.type/string" or t == ":db.type/uri":
-        if not isinstance(value, str):
+        # Exact: a Keyword, Symbol or Char is a str in Python but not a string in EDN or
+        # Datomic; storing :oleg as the string ":oleg" would change the value's type.
+        if not isinstance(value, str) or isinstance(value, _NOT_TEXT):
             raise _bad(attr, value, "a string")
         _check_unicode(attr, value)
         if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
@@ -312,7 +316,7 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
             raise _bad(attr, value, "a 64-bit integer (use :db.type/bigint for larger)")
         return int(value)
     if t == ":db.type/keyword":
-        if not isinstance(value, str) or isinstance(value, Symbol) or value in ("", ":"):
+        if not isinstance(value, str) or isinstance(value, (Symbol, Char)) or value in ("", ":"):
             raise _bad(attr, value, "a keyword")
         _check_unicode(attr, value)
         if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
@@ -336,7 +340,7 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
     if t == ":db.type/uuid":
         if isinstance(value, _uuid.UUID):
             return value
-        if isinstance(value, str):
+        if isinstance(value, str) and not isinstance(value, _NOT_TEXT):
             try:
                 return _uuid.UUID(value)
             except ValueError:
@@ -360,7 +364,7 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
             raise _too_long(attr, len(str(d)), MAX_DECIMAL_CHARS, "characters")
         return d
     if t == ":db.type/symbol":
-        if not isinstance(value, str) or isinstance(value, Keyword) or not value:
+        if not isinstance(value, str) or isinstance(value, (Keyword, Char)) or not value:
             raise _bad(attr, value, "a symbol")
         _check_unicode(attr, value)
         if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
