@@ -29,6 +29,7 @@ EDN                         Python
 ``#inst "…"``               ``datetime`` (aware, UTC)
 ``#uuid "…"``               ``uuid.UUID``
 ``#bytes "base64"``         ``bytes`` (our tag, not standard EDN)
+``#db/id [:db.part/user]``  :class:`~fact_store.edn.values.DbId` (Datomic's old tempid literal)
 ==========================  ===========================================
 
 Limits of the Python mapping, each refused with an :class:`EdnSyntaxError`
@@ -56,6 +57,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import itertools
 import re
 import threading
 import uuid
@@ -70,7 +72,7 @@ from lark.common import LexerConf
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer
 
-from fact_store.edn.values import (DEFAULT_MAX_DEPTH, BigInt, Char, Keyword, Symbol, Tagged,
+from fact_store.edn.values import (DEFAULT_MAX_DEPTH, BigInt, Char, DbId, Keyword, Symbol, Tagged,
                                    is_keyword_text, is_symbol_text)
 from fact_store.edn.writer import write
 from fact_store.errors import EdnSyntaxError, LimitExceeded
@@ -167,7 +169,24 @@ def _read_bytes(value: Any) -> bytes:
         raise ValueError(f"invalid base64: {exc}") from exc
 
 
-BUILTIN_TAGS: Mapping[str, TagReader] = {"inst": _read_inst, "uuid": _read_uuid, "bytes": _read_bytes}
+#: Indexes of ``#db/id [part]`` literals read without one: -1000001, -1000002, ... as Datomic's.
+_fresh_db_ids = itertools.count(1_000_001)
+
+
+def _read_db_id(value: Any) -> DbId:
+    """``#db/id [:db.part/user]`` or ``#db/id [:db.part/user -1]``: Datomic's old tempid literal."""
+    if type(value) is not tuple or not 1 <= len(value) <= 2 or type(value[0]) is not Keyword:
+        raise ValueError("expected [partition] or [partition negative-index], such as [:db.part/user -1]")
+    if len(value) == 1:
+        return DbId(value[0], -next(_fresh_db_ids))
+    idx = value[1]
+    if type(idx) is not int or not -1_000_000 <= idx <= -1:
+        raise ValueError(f"the index must be an integer from -1000000 to -1, got {_show(idx)}")
+    return DbId(value[0], idx)
+
+
+BUILTIN_TAGS: Mapping[str, TagReader] = {"inst": _read_inst, "uuid": _read_uuid, "bytes": _read_bytes,
+                                         "db/id": _read_db_id}
 """Tags every read understands; a caller's ``tags=`` may override them."""
 
 # --- per-read state -----------------------------------------------------------
@@ -287,7 +306,7 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
         reader = state.tags.get(tag) or BUILTIN_TAGS.get(tag)
         if reader is None:
             raise _error(state.text, tok.start_pos, f"unknown tag #{tag}",
-                         f"the reader knows #inst, #uuid and #bytes; "
+                         f"the reader knows #inst, #uuid, #bytes and #db/id; "
                          f"pass tags={{{tag!r}: function}} to read it")
         try:
             return reader(value)

@@ -145,6 +145,39 @@ class Tagged:
         return f"Tagged({self.tag!r}, {self.value!r})"
 
 
+class DbId:
+    """A ``#db/id [:db.part/user -1]`` literal: Datomic's old tempid, a partition and a negative index.
+
+    ``#db/id [:db.part/user]`` (no index) reads as a fresh index each time it is read, as in
+    Datomic, so two such literals name two new entities. Partitions are kept only to write the
+    literal back (every entity id comes from one counter); ``:db.part/tx`` names the transaction.
+
+    >>> DbId(":db.part/user", -1), DbId(":db.part/user", -1) == DbId("db.part/user", -1)
+    (DbId(':db.part/user', -1), True)
+    """
+
+    __slots__ = ("part", "idx")
+
+    def __init__(self, part: str, idx: int) -> None:
+        object.__setattr__(self, "part", Keyword(part))
+        object.__setattr__(self, "idx", idx)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("DbId is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DbId) and (self.part, self.idx) == (other.part, other.idx)
+
+    def __hash__(self) -> int:
+        return hash((DbId, self.part, self.idx))
+
+    def __repr__(self) -> str:
+        return f"DbId({str.__repr__(self.part)}, {self.idx})"
+
+    def __reduce__(self) -> Any:
+        return (DbId, (str(self.part), self.idx))
+
+
 class BigInt(int):
     """An integer written with the ``N`` suffix (``1N``): EDN's arbitrary precision."""
 

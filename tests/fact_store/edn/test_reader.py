@@ -428,7 +428,7 @@ def test_an_unhashable_custom_tag_value_cannot_be_a_key() -> None:
                  "##NaN:\n  #(inc %)\n  ^", 1, 1),
     ("#:a{}", "unexpected '#' at line 1, column 1", 1, 1),
     ("##Foo", "unknown symbolic value '##Foo' at line 1, column 1: expected ##Inf, ##-Inf or ##NaN", 1, 1),
-    ("#foo 1", "unknown tag #foo at line 1, column 1: the reader knows #inst, #uuid and #bytes; "
+    ("#foo 1", "unknown tag #foo at line 1, column 1: the reader knows #inst, #uuid, #bytes and #db/id; "
                "pass tags={'foo': function} to read it:\n  #foo 1\n  ^", 1, 1),
     ('#inst "2020-13-01"', 'invalid #inst "2020-13-01" at line 1, column 1: month must be in 1..12', 1, 1),
     ('#inst "yesterday"', 'invalid #inst "yesterday" at line 1, column 1: expected an RFC 3339 timestamp', 1, 1),

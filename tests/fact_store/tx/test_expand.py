@@ -1,0 +1,57 @@
+"""tx/expand: Datomic's old tx-data forms: #db/id literals and :db.install/_attribute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fact_store import edn, errors as E
+from fact_store.edn.values import DbId, Keyword
+
+OLD_SCHEMA = Path(__file__).parent / "data" / "old-style-schema.edn"
+
+
+def test_an_old_style_schema_file_loads_unchanged_on_every_store(conn):
+    report = conn.transact(edn.read(OLD_SCHEMA.read_text()))
+    db = conn.db()
+    assert db.schema.attr(":job/id").unique == ":db.unique/identity"
+    assert db.schema.attr(":job/heartbeat").value_type == ":db.type/long"
+    assert db.schema.attr(":job/dep").many
+    assert db.entid(":job.status/finished") is not None
+    assert -1 in report.tempids  # #db/id [:db.part/db -1] is the tempid -1
+    # no datom mentions the install attribute or the partitions
+    assert not any(d.e in (50, 51) for d in report.tx_data)
+
+    # data in the same style: the same #db/id literal is one entity, [part] alone a fresh one
+    data = edn.read("""
+      [{:db/id #db/id[:db.part/user -1] :job/id "a" :job/status :job.status/finished}
+       {:db/id #db/id[:db.part/user]    :job/id "b" :job/dep #db/id[:db.part/user -1]
+        :job/status :job.status/unstarted}
+       {:db/id #db/id[:db.part/tx] :db/doc "submitted by an old client"}]""")
+    report = conn.transact(data)
+    db = conn.db()
+    assert db.q('[:find ?s :where [?b :job/id "b"] [?b :job/dep ?a] [?a :job/id ?s]]') == {("a",)}
+    assert db.pull("[:db/doc]", report.tx_data[0].tx) == {":db/doc": "submitted by an old client"}
+
+
+def test_two_unnumbered_db_id_literals_are_two_entities():
+    a, b = edn.read("[#db/id[:db.part/user] #db/id[:db.part/user]]")
+    assert a != b and a.part == b.part == Keyword(":db.part/user")
+    assert edn.read(edn.write(DbId(":db.part/user", -7))) == DbId(":db.part/user", -7)
+
+
+@pytest.mark.parametrize("text,why", [
+    ("#db/id :db.part/user", "expected"), ("#db/id [:db.part/user 3]", "from -1000000 to -1"),
+    ('#db/id ["user"]', "expected"), ("#db/id [:db.part/user -1 2]", "expected"),
+])
+def test_a_malformed_db_id_literal_is_an_edn_error(text, why):
+    with pytest.raises(E.EdnSyntaxError, match=why):
+        edn.read(text)
+
+
+def test_install_must_name_the_db_partition(conn):
+    with pytest.raises(E.InvalidTxData, match="is not :db.part/db"):
+        conn.transact(edn.read("[{:db/ident :a/b :db/valueType :db.type/long :db/cardinality "
+                               ":db.cardinality/one :db.install/_attribute :db.part/user}]"))
+    assert conn.db().schema.attr(":a/b") is None
