@@ -105,6 +105,40 @@ class Attr:
         return ns == "db" or ns.startswith("db.")
 
 
+@dataclass(frozen=True, slots=True)
+class AttributeInfo:
+    """What ``db.attribute(ident)`` returns: one attribute's definition, as Datomic's d/attribute.
+
+    ``cardinality`` is ``:db.cardinality/one`` or ``/many``; ``unique`` ``:db.unique/identity``,
+    ``/value`` or None; ``indexed`` is what ``:db/index`` asked for, while ``has_avet`` is always
+    true (AVET holds every attribute); ``fulltext`` is always false (no fulltext index yet);
+    ``tuple_attrs`` names a composite tuple's attributes, ``tuple_type``/``tuple_types`` a
+    tuple's value types.
+    """
+
+    id: int
+    ident: Keyword
+    value_type: Keyword
+    cardinality: Keyword
+    unique: Keyword | None
+    indexed: bool
+    has_avet: bool
+    is_component: bool
+    no_history: bool
+    fulltext: bool
+    tuple_attrs: tuple[Keyword, ...] | None
+    tuple_type: Keyword | None
+    tuple_types: tuple[Keyword, ...] | None
+    doc: str | None
+
+    @classmethod
+    def of(cls, attr: Attr, schema: "Schema") -> "AttributeInfo":
+        return cls(attr.id, attr.ident, attr.value_type, CARD_MANY if attr.many else CARD_ONE,
+                   attr.unique, attr.indexed, True, attr.component, attr.no_history, False,
+                   None if attr.tuple_attrs is None else tuple(schema.require(a).ident for a in attr.tuple_attrs),
+                   attr.tuple_type, attr.tuple_types, attr.doc)
+
+
 _BOOT: list[Attr] = [
     Attr(DB_IDENT, K(":db/ident"), K(":db.type/keyword"), unique=UNIQUE_IDENTITY,
          doc="The name of an entity, e.g. an attribute."),
@@ -606,6 +640,6 @@ def schema_after(schema: Schema, before: Mapping[int, Mapping[int, Any]],
     return schema.with_changes(attrs, new_idents, removed)
 
 
-__all__ = ["Attr", "Schema", "TupleValue", "coerce", "check_change", "attr_from_entity", "replace",
+__all__ = ["Attr", "AttributeInfo", "Schema", "TupleValue", "coerce", "check_change", "attr_from_entity", "replace",
            "schema_from_datoms", "schema_entities", "schema_after", "SCHEMA_ATTRS", "SCHEMA_PROPS",
            "BOOTSTRAP_ATTR_IDS"]

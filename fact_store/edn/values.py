@@ -157,6 +157,8 @@ class DbId:
     """
 
     __slots__ = ("part", "idx")
+    part: Keyword
+    idx: int
 
     def __init__(self, part: str, idx: int) -> None:
         object.__setattr__(self, "part", Keyword(part))
