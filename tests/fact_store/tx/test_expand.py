@@ -55,3 +55,23 @@ def test_install_must_name_the_db_partition(conn):
         conn.transact(edn.read("[{:db/ident :a/b :db/valueType :db.type/long :db/cardinality "
                                ":db.cardinality/one :db.install/_attribute :db.part/user}]"))
     assert conn.db().schema.attr(":a/b") is None
+
+
+def test_a_set_of_entity_maps_read_from_edn_transacts_on_every_store(conn):
+    # EDN allows maps in a set; the reader gives FrozenMaps, which transact as nested entity maps
+    conn.transact(edn.read("""[{:db/ident :order/id :db/valueType :db.type/string
+                                :db/cardinality :db.cardinality/one :db/unique :db.unique/identity}
+                               {:db/ident :order/lines :db/valueType :db.type/ref
+                                :db/cardinality :db.cardinality/many :db/isComponent true}
+                               {:db/ident :line/sku :db/valueType :db.type/string
+                                :db/cardinality :db.cardinality/one}]"""))
+    conn.transact(edn.read('[{:order/id "o1" :order/lines #{{:line/sku "a"} {:line/sku "b"}}}]'))
+    got = conn.db().pull("[{:order/lines [:line/sku]}]", [":order/id", "o1"])
+    assert sorted(x[":line/sku"] for x in got[":order/lines"]) == ["a", "b"]
+    # a map is no datom value: refused before the log, whatever the store
+    head = conn.store.head()
+    with pytest.raises(E.InvalidValue, match="is not a valid :db.type/string"):
+        conn.transact(edn.read('[{:order/id #{{:a 1}}}]'))
+    with pytest.raises(E.InvalidValue):
+        conn.transact([{":order/id": "o2", ":line/sku": next(iter(edn.read("#{{:a 1}}")))}])
+    assert conn.store.head() == head
