@@ -102,13 +102,13 @@ _CAS_NAMES = {":db/cas", "db/cas", ":db.fn/cas", "db.fn/cas"}
 _RETRACT_ENTITY_NAMES = {":db/retractEntity", "db/retractEntity", ":db.fn/retractEntity",
                          "db.fn/retractEntity"}
 _ID_KEYS = (":db/id", "db/id")
-#: Old-style schema (before Datomic 0.9.5530): an attribute was installed, or altered, by
-#: asserting it as a value of these :db.part/db attributes. Installing is implicit now; the
-#: forms are accepted when they name :db.part/db and add nothing.
-_INSTALL_REVERSE = frozenset({":db.install/_attribute", "db.install/_attribute",
-                              ":db.alter/_attribute", "db.alter/_attribute"})
-_INSTALL_FORWARD = frozenset({":db.install/attribute", "db.install/attribute",
-                              ":db.alter/attribute", "db.alter/attribute"})
+#: Old-style schema (before Datomic 0.9.5530): an attribute (or a partition) was installed, or
+#: altered, by asserting it as a value of these :db.part/db attributes. Installing is implicit
+#: now; the forms are accepted when they name :db.part/db and add nothing.
+_INSTALL_REVERSE = frozenset(p + k for p in (":", "") for k in (
+    "db.install/_attribute", "db.alter/_attribute", "db.install/_partition"))
+_INSTALL_FORWARD = frozenset(p + k for p in (":", "") for k in (
+    "db.install/attribute", "db.alter/attribute", "db.install/partition"))
 _PART_DB = ":db.part/db"
 
 

@@ -18,7 +18,7 @@ def test_an_old_style_schema_file_loads_unchanged_on_every_store(conn):
     assert db.schema.attr(":job/id").unique == ":db.unique/identity"
     assert db.schema.attr(":job/heartbeat").value_type == ":db.type/long"
     assert db.schema.attr(":job/dep").many
-    assert db.entid(":job.status/finished") is not None
+    assert db.entid(":job.status/finished") is not None and db.entid(":jobs") is not None
     assert -1 in report.tempids  # #db/id [:db.part/db -1] is the tempid -1
     # no datom mentions the install attribute or the partitions
     assert not any(d.e in (50, 51) for d in report.tx_data)
@@ -28,6 +28,7 @@ def test_an_old_style_schema_file_loads_unchanged_on_every_store(conn):
       [{:db/id #db/id[:db.part/user -1] :job/id "a" :job/status :job.status/finished}
        {:db/id #db/id[:db.part/user]    :job/id "b" :job/dep #db/id[:db.part/user -1]
         :job/status :job.status/unstarted}
+       {:db/id #db/id[:jobs] :job/id "c"}
        {:db/id #db/id[:db.part/tx] :db/doc "submitted by an old client"}]""")
     report = conn.transact(data)
     db = conn.db()
