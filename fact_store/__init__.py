@@ -30,8 +30,9 @@ from fact_store.db import Db
 from fact_store.edn import read as read_edn
 from fact_store.edn import read_all as read_all_edn
 from fact_store.edn import write as write_edn
-from fact_store.edn.values import Keyword, Symbol, kw
+from fact_store.edn.values import DbId, Keyword, Symbol, kw
 from fact_store.entity import Entity
+from fact_store.schema import AttributeInfo
 from fact_store.errors import *  # noqa: F403 - the exception hierarchy is public
 from fact_store.pull import pull, pull_many
 from fact_store.query import explain, q, register_aggregate, register_query_fn
@@ -42,7 +43,7 @@ from fact_store import errors as _errors
 
 __all__ = [
     "connect", "Connection", "Db", "TxReport", "Datom", "Entity", "Log", "LogTx",
-    "Keyword", "Symbol", "kw", "q", "explain", "pull", "pull_many", "register_query_fn",
+    "Keyword", "Symbol", "DbId", "AttributeInfo", "kw", "q", "explain", "pull", "pull_many", "register_query_fn",
     "register_aggregate", "register_tx_fn", "unregister_tx_fn", "read_edn", "read_all_edn",
     "write_edn", "t_to_tx", "tx_to_t", "Schema", "Attr",
     *_errors.__all__,

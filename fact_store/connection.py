@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import datetime as _dt
 import logging
+import queue
 import threading
 import uuid
 from dataclasses import dataclass
@@ -87,6 +88,7 @@ class Connection:
         self._listeners: dict[int, Callable[[TxReport], Any]] = {}
         self._listener_ids = iter(range(1, 1 << 62))
         self._watcher: threading.Thread | None = None
+        self._report_queue: tuple[int, queue.Queue[TxReport]] | None = None
         self._closed = False
         self.max_tx_datoms = max_tx_datoms
         self.checkpoint_every = checkpoint_every
@@ -232,6 +234,28 @@ class Connection:
 
     def unlisten(self, key: int) -> None:
         self._listeners.pop(key, None)
+
+    def tx_report_queue(self) -> "queue.Queue[TxReport]":
+        """The connection's queue of TxReports, as Datomic's tx-report-queue.
+
+        From the first call on, the queue receives a report for every transaction,
+        this process's or another's, in order; ``get()`` blocks until one arrives
+        (``get(timeout=s)`` raises ``queue.Empty`` after ``s`` seconds). Every call
+        returns the same queue, until :meth:`remove_tx_report_queue`. The queue is
+        unbounded: the application must empty it. O(1).
+        """
+        with self._lock:
+            if self._report_queue is None:
+                q: queue.Queue[TxReport] = queue.Queue()
+                self._report_queue = (self.listen(q.put), q)
+            return self._report_queue[1]
+
+    def remove_tx_report_queue(self) -> None:
+        """Stop filling the queue :meth:`tx_report_queue` returned; the next call makes a new one."""
+        with self._lock:
+            if self._report_queue is not None:
+                self.unlisten(self._report_queue[0])
+                self._report_queue = None
 
     def _notify(self, reports: list[TxReport]) -> None:
         for rep in reports:

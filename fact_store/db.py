@@ -37,8 +37,8 @@ from fact_store.edn.values import Keyword
 from fact_store.errors import FactStoreError, SchemaError
 from fact_store.index.covering import MAX, MIN, PSortedList
 from fact_store.schema import (DB_CARDINALITY, DB_DOC, DB_IDENT, DB_INDEX, DB_TUPLE_TYPE,
-                               DB_TX_INSTANT, DB_UNIQUE, DB_VALUE_TYPE, ENUM_IDS, Schema,
-                               TupleValue, coerce)
+                               DB_TX_INSTANT, DB_UNIQUE, DB_VALUE_TYPE, ENUM_IDS, AttributeInfo,
+                               Schema, TupleValue, coerce)
 
 _EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
 _INDEX_NAMES = {"eavt": "eavt", "aevt": "aevt", "avet": "avet", "vaet": "vaet",
@@ -113,13 +113,13 @@ class Db:
     """An immutable database value at basis ``basis_t``."""
 
     __slots__ = ("schema", "basis_t", "_eavt", "_aevt", "_avet", "_vaet", "_hist",
-                 "next_eid", "last_instant", "_as_of_tx", "_since_tx", "is_history", "__weakref__")
+                 "next_eid", "last_instant", "_as_of_tx", "_since_tx", "is_history", "_pred", "__weakref__")
 
     def __init__(self, schema: Schema, basis_t: int, eavt: PSortedList, aevt: PSortedList,
                  avet: PSortedList, vaet: PSortedList, hist: "HistNode",
                  next_eid: int, last_instant: _dt.datetime,
                  as_of_tx: int | None = None, since_tx: int | None = None,
-                 is_history: bool = False) -> None:
+                 is_history: bool = False, pred: Any = None) -> None:
         self.schema = schema
         self.basis_t = basis_t
         self._eavt, self._aevt, self._avet, self._vaet = eavt, aevt, avet, vaet
@@ -129,6 +129,8 @@ class Db:
         self._as_of_tx = as_of_tx
         self._since_tx = since_tx
         self.is_history = is_history
+        #: db.filter's predicate(s): a datom is visible when pred(unfiltered db, datom) is true
+        self._pred: tuple[Any, ...] | None = pred
 
     # -- construction --------------------------------------------------------
 
@@ -238,9 +240,11 @@ class Db:
             HistNode(self._hist, t, h_add) if h_add else self._hist,
             next_eid, instant)
 
-    def _filtered(self, as_of_tx: int | None, since_tx: int | None, is_history: bool) -> "Db":
+    def _filtered(self, as_of_tx: int | None, since_tx: int | None, is_history: bool,
+                  pred: Any = False) -> "Db":
         return Db(self.schema, self.basis_t, self._eavt, self._aevt, self._avet, self._vaet,
-                  self._hist, self.next_eid, self.last_instant, as_of_tx, since_tx, is_history)
+                  self._hist, self.next_eid, self.last_instant, as_of_tx, since_tx, is_history,
+                  self._pred if pred is False else pred)
 
     def history_index(self) -> PSortedList:
         """The history index in EAVT order, (e, a, v, tx, added); built on first use."""
@@ -304,7 +308,31 @@ class Db:
 
     @property
     def is_filtered(self) -> bool:
-        return self._as_of_tx is not None or self._since_tx is not None or self.is_history
+        return (self._as_of_tx is not None or self._since_tx is not None or self.is_history
+                or self._pred is not None)
+
+    def filter(self, pred: Any) -> "Db":
+        """The db with only the datoms for which ``pred(db, datom)`` is true (Datomic's d/filter).
+
+        ``db`` is this db without the filter (its as_of/since/history kept), ``datom`` a
+        :class:`~fact_store.datom.Datom`. Every read sees the filter: ``search``, ``datoms``,
+        ``seek_datoms``, ``index_range``, ``entity``, ``pull`` and queries; filters compose,
+        and ``as_of``/``since``/``history`` keep them. Reads cost one ``pred`` call per datom
+        met. O(1).
+
+        >>> db = Db.empty().filter(lambda db, d: d.a != 8)          # hide :db/doc
+        >>> db.entity(":db/ident").get(":db/doc"), Db.empty().entity(":db/ident").get(":db/doc") is None
+        (None, False)
+        """
+        if not callable(pred):
+            raise FactStoreError(f"filter takes a function of (db, datom), got {show(pred)}", pred=pred)
+        return self._filtered(self._as_of_tx, self._since_tx, self.is_history, (self._pred or ()) + (pred,))
+
+    def _visible(self, rows: list[tuple[int, int, Any, int, bool]]) -> list[tuple[int, int, Any, int, bool]]:
+        preds = self._pred
+        assert preds is not None
+        base = self._filtered(self._as_of_tx, self._since_tx, self.is_history, None)
+        return [r for r in rows if all(p(base, _mk(Datom, r)) for p in preds)]
 
     # -- identity ------------------------------------------------------------
 
@@ -348,6 +376,16 @@ class Db:
         """The ident of entity ``eid``, or None."""
         return self.schema.ident_of.get(eid)
 
+    def attribute(self, attr: Any) -> AttributeInfo | None:
+        """The definition of attribute ``attr`` (an ident or an id), as Datomic's d/attribute; None if none.
+
+        >>> a = Db.empty().attribute(":db/ident")
+        >>> a.id, a.value_type, a.cardinality, a.unique, a.has_avet
+        (1, Keyword(':db.type/keyword'), Keyword(':db.cardinality/one'), Keyword(':db.unique/identity'), True)
+        """
+        a = self.schema.attr(attr)
+        return None if a is None else AttributeInfo.of(a, self.schema)
+
     # -- raw access for query, pull and entity ---------------------------------
 
     def search(self, e: int | None = None, a: int | None = None, v: Any = None,
@@ -357,6 +395,12 @@ class Db:
         None means unbound. ``a`` is an attribute id, refs' ``v`` an eid. The
         index follows from what is bound. O(log n + matches) on a current db.
         """
+        if self._pred is not None:
+            return self._visible(self._unfiltered_search(e, a, v, tx))
+        return self._unfiltered_search(e, a, v, tx)
+
+    def _unfiltered_search(self, e: int | None, a: int | None, v: Any,
+                           tx: int | None) -> list[tuple[int, int, Any, int, bool]]:
         if self._as_of_tx is not None or self.is_history:
             return self._search_history(e, a, v, tx)
         if e is not None:

@@ -27,7 +27,7 @@ from typing import Any, Iterator, Protocol, Self
 
 from fact_store.datom import Datom
 from fact_store.edn.values import Keyword
-from fact_store.schema import Schema
+from fact_store.schema import AttributeInfo, Schema
 
 __all__ = ["SortedIndex", "Database", "WritableDatabase", "INDEX_NAMES"]
 
@@ -79,7 +79,7 @@ class Database(Protocol):
 
     @property
     def is_filtered(self) -> bool:
-        """True for ``as_of``/``since``/``history`` views (no :meth:`index` fast path)."""
+        """True for ``as_of``/``since``/``history``/``filter`` views (no :meth:`index` fast path)."""
 
     @property
     def last_instant(self) -> _dt.datetime:
@@ -94,6 +94,12 @@ class Database(Protocol):
 
     def ident(self, eid: Any) -> Keyword | None:
         """The ident of entity ``eid``, or None."""
+
+    def attribute(self, attr: Any) -> AttributeInfo | None:
+        """The definition of attribute ``attr`` (Datomic's d/attribute); None if none."""
+
+    def filter(self, pred: Any) -> Self:
+        """The view keeping only datoms with ``pred(unfiltered db, datom)`` true."""
 
     def search(self, e: int | None = None, a: int | None = None, v: Any = None,
                tx: int | None = None) -> list[tuple[int, int, Any, int, bool]]:

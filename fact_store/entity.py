@@ -2,12 +2,14 @@
 
 ``db.entity(eid)`` returns an :class:`Entity`: a read-only mapping from
 attribute idents to values, loaded on first access. Ref values come back as
-entities, so a program can walk the graph; ``entity[":ns/_attr"]`` follows a
-ref backwards. Cardinality-many attributes give frozensets.
+entities, so a program can walk the graph, except a ref to an entity that has
+a ``:db/ident`` (an enum value such as ``:db.cardinality/one``), which comes
+back as that keyword, as in Datomic; ``entity[":ns/_attr"]`` follows a ref
+backwards. Cardinality-many attributes give frozensets.
 
 >>> from fact_store.db import Db
 >>> e = Db.empty().entity(":db/ident")
->>> e[":db/ident"], e["db/cardinality"][":db/ident"]
+>>> e[":db/ident"], e["db/cardinality"]
 (Keyword(':db/ident'), Keyword(':db.cardinality/one'))
 """
 
@@ -33,12 +35,19 @@ class Entity(Mapping[Keyword, Any]):
     def _load(self) -> dict[Keyword, Any]:
         if self._cache is None:
             schema = self.db.schema
+            ident_of = schema.ident_of
             out: dict[Keyword, Any] = {}
             for e, a, v, _tx, _added in self.db.search(e=self.eid):
                 attr = schema.attr(a)
                 if attr is None:
                     continue
-                val = Entity(self.db, v) if attr.is_ref else v
+                val: Any
+                if attr.is_ref:  # an enum: its ident; any other entity: a navigable Entity
+                    val = ident_of.get(v)
+                    if val is None:
+                        val = Entity(self.db, v)
+                else:
+                    val = v
                 if attr.many:
                     out.setdefault(attr.ident, set()).add(val)
                 else:

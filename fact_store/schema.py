@@ -26,7 +26,7 @@ from decimal import Decimal
 from typing import Any, Iterable, Mapping
 
 from fact_store.edn.writer import show as _edn_show
-from fact_store.edn.values import Keyword, Symbol
+from fact_store.edn.values import Char, Keyword, Symbol
 from fact_store.errors import InvalidValue, LimitExceeded, SchemaError
 
 K = Keyword
@@ -103,6 +103,40 @@ class Attr:
         """True for the attributes every database has (namespace ``db`` or ``db.*``)."""
         ns = self.ident[1:].split("/", 1)[0]
         return ns == "db" or ns.startswith("db.")
+
+
+@dataclass(frozen=True, slots=True)
+class AttributeInfo:
+    """What ``db.attribute(ident)`` returns: one attribute's definition, as Datomic's d/attribute.
+
+    ``cardinality`` is ``:db.cardinality/one`` or ``/many``; ``unique`` ``:db.unique/identity``,
+    ``/value`` or None; ``indexed`` is what ``:db/index`` asked for, while ``has_avet`` is always
+    true (AVET holds every attribute); ``fulltext`` is always false (no fulltext index yet);
+    ``tuple_attrs`` names a composite tuple's attributes, ``tuple_type``/``tuple_types`` a
+    tuple's value types.
+    """
+
+    id: int
+    ident: Keyword
+    value_type: Keyword
+    cardinality: Keyword
+    unique: Keyword | None
+    indexed: bool
+    has_avet: bool
+    is_component: bool
+    no_history: bool
+    fulltext: bool
+    tuple_attrs: tuple[Keyword, ...] | None
+    tuple_type: Keyword | None
+    tuple_types: tuple[Keyword, ...] | None
+    doc: str | None
+
+    @classmethod
+    def of(cls, attr: Attr, schema: "Schema") -> "AttributeInfo":
+        return cls(attr.id, attr.ident, attr.value_type, CARD_MANY if attr.many else CARD_ONE,
+                   attr.unique, attr.indexed, True, attr.component, attr.no_history, False,
+                   None if attr.tuple_attrs is None else tuple(schema.require(a).ident for a in attr.tuple_attrs),
+                   attr.tuple_type, attr.tuple_types, attr.doc)
 
 
 _BOOT: list[Attr] = [
@@ -246,6 +280,8 @@ class TupleValue(tuple):  # type: ignore[type-arg]
 
 
 _I64_MIN, _I64_MAX = -(1 << 63), (1 << 63) - 1
+#: str subclasses that are other EDN types: never accepted as text.
+_NOT_TEXT = (Keyword, Symbol, Char)
 _UTC = _dt.timezone.utc
 
 
@@ -298,7 +334,9 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
     """Check ``value`` against a scalar value type; return the stored form."""
     t = value_type
     if t == ":db.type/string" or t == ":db.type/uri":
-        if not isinstance(value, str):
+        # Exact: a Keyword, Symbol or Char is a str in Python but not a string in EDN or
+        # Datomic; storing :oleg as the string ":oleg" would change the value's type.
+        if not isinstance(value, str) or isinstance(value, _NOT_TEXT):
             raise _bad(attr, value, "a string")
         _check_unicode(attr, value)
         if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
@@ -312,7 +350,7 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
             raise _bad(attr, value, "a 64-bit integer (use :db.type/bigint for larger)")
         return int(value)
     if t == ":db.type/keyword":
-        if not isinstance(value, str) or isinstance(value, Symbol) or value in ("", ":"):
+        if not isinstance(value, str) or isinstance(value, (Symbol, Char)) or value in ("", ":"):
             raise _bad(attr, value, "a keyword")
         _check_unicode(attr, value)
         if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
@@ -336,7 +374,7 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
     if t == ":db.type/uuid":
         if isinstance(value, _uuid.UUID):
             return value
-        if isinstance(value, str):
+        if isinstance(value, str) and not isinstance(value, _NOT_TEXT):
             try:
                 return _uuid.UUID(value)
             except ValueError:
@@ -360,7 +398,7 @@ def coerce_scalar(value_type: str, attr: Attr, value: Any) -> Any:
             raise _too_long(attr, len(str(d)), MAX_DECIMAL_CHARS, "characters")
         return d
     if t == ":db.type/symbol":
-        if not isinstance(value, str) or isinstance(value, Keyword) or not value:
+        if not isinstance(value, str) or isinstance(value, (Keyword, Char)) or not value:
             raise _bad(attr, value, "a symbol")
         _check_unicode(attr, value)
         if len(value) > MAX_VALUE_BYTES // 4 and len(value.encode("utf-8", "surrogatepass")) > MAX_VALUE_BYTES:
@@ -602,6 +640,6 @@ def schema_after(schema: Schema, before: Mapping[int, Mapping[int, Any]],
     return schema.with_changes(attrs, new_idents, removed)
 
 
-__all__ = ["Attr", "Schema", "TupleValue", "coerce", "check_change", "attr_from_entity", "replace",
+__all__ = ["Attr", "AttributeInfo", "Schema", "TupleValue", "coerce", "check_change", "attr_from_entity", "replace",
            "schema_from_datoms", "schema_entities", "schema_after", "SCHEMA_ATTRS", "SCHEMA_PROPS",
            "BOOTSTRAP_ATTR_IDS"]

@@ -7,9 +7,9 @@ grammar.
 
 from typing import Any
 
-from fact_store.edn.values import BigInt, Char, Keyword, Symbol, Tagged, kw
+from fact_store.edn.values import BigInt, Char, DbId, FrozenList, FrozenMap, Keyword, Symbol, Tagged, kw
 
-__all__ = ["BigInt", "Char", "Keyword", "Symbol", "Tagged", "kw", "read", "read_all", "show", "write"]
+__all__ = ["BigInt", "Char", "DbId", "FrozenList", "FrozenMap", "Keyword", "Symbol", "Tagged", "kw", "read", "read_all", "show", "write"]
 
 
 def read(text: str, **kwargs: Any) -> Any:

@@ -22,13 +22,14 @@ EDN                         Python
 ``1.5M``                    ``decimal.Decimal``
 ``:a/b``                    :class:`~fact_store.edn.values.Keyword`
 ``?e`` ``a/b``              :class:`~fact_store.edn.values.Symbol`
-``(1 2)``                   ``list``
+``(1 2)``                   ``list`` (in a set or key: :class:`~fact_store.edn.values.FrozenList`)
 ``[1 2]``                   ``tuple``
-``{:a 1}``                  ``dict``
+``{:a 1}``                  ``dict`` (in a set or key: :class:`~fact_store.edn.values.FrozenMap`)
 ``#{1 2}``                  ``frozenset``
 ``#inst "…"``               ``datetime`` (aware, UTC)
 ``#uuid "…"``               ``uuid.UUID``
 ``#bytes "base64"``         ``bytes`` (our tag, not standard EDN)
+``#db/id [:db.part/user]``  :class:`~fact_store.edn.values.DbId` (Datomic's old tempid literal)
 ==========================  ===========================================
 
 Limits of the Python mapping, each refused with an :class:`EdnSyntaxError`
@@ -40,10 +41,13 @@ rather than silently losing data:
   (``#{1 1.0}``, ``{:a 1 ":a" 2}``) cannot be a frozenset or dict, and is an
   error that says so. Truly equal ones (``#{1 1}``, ``#{1 1N}``) are EDN's own
   "duplicate" error.
-- A map or list is unhashable in Python (dict, list), so one cannot be a map
-  key or a set element, even inside a vector; use a vector instead of a list.
 - ``#inst`` keeps microseconds (digits past the sixth are dropped); the year
   must lie in 1..9999.
+
+A map or list inside a set or a map key (``#{{:a 1}}``, ``{[1 {:b 2}] 3}``),
+which a Python dict or list could not be, reads as a hashable, immutable
+:class:`~fact_store.edn.values.FrozenMap` / ``FrozenList``: equal to the plain
+dict or list with the same items, and written back unchanged.
 
 The reader is lenient where Clojure is: ``1.`` is a float, keywords may start
 with a digit after the colon (``:1``), ``#inst`` accepts a prefix of the
@@ -56,6 +60,7 @@ from __future__ import annotations
 import base64
 import binascii
 import math
+import itertools
 import re
 import threading
 import uuid
@@ -70,8 +75,8 @@ from lark.common import LexerConf
 from lark.exceptions import UnexpectedInput, UnexpectedToken
 from lark.lexer import Lexer
 
-from fact_store.edn.values import (DEFAULT_MAX_DEPTH, BigInt, Char, Keyword, Symbol, Tagged,
-                                   is_keyword_text, is_symbol_text)
+from fact_store.edn.values import (DEFAULT_MAX_DEPTH, BigInt, Char, DbId, FrozenList, FrozenMap,
+                                   Keyword, Symbol, Tagged, freeze, is_keyword_text, is_symbol_text)
 from fact_store.edn.writer import write
 from fact_store.errors import EdnSyntaxError, LimitExceeded
 
@@ -167,7 +172,24 @@ def _read_bytes(value: Any) -> bytes:
         raise ValueError(f"invalid base64: {exc}") from exc
 
 
-BUILTIN_TAGS: Mapping[str, TagReader] = {"inst": _read_inst, "uuid": _read_uuid, "bytes": _read_bytes}
+#: Indexes of ``#db/id [part]`` literals read without one: -1000001, -1000002, ... as Datomic's.
+_fresh_db_ids = itertools.count(1_000_001)
+
+
+def _read_db_id(value: Any) -> DbId:
+    """``#db/id [:db.part/user]`` or ``#db/id [:db.part/user -1]``: Datomic's old tempid literal."""
+    if type(value) is not tuple or not 1 <= len(value) <= 2 or type(value[0]) is not Keyword:
+        raise ValueError("expected [partition] or [partition negative-index], such as [:db.part/user -1]")
+    if len(value) == 1:
+        return DbId(value[0], -next(_fresh_db_ids))
+    idx = value[1]
+    if type(idx) is not int or not -1_000_000 <= idx <= -1:
+        raise ValueError(f"the index must be an integer from -1000000 to -1, got {_show(idx)}")
+    return DbId(value[0], idx)
+
+
+BUILTIN_TAGS: Mapping[str, TagReader] = {"inst": _read_inst, "uuid": _read_uuid, "bytes": _read_bytes,
+                                         "db/id": _read_db_id}
 """Tags every read understands; a caller's ``tags=`` may override them."""
 
 # --- per-read state -----------------------------------------------------------
@@ -262,8 +284,13 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
         it = iter(items)
         try:
             result = dict(zip(it, it))
-        except Exception as exc:  # unhashable key (or a tag value whose __hash__ fails)
-            raise _unhashable(children[0], items[0::2], "map key", exc) from exc
+        except Exception:  # a map or list key: EDN allows it, so read it as a FrozenMap/FrozenList
+            items[0::2] = [freeze(k) for k in items[0::2]]
+            it = iter(items)
+            try:
+                result = dict(zip(it, it))
+            except Exception as exc:  # a tag value whose __hash__ fails
+                raise _unhashable(children[0], items[0::2], "map key", exc) from exc
         if 2 * len(result) != n:
             raise _collision(children[0], items[0::2], "key", "map")
         return result
@@ -274,8 +301,12 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
             return _EMPTY_SET  # one object for every #{} (a frozenset is 216 bytes)
         try:
             result = frozenset(items)
-        except Exception as exc:
-            raise _unhashable(children[0], items, "set element", exc) from exc
+        except Exception:  # maps and lists in a set: read them as FrozenMap/FrozenList
+            items = [freeze(x) for x in items]
+            try:
+                result = frozenset(items)
+            except Exception as exc:  # a tag value whose __hash__ fails
+                raise _unhashable(children[0], items, "set element", exc) from exc
         if len(result) != len(items):
             raise _collision(children[0], items, "element", "set")
         return result
@@ -287,7 +318,7 @@ class _EdnTransformer(Transformer):  # type: ignore[type-arg]
         reader = state.tags.get(tag) or BUILTIN_TAGS.get(tag)
         if reader is None:
             raise _error(state.text, tok.start_pos, f"unknown tag #{tag}",
-                         f"the reader knows #inst, #uuid and #bytes; "
+                         f"the reader knows #inst, #uuid, #bytes and #db/id; "
                          f"pass tags={{{tag!r}: function}} to read it")
         try:
             return reader(value)
@@ -642,8 +673,7 @@ def _unhashable(opener: Token, candidates: list[Any], role: str, exc: Exception)
                       f"{type(exc).__name__}: {exc}")
     return _error(_local.state.text, opener.start_pos,
                   f"{_show(bad)} cannot be a {role}",
-                  "a map or a list (or a vector holding one) is unhashable in Python; "
-                  "use a vector instead of a list")
+                  "its value is unhashable in Python")
 
 
 def _hashable(value: Any) -> bool:
@@ -676,8 +706,12 @@ def _collision(opener: Token, candidates: list[Any], role: str, kind: str) -> Ed
                   + " cannot hold both")
 
 
+_KINDS = {BigInt: int, FrozenMap: dict, FrozenList: list}
+
+
 def _kind(value: Any) -> type:
-    return int if type(value) is BigInt else type(value)
+    t = type(value)
+    return _KINDS.get(t, t)
 
 
 def _same(a: Any, b: Any) -> bool:

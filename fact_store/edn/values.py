@@ -1,4 +1,4 @@
-"""Keyword, Symbol, Tagged: frozen, hashable values the reader produces.
+"""Keyword, Symbol, Tagged, DbId, FrozenMap, FrozenList: frozen, hashable values the reader produces.
 
 A :class:`Keyword` is a ``str`` whose text is the EDN text, colon included,
 so a plain string works wherever a keyword is expected:
@@ -143,6 +143,125 @@ class Tagged:
 
     def __repr__(self) -> str:
         return f"Tagged({self.tag!r}, {self.value!r})"
+
+
+class DbId:
+    """A ``#db/id [:db.part/user -1]`` literal: Datomic's old tempid, a partition and a negative index.
+
+    ``#db/id [:db.part/user]`` (no index) reads as a fresh index each time it is read, as in
+    Datomic, so two such literals name two new entities. Partitions are kept only to write the
+    literal back (every entity id comes from one counter); ``:db.part/tx`` names the transaction.
+
+    >>> DbId(":db.part/user", -1), DbId(":db.part/user", -1) == DbId("db.part/user", -1)
+    (DbId(':db.part/user', -1), True)
+    """
+
+    __slots__ = ("part", "idx")
+    part: Keyword
+    idx: int
+
+    def __init__(self, part: str, idx: int) -> None:
+        object.__setattr__(self, "part", Keyword(part))
+        object.__setattr__(self, "idx", idx)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("DbId is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, DbId) and (self.part, self.idx) == (other.part, other.idx)
+
+    def __hash__(self) -> int:
+        return hash((DbId, self.part, self.idx))
+
+    def __repr__(self) -> str:
+        return f"DbId({str.__repr__(self.part)}, {self.idx})"
+
+    def __reduce__(self) -> Any:
+        return (DbId, (str(self.part), self.idx))
+
+
+def _immutable(self: Any, *args: Any, **kwargs: Any) -> Any:
+    raise TypeError(f"{type(self).__name__} is immutable")
+
+
+class FrozenMap(dict):  # type: ignore[type-arg]
+    """An immutable, hashable EDN map: how the reader gives a map inside a set or a map key.
+
+    EDN lets a set hold maps and a map have maps or vectors as keys; a Python
+    ``dict`` cannot be hashed, so those maps are read as ``FrozenMap``. It is a
+    ``dict`` (equal to a plain dict with the same items, written back as ``{…}``)
+    whose keys and values are made hashable too (:func:`freeze`); changing it is refused.
+
+    >>> m = FrozenMap({Keyword(":a"): 1})
+    >>> m == {":a": 1}, m in {FrozenMap({":a": 1})}, isinstance(m, dict)
+    (True, True, True)
+    >>> m[":b"] = 2
+    Traceback (most recent call last):
+    ...
+    TypeError: FrozenMap is immutable
+    """
+
+    __slots__ = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        dict.__init__(self, {freeze(k): freeze(v) for k, v in dict(*args, **kwargs).items()})
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(frozenset(self.items()))
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _immutable
+
+    def __repr__(self) -> str:
+        return f"FrozenMap({dict.__repr__(self)})"
+
+    def __reduce__(self) -> Any:
+        return (FrozenMap, (dict(self),))
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """An immutable, hashable EDN list ``(1 2)``: how the reader gives a list inside a set or key.
+
+    A ``list``, equal to a plain list with the same items; only changing it is refused.
+
+    >>> FrozenList([1, 2]) == [1, 2], hash(FrozenList([1, 2])) == hash(FrozenList([1, 2]))
+    (True, True)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, items: Any = ()) -> None:
+        list.__init__(self, [freeze(x) for x in items])
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(self))
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _immutable
+    append = extend = insert = remove = pop = clear = sort = reverse = _immutable
+
+    def __repr__(self) -> str:
+        return f"FrozenList({list.__repr__(self)})"
+
+    def __reduce__(self) -> Any:
+        return (FrozenList, (list(self),))
+
+
+def freeze(value: Any) -> Any:
+    """``value`` with every dict and list in it (through vectors, sets and maps) made hashable.
+
+    Values without a dict or list come back as they are (the same object).
+
+    >>> freeze((1, {":a": [2]}))
+    (1, FrozenMap({':a': FrozenList([2])}))
+    """
+    t = type(value)
+    if t is dict:
+        return FrozenMap(value)
+    if t is list:
+        return FrozenList(value)
+    if t is tuple:
+        items = tuple(freeze(x) for x in value)
+        return value if all(a is b for a, b in zip(items, value)) else items
+    return value
 
 
 class BigInt(int):

@@ -36,7 +36,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, Callable
 
-from fact_store.edn.values import (DEFAULT_MAX_DEPTH, BigInt, Char, Keyword, Symbol, Tagged,
+from fact_store.edn.values import (DEFAULT_MAX_DEPTH, BigInt, Char, DbId, Keyword, Symbol, Tagged,
                                    is_keyword_text, is_symbol_text)
 from fact_store.errors import EdnSyntaxError, FactStoreError, LimitExceeded
 
@@ -153,6 +153,8 @@ def _write_other(value: Any, emit: Callable[[str], Any], depth: int) -> None:
         emit(f"{value}M")
     elif isinstance(value, (bytes, bytearray)):
         emit(f'#bytes "{base64.b64encode(value).decode("ascii")}"')
+    elif isinstance(value, DbId):
+        emit(f"#db/id [{value.part} {value.idx}]")
     elif isinstance(value, Tagged):
         if not isinstance(value.tag, str) or not (_TAG_RE.match(value.tag) and is_symbol_text(value.tag)):
             raise EdnSyntaxError(f"cannot write tag {value.tag!r}: a tag is a symbol "

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from fact_store.edn.reader import DEFAULT_MAX_DEPTH
-from fact_store.edn.values import Keyword, Symbol
+from fact_store.edn.values import DbId, Keyword, Symbol
 from fact_store.dbapi import Database
 from fact_store.errors import (FactStoreError, InvalidTxData, LimitExceeded, TransactionError,
                                TxFunctionError, UnknownAttribute, UnknownEntity, UnknownTxFunction)
@@ -102,6 +102,14 @@ _CAS_NAMES = {":db/cas", "db/cas", ":db.fn/cas", "db.fn/cas"}
 _RETRACT_ENTITY_NAMES = {":db/retractEntity", "db/retractEntity", ":db.fn/retractEntity",
                          "db.fn/retractEntity"}
 _ID_KEYS = (":db/id", "db/id")
+#: Old-style schema (before Datomic 0.9.5530): an attribute (or a partition) was installed, or
+#: altered, by asserting it as a value of these :db.part/db attributes. Installing is implicit
+#: now; the forms are accepted when they name :db.part/db and add nothing.
+_INSTALL_REVERSE = frozenset(p + k for p in (":", "") for k in (
+    "db.install/_attribute", "db.alter/_attribute", "db.install/_partition"))
+_INSTALL_FORWARD = frozenset(p + k for p in (":", "") for k in (
+    "db.install/attribute", "db.alter/attribute", "db.install/partition"))
+_PART_DB = ":db.part/db"
 
 
 def _is_lookup_form(x: Any) -> bool:
@@ -143,6 +151,8 @@ class _Expander:
             return self._lookup(x, form)
         if isinstance(x, TempId):
             return x
+        if t is DbId:  # #db/id [:db.part/user -1]: the tempid -1; in :db.part/tx, the transaction
+            return TX_TEMPID if x.part == ":db.part/tx" else TempId(x.idx)
         if isinstance(x, int) and not isinstance(x, bool):
             return self.entity(int(x), form)
         if isinstance(x, str):
@@ -270,6 +280,9 @@ class _Expander:
                 continue
             attr = schema.attr(k)
             if attr is None:
+                if k in _INSTALL_REVERSE:
+                    self._install(val, m)
+                    continue
                 if isinstance(k, str) and "/_" in k:
                     yield from self._reverse(e, k, val, m, level)
                     continue
@@ -289,6 +302,14 @@ class _Expander:
                     v = self.value(attr, x, m)
                 if v is not None and e is not None:
                     ops.append(Op(ADD, e, attr, v, m))
+
+    def _install(self, part: Any, form: Any) -> None:
+        """``:db.install/_attribute :db.part/db``: accepted, adds nothing (installing is implicit)."""
+        if not (isinstance(part, str) and self.schema.entid(part) == self.schema.entid(_PART_DB)
+                or part == self.schema.entid(_PART_DB)):
+            self.err(InvalidTxData(f"{show(part)} is not :db.part/db: :db.install/_attribute and "
+                                   f":db.alter/_attribute name the partition :db.part/db (in {show(form)})",
+                                   form=form))
 
     def _is_collection(self, attr: Attr, val: Any) -> bool:
         if isinstance(val, (set, frozenset)):
@@ -337,6 +358,10 @@ class _Expander:
             is_add = op in _ADD_NAMES
             if len(f) != 4 and not (not is_add and len(f) == 3):
                 self.err(InvalidTxData(f"{op} takes an entity, an attribute and a value: {show(f)}", form=f))
+                return
+            if is_add and len(f) == 4 and isinstance(f[2], str) and f[2] in _INSTALL_FORWARD:
+                self._install(f[1], f)  # [:db/add :db.part/db :db.install/attribute e]
+                self.entity(f[3], f)
                 return
             e = self.entity(f[1], f)
             attr = self.attribute(f[2], f)

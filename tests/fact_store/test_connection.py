@@ -123,3 +123,28 @@ def test_tuple_values_survive_the_log_and_snapshots(store_uri):
     assert (list(c2.db().index("eavt")), list(c2.db().index("avet"))) == before
     assert sorted(d.v for d in c2.db().datoms(":aevt", ":t/ab")) == [("x", 1), ("y", None), ("z", None)]
     c2.close()
+
+
+def test_tx_report_queue_gets_every_report_in_order_until_removed(conn):
+    import queue
+    import subprocess
+    import sys
+
+    q = conn.tx_report_queue()
+    assert conn.tx_report_queue() is q  # one queue per connection, as Datomic's
+    conn.transact(SCHEMA)
+    conn.transact([{":c/name": "Q1"}])
+    reports = [q.get(timeout=30), q.get(timeout=30)]
+    assert [r.db_after.basis_t for r in reports] == [1, 2]
+    assert reports[1].db_before.basis_t == 1 and any(d.v == "Q1" for d in reports[1].tx_data)
+    if not conn.uri.startswith("mem:"):  # another process's transaction arrives too
+        code = ("import fact_store as fs, sys; c = fs.connect(sys.argv[1]); "
+                "c.transact([{':c/name': 'Q2'}]); c.close()")
+        subprocess.run([sys.executable, "-c", code, conn.uri], check=True, timeout=120)
+        other = q.get(timeout=60)
+        assert other.db_after.basis_t == 3 and any(d.v == "Q2" for d in other.tx_data)
+    conn.remove_tx_report_queue()
+    conn.transact([{":c/name": "Q3"}])
+    with pytest.raises(queue.Empty):
+        q.get_nowait()
+    assert conn.tx_report_queue() is not q

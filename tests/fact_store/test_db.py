@@ -144,3 +144,63 @@ def test_schema_and_attr_are_public(db):
     attr = db.schema.attr(":d/name")
     assert isinstance(attr, fs.Attr) and not attr.builtin and attr.unique == ":db.unique/identity"
     assert db.schema.attr(":db/ident").builtin
+
+
+def test_attribute_describes_an_attribute_as_datomics_d_attribute(conn):
+    conn.transact(SCHEMA + [
+        {":db/ident": ":d/first", ":db/valueType": ":db.type/string", ":db/cardinality": ":db.cardinality/one"},
+        {":db/ident": ":d/part", ":db/valueType": ":db.type/ref", ":db/cardinality": ":db.cardinality/many",
+         ":db/isComponent": True, ":db/noHistory": True, ":db/index": True, ":db/doc": "parts"}])
+    conn.transact([{":db/ident": ":d/full", ":db/valueType": ":db.type/tuple", ":db/cardinality":
+                    ":db.cardinality/one", ":db/tupleAttrs": [":d/first", ":d/name"],
+                    ":db/unique": ":db.unique/value"}])
+    db = conn.db()
+    name = db.attribute(":d/name")
+    assert name == db.attribute(name.id) == db.attribute("d/name") == db.attribute(fs.kw(":d/name"))
+    assert (name.ident, name.value_type, name.cardinality, name.unique) == (
+        ":d/name", ":db.type/string", ":db.cardinality/one", ":db.unique/identity")
+    assert (name.indexed, name.has_avet, name.is_component, name.no_history, name.fulltext) == (
+        False, True, False, False, False)
+    part = db.attribute(":d/part")
+    assert (part.cardinality, part.is_component, part.no_history, part.indexed, part.doc) == (
+        ":db.cardinality/many", True, True, True, "parts")
+    full = db.attribute(":d/full")
+    assert full.value_type == ":db.type/tuple" and full.tuple_attrs == (":d/first", ":d/name")
+    assert db.attribute(":d/nope") is None and db.attribute(":db.part/user") is None
+    with pytest.raises(AttributeError):
+        name.ident = ":x/y"  # a value
+
+
+def test_filter_hides_datoms_from_every_read_path(conn):
+    conn.transact(SCHEMA)
+    conn.transact([{":db/id": "a", ":d/name": "a", ":d/n": 1, ":d/friend": "b"},
+                   {":db/id": "b", ":d/name": "b", ":d/n": 2}])
+    t_before_c = conn.db().basis_t
+    conn.transact([{":d/name": "c", ":d/n": 3}])
+    db = conn.db()
+    n = db.schema.attr(":d/n").id
+    calls = []
+
+    def no_secret(unfiltered, d):  # hide :d/n values >= 2
+        calls.append(unfiltered)
+        return not (d.a == n and d.v >= 2)
+
+    f = db.filter(no_secret)
+    assert calls == [] and f.is_filtered and not db.is_filtered
+    b = db.entid([":d/name", "b"])
+    assert [d.v for d in f.datoms(":aevt", ":d/n")] == [1]
+    assert [r[2] for r in f.search(a=n)] == [1]
+    assert [d.v for d in f.index_range(":d/n", 0, 10)] == [1]
+    assert [d.v for d in f.seek_datoms(":avet", ":d/n")][:1] == [1]
+    assert f.count(a=n) == 1
+    assert f.entity(b).get(":d/n") is None and db.entity(b)[":d/n"] == 2
+    assert f.pull("[:d/name :d/n]", b) == {":d/name": "b"}
+    assert f.q("[:find ?v :where [_ :d/n ?v]]") == {(1,)}
+    assert all(u.is_filtered is False for u in calls)  # pred sees the unfiltered db
+    # filters compose, and time travel keeps them
+    g = f.filter(lambda _db, d: d.v != "a")
+    assert sorted(d.v for d in g.datoms(":aevt", ":d/name")) == ["b", "c"]
+    assert [d.v for d in f.as_of(t_before_c).datoms(":aevt", ":d/n")] == [1]
+    assert [d.v for d in f.history().datoms(":aevt", ":d/n")] == [1]
+    with pytest.raises(fs.FactStoreError, match="filter takes a function"):
+        db.filter(5)

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fact_store.edn.reader import read, read_all
-from fact_store.edn.values import BigInt, Char, Keyword, Symbol, Tagged
+from fact_store.edn.values import BigInt, Char, FrozenList, FrozenMap, Keyword, Symbol, Tagged
 from fact_store.edn.writer import write
 from fact_store.errors import EdnSyntaxError, LimitExceeded
 
@@ -368,12 +368,33 @@ def test_keys_equal_only_in_python_are_refused_in_a_map() -> None:
     assert "one Python dict cannot hold both" in message
 
 
-def test_a_map_cannot_be_a_map_key_or_set_element() -> None:
-    err = syntax_error("{{:a 1} 2}")
-    assert str(err).startswith("{:a 1} cannot be a map key at line 1, column 1: a map or a list "
-                               "(or a vector holding one) is unhashable in Python")
-    assert str(syntax_error("#{[{}]}")).startswith("[{}] cannot be a set element at line 1, column 1")
-    assert str(syntax_error("#{(1)}")).startswith("(1) cannot be a set element")
+def test_maps_lists_and_vectors_of_them_can_be_set_elements_and_map_keys() -> None:
+    # EDN allows any value in a set or as a key; maps and lists there read as FrozenMap/FrozenList
+    s = read("#{{:a 1} [1 {:b [2]}] (1 2) #{{}}}")
+    assert s == {FrozenMap({":a": 1}), (1, FrozenMap({":b": (2,)})), FrozenList([1, 2]),
+                 frozenset({FrozenMap()})}
+    assert {":a": 1} in [x for x in s]  # equal to plain dicts and lists
+    assert [1, 2] in [x for x in s]
+    m = read("{{:a 1} :map, [1 {:c 2}] :vec, (x) :list, {[1] {:d 4}} :nested}")
+    assert m[FrozenMap({":a": 1})] == ":map" and m[(1, FrozenMap({":c": 2}))] == ":vec"
+    assert m[FrozenList(["x"])] == ":list"
+    assert m[FrozenMap({(1,): {":d": 4}})] == ":nested"
+    for value in (s, m):
+        assert read(write(value)) == value
+    inner = next(k for k in m if isinstance(k, FrozenMap) and ":a" in k)
+    with pytest.raises(TypeError, match="immutable"):
+        inner[":b"] = 2
+    with pytest.raises(TypeError, match="immutable"):
+        FrozenList([1]).append(2)
+    # values that need no freezing keep their plain types
+    assert type(read("{:a {:b 1}}")[":a"]) is dict and type(next(iter(read("#{[1 2]}")))) is tuple
+
+
+def test_frozen_maps_still_find_duplicates_and_python_only_equalities() -> None:
+    assert str(syntax_error("#{{:a 1} {:a 1}}")).startswith("duplicate element {:a 1} in a set")
+    assert str(syntax_error("#{{:a 1} {:a 1.0}}")).startswith(
+        "elements {:a 1} and {:a 1.0} of a set are distinct in EDN but equal in Python")
+    assert str(syntax_error("{(1) 1 (1) 2}")).startswith("duplicate key (1) in a map")
 
 
 class Incomparable:
@@ -428,7 +449,7 @@ def test_an_unhashable_custom_tag_value_cannot_be_a_key() -> None:
                  "##NaN:\n  #(inc %)\n  ^", 1, 1),
     ("#:a{}", "unexpected '#' at line 1, column 1", 1, 1),
     ("##Foo", "unknown symbolic value '##Foo' at line 1, column 1: expected ##Inf, ##-Inf or ##NaN", 1, 1),
-    ("#foo 1", "unknown tag #foo at line 1, column 1: the reader knows #inst, #uuid and #bytes; "
+    ("#foo 1", "unknown tag #foo at line 1, column 1: the reader knows #inst, #uuid, #bytes and #db/id; "
                "pass tags={'foo': function} to read it:\n  #foo 1\n  ^", 1, 1),
     ('#inst "2020-13-01"', 'invalid #inst "2020-13-01" at line 1, column 1: month must be in 1..12', 1, 1),
     ('#inst "yesterday"', 'invalid #inst "yesterday" at line 1, column 1: expected an RFC 3339 timestamp', 1, 1),

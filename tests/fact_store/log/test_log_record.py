@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fact_store.edn.values import BigInt, Char, Keyword, Symbol
+from fact_store.edn.values import BigInt, Char, FrozenList, FrozenMap, Keyword, Symbol
 from fact_store.errors import LogCorrupted, StorageError, UnsupportedFormat
 from fact_store.log import record as rec
 
@@ -97,6 +97,7 @@ def test_an_aware_non_utc_datetime_comes_back_as_the_same_instant_in_utc() -> No
 @pytest.mark.parametrize("bad", [
     [1], {"a": 1}, {1}, frozenset(), bytearray(b"x"), Char("a"),
     datetime(2024, 1, 1), object(), "\ud800", Keyword(":a\ud800"), (1, [2]),
+    FrozenMap({"a": 1}), FrozenList([1]), (1, FrozenMap()),  # EDN maps/lists read in sets: no datom value
 ], ids=repr)
 def test_unstorable_values_are_refused_with_storage_error(bad: Any) -> None:
     with pytest.raises(StorageError):
