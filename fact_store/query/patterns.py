@@ -24,7 +24,7 @@ from operator import itemgetter
 from typing import Any
 
 from fact_store.dbapi import Database
-from fact_store.errors import FactStoreError, QueryError
+from fact_store.errors import FactStoreError, QueryError, SchemaError
 from fact_store.index.covering import MAX
 from fact_store.query.context import Ctx, check_product, note
 from fact_store.query.parse import show
@@ -216,6 +216,11 @@ def _norm_key(db: Database, pos: int, ref_v: bool, k: Any) -> Any:
     if pos == 0 or pos == 3 or (pos == 2 and ref_v):
         try:
             return db.entid(k)
+        except SchemaError as e:
+            if "lookup_ref" in e.data:
+                raise QueryError(f"Lookup ref {show(tuple(k))} given as an input: {e.message}",
+                                 lookup_ref=list(k)) from None
+            return None
         except FactStoreError:
             return None
     if pos == 1:

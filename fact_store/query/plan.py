@@ -79,6 +79,23 @@ def _db_estimate(bound: set[int], attr: Any, new_count: int) -> float:
     return est
 
 
+def check_lookup_ref(schema: Any, ref: Any, form: Any) -> None:
+    """Refuse a lookup ref ``[attr value]`` whose attribute is unknown or not ``:db/unique``.
+
+    Datomic resolves a lookup ref only through a unique attribute; anything else is
+    the user's mistake, not a pattern that matches nothing.
+    """
+    a = ref[0]
+    attr = schema.attr(a) if isinstance(a, (str, int)) and not isinstance(a, bool) else None
+    if attr is None:
+        raise QueryError(f"Lookup ref {show(tuple(ref))} in {show(form)} names an unknown attribute",
+                         form=form, lookup_ref=list(ref))
+    if attr.unique is None:
+        raise QueryError(f"Lookup ref {show(tuple(ref))} in {show(form)}: {attr.ident} is not "
+                         ":db/unique, so it cannot identify an entity", form=form,
+                         lookup_ref=list(ref))
+
+
 def _index_name(bound: set[int]) -> str:
     if 0 in bound:
         return "EAVT"
@@ -213,6 +230,7 @@ class Planner:
                         never = True
                     consts.append((pos, eid))
                 elif isinstance(v, (tuple, list)) and len(v) == 2:
+                    check_lookup_ref(schema, v, c.form)
                     late.append((pos, v))
                 else:
                     never = True

@@ -231,3 +231,31 @@ def test_string_building_is_capped():
     from fact_store.query.builtins import MAX_STRING_LENGTH
     with pytest.raises(QueryLimitExceeded, match=r"str built a string"):
         q('[:find ?s :in ?a :where [(str ?a ?a) ?s]]', "x" * (MAX_STRING_LENGTH // 2 + 1))
+
+
+# Datomic resolves a lookup ref only through a :db/unique attribute; any other attribute
+# is an error (":db.error/lookup-ref-attr-not-unique"), never a pattern that matches nothing.
+
+def test_lookup_ref_on_a_non_unique_attribute_in_a_pattern(people):
+    db, _ = people
+    with pytest.raises(QueryError, match=r"Lookup ref \[:person/email \"oleg@example.com\"\] in "
+                                         r".*:person/email is not :db/unique"):
+        q('[:find ?a :where [[:person/email "oleg@example.com"] :person/age ?a]]', db)
+    with pytest.raises(QueryError, match=r":person/email is not :db/unique"):
+        q('[:find ?e :where [?e :person/friend [:person/email "nobody"]]]', db)
+
+
+def test_lookup_ref_on_an_unknown_attribute_in_a_pattern(people):
+    db, _ = people
+    with pytest.raises(QueryError, match=r"Lookup ref \[:person/nope 1\] in .* names an unknown "
+                                         r"attribute"):
+        q('[:find ?a :where [[:person/nope 1] :person/age ?a]]', db)
+
+
+def test_lookup_ref_on_a_non_unique_attribute_as_an_input(people):
+    db, _ = people
+    from fact_store import Keyword as K
+    with pytest.raises(QueryError, match=r"Lookup ref \[:person/email \"oleg@example.com\"\] "
+                                         r"given as an input: .*not :db/unique"):
+        q('[:find ?a :in $ ?e :where [?e :person/age ?a]]', db,
+          (K(":person/email"), "oleg@example.com"))
