@@ -164,6 +164,8 @@ def q(query: Any, *inputs: Any, explain: bool = False, rng: Any = None,
 
     Returns a set of tuples for a relation find, a list for ``[?x ...]``, one
     value for ``?x .``, one tuple for ``[?a ?b]``, dicts for :keys/:strs/:syms.
+    With ``:with`` and no aggregate, a relation find is a list: a bag that keeps
+    one tuple per distinct combination of the :find and :with values, as in Datomic.
 
     Runtime complexity: parse and plan are cached (a hit costs a few
     microseconds); execution is proportional to the rows the plan touches.

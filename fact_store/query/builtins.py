@@ -33,6 +33,7 @@ import re2
 
 from fact_store.edn.values import Keyword, Symbol
 from fact_store.errors import QueryError, QueryLimitExceeded
+from fact_store.query.forms import show
 
 __all__ = ["Fn", "Agg", "FUNCTIONS", "AGGREGATES", "register_query_fn", "register_aggregate",
            "resolve_fn", "resolve_aggregate", "registry_version", "is_truthy", "MAX_REGEX_LENGTH"]
@@ -691,22 +692,37 @@ def _agg_stddev(vs: list[Any]) -> float:
     return math.sqrt(_agg_variance(vs))
 
 
-def _sort_key(x: Any) -> Any:
+def order_key(x: Any) -> Any:
+    """Datomic's (Clojure's) order for keywords and symbols: no namespace first, then by
+    namespace, then by name; other values order as Python orders them.
+
+    >>> sorted([Keyword(":b/a"), Keyword(":a.b/c"), Keyword(":z"), Keyword(":a/z")], key=order_key)
+    [Keyword(':z'), Keyword(':a/z'), Keyword(':a.b/c'), Keyword(':b/a')]
+    """
+    if isinstance(x, (Keyword, Symbol)):
+        ns = x.namespace
+        return (ns is not None, ns or "", x.name)
     return x
+
+
+def _count_arg(n: Any) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise QueryError(f"The count of an aggregate must be a non-negative integer, got {show(n)}")
+    return n
 
 
 def _agg_min(*args: Any) -> Any:
     if len(args) == 1:
-        return min(args[0])
+        return min(args[0], key=order_key)
     n, vs = args
-    return tuple(sorted(set(vs))[:n])
+    return tuple(sorted(set(vs), key=order_key)[:_count_arg(n)])
 
 
 def _agg_max(*args: Any) -> Any:
     if len(args) == 1:
-        return max(args[0])
+        return max(args[0], key=order_key)
     n, vs = args
-    return tuple(sorted(set(vs), reverse=True)[:n])
+    return tuple(sorted(set(vs), key=order_key, reverse=True)[:_count_arg(n)])
 
 
 def _agg_distinct(vs: list[Any]) -> frozenset[Any]:
@@ -714,12 +730,12 @@ def _agg_distinct(vs: list[Any]) -> frozenset[Any]:
 
 
 def _agg_rand(n: int, vs: list[Any], rng: _random.Random) -> tuple[Any, ...]:
-    return tuple(rng.choice(vs) for _ in range(n))
+    return tuple(rng.choice(vs) for _ in range(_count_arg(n)))
 
 
 def _agg_sample(n: int, vs: list[Any], rng: _random.Random) -> tuple[Any, ...]:
     d = list(dict.fromkeys(vs))
-    return tuple(rng.sample(d, min(n, len(d))))
+    return tuple(rng.sample(d, min(_count_arg(n), len(d))))
 
 
 AGGREGATES: dict[str, Agg] = {

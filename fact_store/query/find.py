@@ -21,8 +21,10 @@ The last stage of the line parse → plan → execute → find.  Three steps:
    :func:`fact_store.pull.pull_many` once per column.  Then, by find spec:
 
 * relation ``:find ?a ?b`` → a ``set`` of tuples (a ``list`` when a pull
-  expression puts dicts in the tuples, as dicts are not hashable);
-* collection ``:find [?a ...]`` → a ``list`` of the distinct values;
+  expression puts dicts in the tuples, as dicts are not hashable, and a ``list``
+  - a bag, duplicates kept - when :with names variables and no aggregate consumes them);
+* collection ``:find [?a ...]`` → a ``list`` of the distinct values (with :with, one per
+  distinct find+with tuple);
 * scalar ``:find ?a .`` → one value, or None;
 * tuple ``:find [?a ?b]`` → one tuple, or None;
 * ``:keys``/``:strs``/``:syms`` → a list of dicts (one dict for a tuple find),
@@ -163,7 +165,12 @@ def _shape(plan: QueryPlan, ctx: Ctx, tuples: list[tuple[Any, ...]]) -> Any:
         rows = _aggregate(plan, ctx, tuples, pos)
     else:
         idx = [pos[el] if isinstance(el, Var) else pos[el.var] for el in elements]
-        if idx == list(range(len(plan.needed))):
+        if query.with_:
+            # Datomic: the :with variables are removed after the basis set is formed,
+            # "leaving a bag (not a set!)": one row per distinct find+with tuple.
+            g = itemgetter(*idx)
+            rows = [g(t) for t in tuples] if len(idx) > 1 else [(t[idx[0]],) for t in tuples]
+        elif idx == list(range(len(plan.needed))):
             rows = tuples if isinstance(tuples, set) else set(tuples)
         elif len(idx) == 1:
             i = idx[0]
@@ -207,9 +214,9 @@ def _aggregate(plan: QueryPlan, ctx: Ctx, tuples: Any,
             raise QueryError(f"Unknown aggregate '{el.fn}' in {show(_agg_form(el))}: use a "
                              "built-in or register it with register_aggregate", form=el,
                              aggregate=el.fn)
-        consts = []
-        for a in el.args[:-1]:
-            consts.append(a.value if not isinstance(a, Var) else None)
+        consts: list[Any] = []
+        for a in el.args[:-1]:   # (max ?n ?x): ?n is an input, the same in every tuple
+            consts.append((pos[a],) if isinstance(a, Var) else a.value)
         resolved.append((j, el, agg, consts, pos[el.var]))
     groups: dict[Any, list[tuple[Any, ...]]] = {}
     get = groups.get
@@ -236,11 +243,12 @@ def _aggregate(plan: QueryPlan, ctx: Ctx, tuples: Any,
         vals = []
         for j, el, agg, consts, c in resolved:
             lst = [t[c] for t in ts]
+            args = [ts[0][a[0]] if type(a) is tuple else a for a in consts]
             try:
                 if agg.needs_rng:
-                    v = agg.fn(*consts, lst, ctx.get_rng())
+                    v = agg.fn(*args, lst, ctx.get_rng())
                 else:
-                    v = agg.fn(*consts, lst)
+                    v = agg.fn(*args, lst)
             except FactStoreError:
                 raise
             except Exception as exc:  # noqa: BLE001

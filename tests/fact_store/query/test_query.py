@@ -12,6 +12,7 @@ import pytest
 import fact_store
 from fact_store.edn.values import Keyword as K
 from fact_store.edn.values import Symbol as S
+from fact_store.errors import QueryError
 from fact_store.query import q
 
 
@@ -80,6 +81,40 @@ def test_with_keeps_duplicates_for_aggregates():
     monsters = [["Cerberus", 3], ["Medusa", 1], ["Cyclops", 1], ["Chimera", 1]]
     assert q('[:find (sum ?heads) . :in [[_ ?heads]]]', monsters) == 4
     assert q('[:find (sum ?heads) . :with ?monster :in [[?monster ?heads]]]', monsters) == 6
+
+
+def test_with_without_an_aggregate_returns_a_bag():
+    """Datomic: the :with variables are removed after the basis set is formed, "leaving a
+    bag (not a set!)"; one row per distinct (find, with) tuple, duplicates kept."""
+    monsters = [["Cerberus", 3], ["Medusa", 1], ["Cyclops", 1], ["Chimera", 1], ["Medusa", 1]]
+    got = q('[:find ?heads :with ?monster :in [[?monster ?heads]]]', monsters)
+    assert isinstance(got, list) and sorted(got) == [(1,), (1,), (1,), (3,)]
+    assert sorted(q('[:find [?heads ...] :with ?monster :in [[?monster ?heads]]]',
+                    monsters)) == [1, 1, 1, 3]
+    assert q('[:find ?heads :in [[_ ?heads]]]', monsters) == {(1,), (3,)}
+
+
+def test_aggregate_counts_may_come_from_an_input_variable():
+    xs = [5, 1, 9, 3, 9]
+    assert q('[:find (max ?n ?x) (min ?n ?x) :in ?n [?x ...]]', 2, xs) == {((9, 5), (1, 3))}
+    (s,) = q('[:find [(sample ?n ?x)] :in ?n [?x ...]]', 3, xs)
+    assert len(s) == 3 and len(set(s)) == 3 and set(s) <= set(xs)
+    (r,) = q('[:find [(rand ?n ?x)] :in ?n [?x ...]]', 4, xs)
+    assert len(r) == 4 and set(r) <= set(xs)
+    with pytest.raises(QueryError, match=r"count of an aggregate must be a non-negative integer, "
+                                         r"got \"two\""):
+        q('[:find (max ?n ?x) :in ?n [?x ...]]', "two", xs)
+
+
+def test_min_max_order_keywords_and_symbols_by_namespace_then_name():
+    """Clojure's compare, which Datomic uses: no namespace first, then namespace, then name
+    (so :a/z < :a.b/c, although the raw text orders them the other way)."""
+    kws = [K(k) for k in (":b/a", ":a.b/c", ":z", ":a/z")]
+    assert q('[:find [(min ?k) (max ?k)] :in [?k ...]]', kws) == (K(":z"), K(":b/a"))
+    assert q('[:find (max 4 ?k) . :in [?k ...]]', kws) == (K(":b/a"), K(":a.b/c"), K(":a/z"),
+                                                            K(":z"))
+    syms = [S("a.b/c"), S("a/z"), S("z")]
+    assert q('[:find (min 3 ?s) . :in [?s ...]]', syms) == (S("z"), S("a/z"), S("a.b/c"))
 
 
 # ---------------------------------------------------------------- inputs
