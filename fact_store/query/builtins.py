@@ -36,11 +36,15 @@ from fact_store.errors import QueryError, QueryLimitExceeded
 from fact_store.query.forms import show
 
 __all__ = ["Fn", "Agg", "FUNCTIONS", "AGGREGATES", "register_query_fn", "register_aggregate",
-           "resolve_fn", "resolve_aggregate", "registry_version", "is_truthy", "MAX_REGEX_LENGTH"]
+           "resolve_fn", "resolve_aggregate", "registry_version", "is_truthy", "MAX_REGEX_LENGTH",
+           "MAX_RANGE_LENGTH"]
 
 #: Longest regular expression a query may compile (a bound on compile cost and on
 #: the patterns users can smuggle through query text).
 MAX_REGEX_LENGTH = 1000
+
+#: Most numbers one ``range`` call may produce (its collection becomes rows).
+MAX_RANGE_LENGTH = 1_000_000
 
 #: Longest string ``str``, ``subs``, ``clojure.string/join`` may build (1 MiB, the value limit).
 MAX_STRING_LENGTH = 1 << 20
@@ -128,6 +132,7 @@ def _chain(op: Callable[[Any, Any], bool]) -> Callable[..., bool]:
 
 
 def _compare(a: Any, b: Any) -> int:
+    a, b = order_key(a), order_key(b)   # keywords and symbols: namespace, then name
     return -1 if a < b else (1 if a > b else 0)
 
 
@@ -257,6 +262,30 @@ def _subs(s: str, start: int, end: int | None = None) -> str:
     if not (0 <= start <= end <= len(s)):
         raise IndexError(f"String index out of range: subs {start} {end} of length {len(s)}")
     return s[start:end]
+
+
+def _range(*args: Any) -> Any:
+    """Clojure's ``(range end)``, ``(range start end)``, ``(range start end step)``: the numbers
+    from ``start`` (0) up to, not including, ``end`` by ``step`` (1); for a collection binding,
+    ``[(range 0 ?n) [?i ...]]``.  At most :data:`MAX_RANGE_LENGTH` numbers.
+
+    >>> _range(3), _range(1, 7, 2), _range(3, 0, -1), _range(0, 1, 0.5)
+    ((0, 1, 2), (1, 3, 5), (3, 2, 1), (0, 0.5))
+    """
+    for a in args:
+        if isinstance(a, bool) or not isinstance(a, (int, float, Fraction, Decimal)):
+            raise TypeError(f"range needs numbers, got {show(a)}")
+    start, end, step = (0, args[0], 1) if len(args) == 1 else (
+        (args[0], args[1], 1) if len(args) == 2 else args)
+    if step == 0:
+        raise ValueError("range with a step of 0 never ends")
+    n = max(0, math.ceil((end - start) / step))
+    if n > MAX_RANGE_LENGTH:
+        raise QueryLimitExceeded(f"range of {n} numbers, more than the limit of {MAX_RANGE_LENGTH}",
+                                 limit=MAX_RANGE_LENGTH)
+    if all(type(a) is int for a in args):
+        return tuple(range(start, end, step))
+    return tuple(start if i == 0 else start + i * step for i in range(n))
 
 
 def _count(x: Any) -> int:
@@ -623,6 +652,7 @@ FUNCTIONS: dict[str, Fn] = dict([
     _f("boolean", is_truthy, 1, 1),
     _f("identity", lambda x: x, 1, 1), _f("ground", _ground, 1, 1),
     _f("str", _str), _f("subs", _subs, 2, 3), _f("count", _count, 1, 1),
+    _f("range", _range, 1, 3),
     _f("name", _name, 1, 1), _f("namespace", _namespace, 1, 1), _f("keyword", _keyword, 1, 2),
     _f("vector", lambda *xs: tuple(xs)), _f("list", lambda *xs: list(xs)),
     _f("tuple", _tuple, 1), _f("untuple", _untuple, 1, 1),

@@ -466,3 +466,30 @@ def test_value_with_unbound_attribute_matches_every_attribute(people, strategy):
     assert q('[:find ?e :where [?e _ 37]]', db) == {(ids["petr"],), (ids["oleg"],)}
     assert q('[:find ?e :in $ ?v :where [?e _ ?v]]', db, "Anya") == {(ids["anna"],)}
     assert q('[:find ?e :in $ ?p :where [?e _ ?p]]', db, ids["ivan"]) == {(ids["petr"],)}
+
+
+# ---------------------------------------------------------------- range, compare
+
+def test_range_binds_a_collection_as_clojure_range_counts():
+    assert q('[:find ?i :in ?n :where [(range 0 ?n) [?i ...]]]', 3) == {(0,), (1,), (2,)}
+    assert q('[:find (sum ?i) . :where [(range 5) [?i ...]]]') == 10
+    assert sorted(q('[:find [?i ...] :where [(range 10 0 -3) [?i ...]]]')) == [1, 4, 7, 10]
+    assert q('[:find ?r . :where [(range 1 2 0.25) ?r]]') == (1, 1.25, 1.5, 1.75)
+    assert q('[:find ?i :where [(range 3 3) [?i ...]]]') == set()
+
+
+def test_range_refuses_what_never_ends_or_is_too_long():
+    from fact_store.errors import QueryLimitExceeded
+    with pytest.raises(QueryError, match="step of 0"):
+        q('[:find ?i :where [(range 0 5 0) [?i ...]]]')
+    with pytest.raises(QueryLimitExceeded, match="range of 10000000000 numbers"):
+        q('[:find ?i :where [(range 10000000000) [?i ...]]]')
+    with pytest.raises(QueryError, match="range needs numbers"):
+        q('[:find ?i :where [(range "5") [?i ...]]]')
+
+
+def test_compare_orders_keywords_by_namespace_then_name():
+    assert q('[:find ?c . :in ?a ?b :where [(compare ?a ?b) ?c]]', K(":a/z"), K(":a.b/c")) == -1
+    assert q('[:find ?c . :in ?a ?b :where [(compare ?a ?b) ?c]]', K(":z"), K(":a/a")) == -1
+    assert q('[:find ?c . :in ?a ?b :where [(compare ?a ?b) ?c]]', 2, 1) == 1
+    assert q('[:find ?c . :in ?a ?b :where [(compare ?a ?b) ?c]]', "x", "x") == 0
