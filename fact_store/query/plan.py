@@ -375,7 +375,10 @@ class Planner:
             raise QueryError(f"Unknown rule '{c.name}' in {show(c.form)}: no rule of that name "
                              "is defined in the rules passed as %", form=c.form, rule=c.name)
         src = c.source if c.source.name != "$" else default_src
-        self.source(src, c.form)
+        if src.name != "$" or "$" in self.sources or "$" in self.extra_sources:
+            self.source(src, c.form)
+        # else: a query without $ may call a rule whose body reads no source (only functions
+        # and predicates); a body pattern that does read $ is refused where it is planned.
         branches = self.rules[c.name]
         arity = len(branches[0].head)
         if len(c.args) != arity:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from fact_store.edn.values import Symbol as S
+from fact_store.errors import QueryError
 from fact_store.query import q
 from tests.fact_store.query.conftest import build_db
 
@@ -151,3 +152,26 @@ def test_mutual_recursion(make_db):
     got = q('[:find ?n :in $ % ?x :where (even-step ?x ?y) [?y :person/name ?n]]', db, rules,
             ids["n0"])
     assert got == {("n2",), ("n4",)}
+
+
+# Datomic: :in names $ only when a clause reads it; a rule whose body only calls functions
+# and predicates works with ":in %" and no database at all.
+
+_FN_RULES = """[[(double ?x ?y) [(* ?x 2) ?y]]
+               [(big? ?x) [(> ?x 10)]]
+               [(quad ?x ?z) (double ?x ?y) (double ?y ?z)]
+               [(down ?n ?m) [(ground ?n) ?m]]
+               [(down ?n ?m) [(> ?n 0)] [(dec ?n) ?k] (down ?k ?m)]
+               [(named ?e) [?e :person/name _]]]"""
+
+
+def test_rules_without_a_data_source_need_no_dollar_in_in():
+    assert q('[:find ?y :in % ?x :where (double ?x ?y)]', _FN_RULES, 4) == {(8,)}
+    assert q('[:find ?x :in % [?x ...] :where (big? ?x)]', _FN_RULES, [4, 40]) == {(40,)}
+    assert q('[:find ?y . :in % :where [(ground 3) ?x] (quad ?x ?y)]', _FN_RULES) == 12
+    assert q('[:find ?m :in % :where (down 3 ?m)]', _FN_RULES) == {(0,), (1,), (2,), (3,)}
+
+
+def test_a_rule_body_that_reads_dollar_still_needs_it():
+    with pytest.raises(QueryError, match=r"Unknown source \$ in \[\?e :person/name _\]"):
+        q('[:find ?e :in % :where (named ?e)]', _FN_RULES)
