@@ -741,18 +741,25 @@ def _count_arg(n: Any) -> int:
     return n
 
 
+def _key_for(vs: Any) -> Callable[[Any], Any] | None:
+    """:func:`order_key` when ``vs`` holds a keyword or symbol, else None (Python's order,
+    about ten times cheaper on a column of numbers)."""
+    types = {type(v) for v in vs}
+    return order_key if Keyword in types or Symbol in types else None
+
+
 def _agg_min(*args: Any) -> Any:
     if len(args) == 1:
-        return min(args[0], key=order_key)
+        return min(args[0], key=_key_for(args[0]))
     n, vs = args
-    return tuple(sorted(set(vs), key=order_key)[:_count_arg(n)])
+    return tuple(sorted(set(vs), key=_key_for(vs))[:_count_arg(n)])
 
 
 def _agg_max(*args: Any) -> Any:
     if len(args) == 1:
-        return max(args[0], key=order_key)
+        return max(args[0], key=_key_for(args[0]))
     n, vs = args
-    return tuple(sorted(set(vs), key=order_key, reverse=True)[:_count_arg(n)])
+    return tuple(sorted(set(vs), key=_key_for(vs), reverse=True)[:_count_arg(n)])
 
 
 def _agg_distinct(vs: list[Any]) -> frozenset[Any]:
