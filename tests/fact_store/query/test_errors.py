@@ -259,3 +259,13 @@ def test_lookup_ref_on_a_non_unique_attribute_as_an_input(people):
                                          r"given as an input: .*not :db/unique"):
         q('[:find ?a :in $ ?e :where [?e :person/age ?a]]', db,
           (K(":person/email"), "oleg@example.com"))
+
+
+def test_documented_differences_regex_literal_and_re_groups():
+    """docs/DATOMIC.md: query text is EDN, which has no #"..." literal; re-groups needs a
+    Java Matcher, which no query value is."""
+    with pytest.raises(EdnSyntaxError):
+        q('[:find ?m :where [(re-find #"a+" "baa") ?m]]')
+    assert q('[:find ?m . :where [(re-find "a+" "baa") ?m]]') == "aa"
+    with pytest.raises(QueryError, match="Unknown function 're-groups'"):
+        q('[:find ?m :where [(re-groups "baa") ?m]]')
