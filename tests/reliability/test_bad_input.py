@@ -79,11 +79,12 @@ def _edn_values() -> Any:
 
 
 def test_b01_edn_write_then_read_is_exact(scenario: Scenario) -> None:
-    from hypothesis import HealthCheck, given, settings
+    from hypothesis import HealthCheck, given, seed, settings
 
     n = scale(500, 100_000)
     count = [0]
 
+    @seed(scenario.seed)  # the default run is the same every time
     @settings(max_examples=n, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(_edn_values())
