@@ -235,6 +235,16 @@ class FrozenList(list):  # type: ignore[type-arg]
     def __hash__(self) -> int:  # type: ignore[override]
         return hash(tuple(self))
 
+    def __eq__(self, other: object) -> bool:
+        # EDN's sequential equality: [1] and (1) are the same value (a list reads as a tuple),
+        # so a set or map holding both has a duplicate
+        if isinstance(other, tuple):
+            return tuple(self) == other
+        return list.__eq__(self, other)  # type: ignore[arg-type]
+
+    def __ne__(self, other: object) -> bool:
+        return not self == other
+
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _immutable
     append = extend = insert = remove = pop = clear = sort = reverse = _immutable
 
