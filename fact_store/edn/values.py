@@ -240,7 +240,7 @@ class FrozenList(list):  # type: ignore[type-arg]
         # so a set or map holding both has a duplicate
         if isinstance(other, tuple):
             return tuple(self) == other
-        return list.__eq__(self, other)  # type: ignore[arg-type]
+        return list.__eq__(self, other)
 
     def __ne__(self, other: object) -> bool:
         return not self == other
