@@ -307,17 +307,22 @@ def _closers(text: str) -> str:
     return ('"' if in_str else "") + "".join(reversed(stack))
 
 
+def _show_items(items: Any, open_: str, close: str, emit: Callable[[str], Any], depth: int) -> None:
+    """A vector or set for :func:`_show`: its items space-separated, or ``…`` past ``depth``."""
+    if depth <= 0:
+        emit(f"{open_}…{close}")
+        return
+    emit(open_)
+    for i, item in enumerate(items):
+        if i:
+            emit(" ")
+        _show(item, emit, depth - 1)
+    emit(close)
+
+
 def _show(value: Any, emit: Callable[[str], Any], depth: int) -> None:
     if isinstance(value, (list, tuple)) and not isinstance(value, (str, bytes)):
-        if depth <= 0:
-            emit("[…]")
-            return
-        emit("[")
-        for i, item in enumerate(value):
-            if i:
-                emit(" ")
-            _show(item, emit, depth - 1)
-        emit("]")
+        _show_items(value, "[", "]", emit, depth)
     elif isinstance(value, Mapping):
         if depth <= 0:
             emit("{…}")
@@ -331,15 +336,7 @@ def _show(value: Any, emit: Callable[[str], Any], depth: int) -> None:
             _show(v, emit, depth - 1)
         emit("}")
     elif isinstance(value, (set, frozenset)):
-        if depth <= 0:
-            emit("#{…}")
-            return
-        emit("#{")
-        for i, item in enumerate(value):
-            if i:
-                emit(" ")
-            _show(item, emit, depth - 1)
-        emit("}")
+        _show_items(value, "#{", "}", emit, depth)
     elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 4000:
         emit(f"#object[int of {value.bit_length()} bits]")
     else:
